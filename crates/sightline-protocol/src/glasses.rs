@@ -1,0 +1,191 @@
+//! Frames from the glasses (through the user's phone) on `/glasses-ws`.
+//!
+//! A few message types drive the session (`connection_init`, `start_app`,
+//! `stop_app`, settings requests); everything else is an *event*, relayed to
+//! subscribed apps as the `data` of a `data_stream`. Events keep their exact
+//! JSON text, so relaying them costs no re-serialisation; only a numeric
+//! `timestamp` (Android sends epoch milliseconds) is rewritten to ISO form.
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+use crate::error::ProtocolError;
+use crate::time::iso_from_epoch_ms;
+
+/// A parsed frame from the glasses.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GlassesMessage {
+    /// Sent by the phone about a second after opening; answered with
+    /// `connection_ack` every time.
+    ConnectionInit,
+    StartApp { package_name: String },
+    StopApp { package_name: String },
+    /// `request_settings`: answered with `settings_update {sessionId, settings}`.
+    RequestSettings,
+    /// `settings_update_request`: answered with `settings_update {success, ...}`.
+    SettingsUpdateRequest,
+    /// Anything else: relayed to subscribers.
+    Event(GlassesEvent),
+}
+
+/// A glasses event, ready to be relayed.
+#[derive(Debug, Clone)]
+pub struct GlassesEvent {
+    /// The message `type`, as sent.
+    pub kind: String,
+    /// `gesture_name` of a `touch_event`.
+    pub gesture: Option<String>,
+    /// The whole message object as JSON text (timestamp in ISO form).
+    pub json: Box<RawValue>,
+}
+
+impl PartialEq for GlassesEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind && self.gesture == other.gesture && self.json.get() == other.json.get()
+    }
+}
+
+impl GlassesEvent {
+    /// Builds an event from a JSON object, for events Sightline itself emits
+    /// (for example `glasses_connection_state` when the glasses drop).
+    pub fn from_value(value: &Value) -> Option<GlassesEvent> {
+        let kind = value.get("type")?.as_str()?.to_string();
+        let json = RawValue::from_string(value.to_string()).ok()?;
+        Some(GlassesEvent {
+            kind,
+            gesture: None,
+            json,
+        })
+    }
+}
+
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Option<std::borrow::Cow<'a, str>>,
+    #[serde(rename = "packageName", default)]
+    package_name: Option<String>,
+    #[serde(default)]
+    gesture_name: Option<String>,
+    #[serde(default)]
+    timestamp: Option<Value>,
+}
+
+/// Parses one text frame from the glasses.
+pub fn parse_glasses_message(text: &str) -> Result<GlassesMessage, ProtocolError> {
+    let env: Envelope =
+        serde_json::from_str(text).map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => ProtocolError::MissingType,
+            _ => ProtocolError::InvalidJson(e.to_string()),
+        })?;
+    let kind = env.kind.ok_or(ProtocolError::MissingType)?;
+    let package = |kind: &str| -> Result<String, ProtocolError> {
+        match env.package_name.clone() {
+            Some(p) if !p.is_empty() => Ok(p),
+            _ => Err(ProtocolError::invalid(kind, "packageName is required")),
+        }
+    };
+    Ok(match kind.as_ref() {
+        "connection_init" => GlassesMessage::ConnectionInit,
+        "start_app" => GlassesMessage::StartApp {
+            package_name: package("start_app")?,
+        },
+        "stop_app" => GlassesMessage::StopApp {
+            package_name: package("stop_app")?,
+        },
+        "request_settings" => GlassesMessage::RequestSettings,
+        "settings_update_request" => GlassesMessage::SettingsUpdateRequest,
+        "" => return Err(ProtocolError::MissingType),
+        other => {
+            let json = match env.timestamp {
+                Some(Value::Number(n)) => with_iso_timestamp(text, n.as_i64())?,
+                _ => RawValue::from_string(text.trim().to_string())
+                    .map_err(|e| ProtocolError::InvalidJson(e.to_string()))?,
+            };
+            GlassesMessage::Event(GlassesEvent {
+                kind: other.to_string(),
+                gesture: env.gesture_name,
+                json,
+            })
+        }
+    })
+}
+
+fn with_iso_timestamp(text: &str, ms: Option<i64>) -> Result<Box<RawValue>, ProtocolError> {
+    let mut obj: Map<String, Value> =
+        serde_json::from_str(text).map_err(|e| ProtocolError::InvalidJson(e.to_string()))?;
+    if let Some(iso) = ms.and_then(iso_from_epoch_ms) {
+        obj.insert("timestamp".into(), Value::String(iso));
+    }
+    let s = serde_json::to_string(&obj).map_err(|e| ProtocolError::InvalidJson(e.to_string()))?;
+    RawValue::from_string(s).map_err(|e| ProtocolError::InvalidJson(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_messages() {
+        assert_eq!(
+            parse_glasses_message(r#"{"type":"connection_init","coreToken":"x"}"#),
+            Ok(GlassesMessage::ConnectionInit)
+        );
+        assert_eq!(
+            parse_glasses_message(r#"{"type":"start_app","packageName":"com.a"}"#),
+            Ok(GlassesMessage::StartApp {
+                package_name: "com.a".into()
+            })
+        );
+        assert!(matches!(
+            parse_glasses_message(r#"{"type":"stop_app"}"#),
+            Err(ProtocolError::InvalidField { .. })
+        ));
+    }
+
+    #[test]
+    fn events_keep_their_text() {
+        let text = r#"{"type":"button_press","buttonId":"power","pressType":"short","timestamp":"2025-01-01T00:00:00.000Z"}"#;
+        match parse_glasses_message(text) {
+            Ok(GlassesMessage::Event(e)) => {
+                assert_eq!(e.kind, "button_press");
+                assert_eq!(e.json.get(), text);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn numeric_timestamps_become_iso() {
+        let text = r#"{"type":"head_position","position":"up","timestamp":1751044118000}"#;
+        let Ok(GlassesMessage::Event(e)) = parse_glasses_message(text) else {
+            panic!("not an event")
+        };
+        assert!(e.json.get().contains(r#""timestamp":"2025-06-27T17:08:38.000Z""#));
+    }
+
+    #[test]
+    fn touch_gesture_is_read() {
+        let Ok(GlassesMessage::Event(e)) = parse_glasses_message(
+            r#"{"type":"touch_event","gesture_name":"double_tap","device_model":"g1"}"#,
+        ) else {
+            panic!("not an event")
+        };
+        assert_eq!(e.gesture.as_deref(), Some("double_tap"));
+    }
+
+    #[test]
+    fn garbage_is_a_clear_error() {
+        assert!(matches!(
+            parse_glasses_message("not json"),
+            Err(ProtocolError::InvalidJson(_))
+        ));
+        assert_eq!(parse_glasses_message("[1,2]"), Err(ProtocolError::MissingType));
+        assert_eq!(parse_glasses_message("{}"), Err(ProtocolError::MissingType));
+        assert_eq!(
+            parse_glasses_message(r#"{"type":5}"#),
+            Err(ProtocolError::MissingType)
+        );
+    }
+}

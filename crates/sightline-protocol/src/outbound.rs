@@ -1,0 +1,228 @@
+//! Messages Sightline sends, to the glasses and to apps.
+//!
+//! Every builder returns the JSON text of one message, to be sent in a text
+//! frame (the SDK takes *any* binary frame for audio). `data_stream`, the one
+//! built per event and per app, splices the event's JSON in unchanged.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::value::RawValue;
+use serde_json::{json, Map, Value};
+
+use crate::app::DisplayRequest;
+
+/// What the glasses (and the phone UI) learn about the session in
+/// `connection_ack` and `app_state_change`.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionSnapshot {
+    pub user_id: String,
+    pub start_time: String,
+    pub active_app_sessions: Vec<String>,
+    pub loading_apps: Vec<String>,
+    pub app_subscriptions: BTreeMap<String, Vec<String>>,
+    pub requires_audio: bool,
+    pub minimum_transcription_languages: Vec<String>,
+    pub is_transcribing: bool,
+}
+
+// ---------------------------------------------------------------- glasses --
+
+/// `connection_ack`, sent on open and on every `connection_init`.
+pub fn connection_ack(snapshot: &SessionSnapshot, timestamp: &str) -> String {
+    json!({
+        "type": "connection_ack",
+        "sessionId": snapshot.user_id,
+        "userSession": snapshot,
+        "activeAppPackageNames": snapshot.active_app_sessions,
+        "timestamp": timestamp,
+    })
+    .to_string()
+}
+
+/// `connection_error`, for a frame the server could not use.
+pub fn connection_error(code: &str, message: &str, timestamp: &str) -> String {
+    json!({"type": "connection_error", "code": code, "message": message, "timestamp": timestamp})
+        .to_string()
+}
+
+/// `app_state_change`, after every lifecycle or subscription change.
+pub fn app_state_change(snapshot: &SessionSnapshot, error: Option<&str>, timestamp: &str) -> String {
+    let mut v = json!({
+        "type": "app_state_change",
+        "sessionId": snapshot.user_id,
+        "userSession": snapshot,
+        "activeAppPackageNames": snapshot.active_app_sessions,
+        "timestamp": timestamp,
+    });
+    if let (Some(e), Value::Object(m)) = (error, &mut v) {
+        m.insert("error".into(), Value::String(e.to_string()));
+    }
+    v.to_string()
+}
+
+/// `microphone_state_change`: whether the glasses should stream audio and
+/// what it is needed for (`pcm`, `transcription`).
+pub fn microphone_state_change(
+    user_id: &str,
+    enabled: bool,
+    required_data: &[&str],
+    bypass_vad: bool,
+    timestamp: &str,
+) -> String {
+    json!({
+        "type": "microphone_state_change",
+        "sessionId": user_id,
+        "isMicrophoneEnabled": enabled,
+        "requiredData": required_data,
+        "bypassVad": bypass_vad,
+        "timestamp": timestamp,
+    })
+    .to_string()
+}
+
+/// `settings_update` answering `request_settings`.
+pub fn glasses_settings(user_id: &str, settings: &Map<String, Value>, timestamp: &str) -> String {
+    json!({"type": "settings_update", "sessionId": user_id, "settings": settings, "timestamp": timestamp})
+        .to_string()
+}
+
+/// `settings_update` answering `settings_update_request`.
+pub fn glasses_settings_response(
+    user_id: &str,
+    settings: &Map<String, Value>,
+    timestamp: &str,
+) -> String {
+    json!({
+        "type": "settings_update",
+        "sessionId": user_id,
+        "success": true,
+        "message": "Current settings retrieved successfully",
+        "settings": settings,
+        "timestamp": timestamp,
+    })
+    .to_string()
+}
+
+/// `display_event` to the glasses, attributed to the app bound to the socket
+/// it came from.
+pub fn display_event(package_name: &str, req: &DisplayRequest, timestamp: &str) -> String {
+    let mut m = Map::new();
+    m.insert("type".into(), "display_event".into());
+    m.insert("packageName".into(), package_name.into());
+    m.insert("view".into(), req.view.clone().into());
+    m.insert("layout".into(), Value::Object(req.layout.clone()));
+    if let Some(d) = req.duration_ms {
+        m.insert("durationMs".into(), d.into());
+    }
+    if req.force_display {
+        m.insert("forceDisplay".into(), true.into());
+    }
+    m.insert("timestamp".into(), timestamp.into());
+    Value::Object(m).to_string()
+}
+
+// -------------------------------------------------------------------- app --
+
+/// `tpa_connection_ack`. `mentraosSettings` is what the SDK reads;
+/// `augmentosSettings` is kept for older SDKs.
+pub fn tpa_connection_ack(
+    session_id: &str,
+    settings: &Value,
+    mentraos_settings: &Map<String, Value>,
+    capabilities: &Value,
+    timestamp: &str,
+) -> String {
+    json!({
+        "type": "tpa_connection_ack",
+        "sessionId": session_id,
+        "settings": settings,
+        "mentraosSettings": mentraos_settings,
+        "augmentosSettings": mentraos_settings,
+        "capabilities": capabilities,
+        "timestamp": timestamp,
+    })
+    .to_string()
+}
+
+/// `tpa_connection_error`.
+pub fn tpa_connection_error(code: &str, message: &str, timestamp: &str) -> String {
+    json!({"type": "tpa_connection_error", "code": code, "message": message, "timestamp": timestamp})
+        .to_string()
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DataStream<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    session_id: &'a str,
+    stream_type: &'a str,
+    data: &'a RawValue,
+    timestamp: &'a str,
+}
+
+/// `data_stream` carrying `data` unchanged, with the app's own subscription
+/// string as `streamType`.
+pub fn data_stream(session_id: &str, stream_type: &str, data: &RawValue, timestamp: &str) -> String {
+    let msg = DataStream {
+        kind: "data_stream",
+        session_id,
+        stream_type,
+        data,
+        timestamp,
+    };
+    // Serialising borrowed strings and valid raw JSON cannot fail.
+    serde_json::to_string(&msg).unwrap_or_default()
+}
+
+/// `app_stopped`, sent before the close that ends an app's socket.
+pub fn app_stopped(reason: &str, timestamp: &str) -> String {
+    json!({"type": "app_stopped", "reason": reason, "timestamp": timestamp}).to_string()
+}
+
+/// `stream_status_check_response`: Sightline runs no camera streams.
+pub fn stream_status_check_response(timestamp: &str) -> String {
+    json!({"type": "stream_status_check_response", "hasActiveStream": false, "timestamp": timestamp})
+        .to_string()
+}
+
+/// `dashboard_mode_changed`, broadcast to every app of the session.
+pub fn dashboard_mode_changed(mode: &str, session_id: &str, timestamp: &str) -> String {
+    json!({"type": "dashboard_mode_changed", "mode": mode, "sessionId": session_id, "timestamp": timestamp})
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_stream_splices_data_verbatim() {
+        let data = RawValue::from_string(r#"{"type":"button_press","buttonId":"power"}"#.into())
+            .unwrap();
+        let s = data_stream("u-p", "button_press", &data, "T");
+        let v: Value = serde_json::from_str(&s).unwrap();
+        assert_eq!(v["type"], "data_stream");
+        assert_eq!(v["streamType"], "button_press");
+        assert_eq!(v["data"]["buttonId"], "power");
+        assert_eq!(v["sessionId"], "u-p");
+    }
+
+    #[test]
+    fn ack_has_the_fields_the_sdk_reads() {
+        let s = tpa_connection_ack(
+            "u-p",
+            &json!([]),
+            &crate::settings::default_mentraos_settings(),
+            &crate::settings::g1_capabilities(),
+            "T",
+        );
+        let v: Value = serde_json::from_str(&s).unwrap();
+        assert_eq!(v["type"], "tpa_connection_ack");
+        assert!(v["settings"].is_array());
+        assert_eq!(v["mentraosSettings"]["headUpAngle"], 20);
+        assert_eq!(v["capabilities"]["hasWifi"], false);
+    }
+}

@@ -1,0 +1,255 @@
+//! Subscriptions and the exact-match rule for `data_stream`.
+//!
+//! An app subscribes with a list of strings (or `{stream, rate}` objects).
+//! The SDK delivers a `data_stream` only when its `streamType` is *identical*
+//! to one of the app's handler keys, so Sightline never invents a stream type:
+//! it finds the subscription strings of each app that match an event and
+//! sends one message per string, with that string as `streamType`.
+//!
+//! Parsing never fails: an unknown string is kept as an event subscription
+//! and simply never matches anything the glasses do not send.
+
+use serde::{Deserialize, Serialize};
+
+/// The longest subscription string Sightline keeps; longer ones are cut off
+/// from matching (they can only be noise).
+pub const MAX_SUBSCRIPTION_LEN: usize = 256;
+
+/// One entry of a `subscription_update` list as it arrives on the wire.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum SubscriptionItem {
+    Name(String),
+    Rate {
+        stream: String,
+        #[serde(default)]
+        rate: Option<String>,
+    },
+    /// Anything else (a number, a nested list): kept so that the update is
+    /// still applied, but it matches nothing.
+    Other(serde_json::Value),
+}
+
+/// What a subscription asks for, decoded from its string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamKind {
+    /// `all` or `*`: every glasses event.
+    All,
+    /// `transcription:<lang>[?query]`; a bare `transcription` means `en-US`.
+    Transcription { language: String },
+    /// `translation:<src>-to-<tgt>[?query]`.
+    Translation { source: String, target: String },
+    /// `touch_event` (no gesture) or `touch_event:<gesture>`.
+    Touch { gesture: Option<String> },
+    /// `audio_chunk`: raw audio as binary frames.
+    AudioChunk,
+    /// Any other event type, matched by name (with the documented aliases).
+    Event(String),
+    /// An entry that is not a string: matches nothing.
+    Invalid,
+}
+
+/// A subscription: the exact string the app sent and what it means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscription {
+    /// The string to echo back as `streamType`.
+    pub raw: String,
+    pub kind: StreamKind,
+    /// The `rate` of a `{stream, rate}` object, if one was given.
+    pub rate: Option<String>,
+}
+
+impl Subscription {
+    /// Decodes one wire entry. Never fails.
+    pub fn from_item(item: &SubscriptionItem) -> Subscription {
+        match item {
+            SubscriptionItem::Name(s) => Subscription::parse(s),
+            SubscriptionItem::Rate { stream, rate } => Subscription {
+                rate: rate.clone(),
+                ..Subscription::parse(stream)
+            },
+            SubscriptionItem::Other(v) => Subscription {
+                raw: truncate(&v.to_string()).to_string(),
+                kind: StreamKind::Invalid,
+                rate: None,
+            },
+        }
+    }
+
+    /// Decodes a subscription string. Never fails.
+    pub fn parse(s: &str) -> Subscription {
+        let raw = truncate(s).to_string();
+        let base = raw.split('?').next().unwrap_or_default();
+        let kind = match base {
+            "all" | "*" => StreamKind::All,
+            "audio_chunk" => StreamKind::AudioChunk,
+            "transcription" => StreamKind::Transcription {
+                language: "en-US".into(),
+            },
+            "touch_event" => StreamKind::Touch { gesture: None },
+            "location_stream" => StreamKind::Event("location_update".into()),
+            _ => {
+                if let Some(lang) = base.strip_prefix("transcription:") {
+                    StreamKind::Transcription {
+                        language: lang.to_string(),
+                    }
+                } else if let Some(pair) = base.strip_prefix("translation:") {
+                    match pair.split_once("-to-") {
+                        Some((src, tgt)) => StreamKind::Translation {
+                            source: src.to_string(),
+                            target: tgt.to_string(),
+                        },
+                        None => StreamKind::Event(base.to_string()),
+                    }
+                } else if let Some(g) = base.strip_prefix("touch_event:") {
+                    StreamKind::Touch {
+                        gesture: Some(g.to_string()),
+                    }
+                } else {
+                    StreamKind::Event(base.to_string())
+                }
+            }
+        };
+        Subscription {
+            raw,
+            kind,
+            rate: None,
+        }
+    }
+
+    /// Does this subscription want a glasses event of type `event_type`?
+    /// `gesture` is the `gesture_name` of a touch event.
+    pub fn matches_event(&self, event_type: &str, gesture: Option<&str>) -> bool {
+        match &self.kind {
+            StreamKind::All => true,
+            StreamKind::Touch { gesture: want } => {
+                event_type == "touch_event"
+                    && match want {
+                        None => true,
+                        Some(w) => gesture == Some(w.as_str()),
+                    }
+            }
+            StreamKind::Event(name) => canonical_event(name) == canonical_event(event_type),
+            _ => false,
+        }
+    }
+
+    /// Does this subscription want transcripts in `language`?
+    pub fn matches_transcription(&self, language: &str) -> bool {
+        matches!(&self.kind, StreamKind::Transcription { language: l } if l == language)
+    }
+
+    /// Does this subscription need raw audio from the microphone?
+    pub fn needs_audio(&self) -> bool {
+        matches!(self.kind, StreamKind::AudioChunk)
+    }
+
+    /// Does this subscription need speech recognition?
+    pub fn needs_transcription(&self) -> bool {
+        matches!(
+            self.kind,
+            StreamKind::Transcription { .. } | StreamKind::Translation { .. }
+        )
+    }
+}
+
+/// Folds the names that mean the same event on the wire: the phone's
+/// lowercase `vad`, and the older `notification_dismissed`.
+pub fn canonical_event(name: &str) -> &str {
+    match name {
+        "vad" => "VAD",
+        "notification_dismissed" => "phone_notification_dismissed",
+        other => other,
+    }
+}
+
+fn truncate(s: &str) -> &str {
+    if s.len() <= MAX_SUBSCRIPTION_LEN {
+        return s;
+    }
+    let mut end = MAX_SUBSCRIPTION_LEN;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// A whole subscription list, decoded.
+pub fn parse_list(items: &[SubscriptionItem]) -> Vec<Subscription> {
+    let mut out: Vec<Subscription> = Vec::with_capacity(items.len());
+    for item in items {
+        let sub = Subscription::from_item(item);
+        if !out.iter().any(|s| s.raw == sub.raw) {
+            out.push(sub);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transcription_keeps_the_exact_string() {
+        let s = Subscription::parse("transcription:en-US?hints=ja,fr");
+        assert_eq!(s.raw, "transcription:en-US?hints=ja,fr");
+        assert!(s.matches_transcription("en-US"));
+        assert!(!s.matches_transcription("fr-FR"));
+        assert!(s.needs_transcription());
+        assert!(Subscription::parse("transcription").matches_transcription("en-US"));
+    }
+
+    #[test]
+    fn translation_pair() {
+        let s = Subscription::parse("translation:all-to-es-ES");
+        assert_eq!(
+            s.kind,
+            StreamKind::Translation {
+                source: "all".into(),
+                target: "es-ES".into()
+            }
+        );
+    }
+
+    #[test]
+    fn touch_gestures() {
+        let any = Subscription::parse("touch_event");
+        let dbl = Subscription::parse("touch_event:double_tap");
+        assert!(any.matches_event("touch_event", Some("single_tap")));
+        assert!(dbl.matches_event("touch_event", Some("double_tap")));
+        assert!(!dbl.matches_event("touch_event", Some("single_tap")));
+        assert!(!dbl.matches_event("button_press", None));
+    }
+
+    #[test]
+    fn events_match_by_name_and_alias() {
+        assert!(Subscription::parse("button_press").matches_event("button_press", None));
+        assert!(!Subscription::parse("button_press").matches_event("head_position", None));
+        assert!(Subscription::parse("VAD").matches_event("vad", None));
+        assert!(Subscription::parse("phone_notification_dismissed")
+            .matches_event("notification_dismissed", None));
+        assert!(Subscription::parse("*").matches_event("anything_new", None));
+        assert!(Subscription::parse("some_future_event").matches_event("some_future_event", None));
+    }
+
+    #[test]
+    fn rate_objects_and_garbage_are_accepted() {
+        let items: Vec<SubscriptionItem> = serde_json::from_str(
+            r#"["button_press", {"stream":"location_stream","rate":"high"}, 42, "button_press"]"#,
+        )
+        .unwrap();
+        let subs = parse_list(&items);
+        assert_eq!(subs.len(), 3);
+        assert!(subs[1].matches_event("location_update", None));
+        assert_eq!(subs[1].rate.as_deref(), Some("high"));
+        assert_eq!(subs[2].kind, StreamKind::Invalid);
+    }
+
+    #[test]
+    fn long_strings_are_cut_on_a_char_boundary() {
+        let s = "é".repeat(300);
+        let sub = Subscription::parse(&s);
+        assert!(sub.raw.len() <= MAX_SUBSCRIPTION_LEN);
+    }
+}
