@@ -1,0 +1,56 @@
+//! Sightline's document store: registered apps and users.
+//!
+//! The runtime talks to storage only through the async [`Store`] trait, so a
+//! deployment chooses its backend without the sessions noticing:
+//! [`EmbeddedStore`] (the default, one crash-safe redb file under the data
+//! directory) or [`MemoryStore`] (tests, throwaway servers). Every backend
+//! passes the same [`conformance`] suite.
+
+pub mod conformance;
+mod embedded;
+mod error;
+mod memory;
+mod record;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+pub use embedded::EmbeddedStore;
+pub use error::StoreError;
+pub use memory::MemoryStore;
+pub use record::{hash_api_key, verify_api_key, AppRecord, AppType, UserRecord};
+
+/// Persistent state of Sightline. Implementations must make each method
+/// atomic: two sessions of the same user may update it at the same time.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// A short name of the backend, for logs and `/health`.
+    fn backend(&self) -> &'static str;
+
+    /// Cheap round trip proving the backend answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Registers a new app; [`StoreError::Conflict`] if the package exists.
+    async fn create_app(&self, app: AppRecord) -> Result<(), StoreError>;
+    /// Creates or replaces an app.
+    async fn upsert_app(&self, app: AppRecord) -> Result<(), StoreError>;
+    async fn get_app(&self, package_name: &str) -> Result<Option<AppRecord>, StoreError>;
+    async fn list_apps(&self) -> Result<Vec<AppRecord>, StoreError>;
+    /// Removes an app; `false` if there was none.
+    async fn delete_app(&self, package_name: &str) -> Result<bool, StoreError>;
+
+    async fn get_user(&self, email: &str) -> Result<Option<UserRecord>, StoreError>;
+    /// Returns the user, creating the record on first sight.
+    async fn ensure_user(&self, email: &str) -> Result<UserRecord, StoreError>;
+    /// Adds an app to the user's running apps (restarted on next connect).
+    async fn add_running_app(&self, email: &str, package_name: &str) -> Result<(), StoreError>;
+    async fn remove_running_app(&self, email: &str, package_name: &str) -> Result<(), StoreError>;
+    /// Stores the user's settings values for one app (an array of
+    /// `{key, value, ...}` objects).
+    async fn set_app_settings(
+        &self,
+        email: &str,
+        package_name: &str,
+        settings: Value,
+    ) -> Result<(), StoreError>;
+}

@@ -1,0 +1,297 @@
+//! Embedded backend: one redb file under the data directory.
+//!
+//! redb gives ACID transactions with copy-on-write pages, so a crash in the
+//! middle of a write leaves the previous committed state intact. Records are
+//! stored as JSON documents keyed by package name or e-mail. Every
+//! read-modify-write of a user happens inside one write transaction, which
+//! redb serialises, so concurrent updates of one user cannot lose each other.
+//! redb is synchronous; calls run on the blocking thread pool.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use redb::{Database, ReadableTable, TableDefinition};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::record::now_iso;
+use crate::{AppRecord, Store, StoreError, UserRecord};
+
+const APPS: TableDefinition<&str, &[u8]> = TableDefinition::new("apps");
+const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
+
+/// The file name used inside the data directory.
+pub const DB_FILE: &str = "sightline.redb";
+
+/// A [`Store`] in a redb file.
+#[derive(Clone)]
+pub struct EmbeddedStore {
+    db: Arc<Database>,
+    path: PathBuf,
+}
+
+impl EmbeddedStore {
+    /// Opens (or creates) `sightline.redb` in `data_dir`, creating the
+    /// directory if needed.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|e| StoreError::Backend {
+            op: "create data directory",
+            reason: format!("{}: {e}", data_dir.display()),
+        })?;
+        let path = data_dir.join(DB_FILE);
+        let db = Database::create(&path).map_err(|e| StoreError::Backend {
+            op: "open database",
+            reason: format!("{}: {e}", path.display()),
+        })?;
+        let txn = db
+            .begin_write()
+            .map_err(|e| StoreError::backend("open database", e))?;
+        {
+            txn.open_table(APPS)
+                .map_err(|e| StoreError::backend("create apps table", e))?;
+            txn.open_table(USERS)
+                .map_err(|e| StoreError::backend("create users table", e))?;
+        }
+        txn.commit()
+            .map_err(|e| StoreError::backend("open database", e))?;
+        Ok(EmbeddedStore {
+            db: Arc::new(db),
+            path,
+        })
+    }
+
+    /// Where the database file lives.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        op: &'static str,
+        f: impl FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || f(&db))
+            .await
+            .map_err(|e| StoreError::backend(op, e))?
+    }
+
+    async fn get<T: DeserializeOwned + Send + 'static>(
+        &self,
+        table: TableDefinition<'static, &'static str, &'static [u8]>,
+        key: &str,
+    ) -> Result<Option<T>, StoreError> {
+        let key = key.to_string();
+        self.blocking("read", move |db| {
+            let txn = db.begin_read().map_err(|e| StoreError::backend("read", e))?;
+            let t = txn
+                .open_table(table)
+                .map_err(|e| StoreError::backend("read", e))?;
+            let row = t.get(key.as_str()).map_err(|e| StoreError::backend("read", e))?;
+            row.map(|v| decode(&key, v.value())).transpose()
+        })
+        .await
+    }
+
+    /// Reads, changes and writes one user inside a single write transaction.
+    async fn update_user(
+        &self,
+        email: &str,
+        f: impl FnOnce(&mut UserRecord) + Send + 'static,
+    ) -> Result<(), StoreError> {
+        let email = email.to_string();
+        self.blocking("update user", move |db| {
+            let op = "update user";
+            let txn = db.begin_write().map_err(|e| StoreError::backend(op, e))?;
+            {
+                let mut t = txn.open_table(USERS).map_err(|e| StoreError::backend(op, e))?;
+                let current = t
+                    .get(email.as_str())
+                    .map_err(|e| StoreError::backend(op, e))?
+                    .map(|v| decode::<UserRecord>(&email, v.value()))
+                    .transpose()?;
+                let mut user = current.unwrap_or_else(|| UserRecord::new(&email, now_iso()));
+                f(&mut user);
+                let bytes = encode(&user)?;
+                t.insert(email.as_str(), bytes.as_slice())
+                    .map_err(|e| StoreError::backend(op, e))?;
+            }
+            txn.commit().map_err(|e| StoreError::backend(op, e))
+        })
+        .await
+    }
+
+    async fn put_app(&self, app: AppRecord, must_be_new: bool) -> Result<(), StoreError> {
+        self.blocking("write app", move |db| {
+            let op = "write app";
+            let txn = db.begin_write().map_err(|e| StoreError::backend(op, e))?;
+            {
+                let mut t = txn.open_table(APPS).map_err(|e| StoreError::backend(op, e))?;
+                if must_be_new
+                    && t.get(app.package_name.as_str())
+                        .map_err(|e| StoreError::backend(op, e))?
+                        .is_some()
+                {
+                    return Err(StoreError::Conflict {
+                        what: format!("app {}", app.package_name),
+                    });
+                }
+                let bytes = encode(&app)?;
+                t.insert(app.package_name.as_str(), bytes.as_slice())
+                    .map_err(|e| StoreError::backend(op, e))?;
+            }
+            txn.commit().map_err(|e| StoreError::backend(op, e))
+        })
+        .await
+    }
+}
+
+fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(v).map_err(|e| StoreError::backend("encode record", e))
+}
+
+fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        what: key.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+#[async_trait]
+impl Store for EmbeddedStore {
+    fn backend(&self) -> &'static str {
+        "embedded"
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.blocking("ping", |db| {
+            db.begin_read()
+                .map(|_| ())
+                .map_err(|e| StoreError::backend("ping", e))
+        })
+        .await
+    }
+
+    async fn create_app(&self, app: AppRecord) -> Result<(), StoreError> {
+        self.put_app(app, true).await
+    }
+
+    async fn upsert_app(&self, app: AppRecord) -> Result<(), StoreError> {
+        self.put_app(app, false).await
+    }
+
+    async fn get_app(&self, package_name: &str) -> Result<Option<AppRecord>, StoreError> {
+        self.get(APPS, package_name).await
+    }
+
+    async fn list_apps(&self) -> Result<Vec<AppRecord>, StoreError> {
+        self.blocking("list apps", |db| {
+            let op = "list apps";
+            let txn = db.begin_read().map_err(|e| StoreError::backend(op, e))?;
+            let t = txn.open_table(APPS).map_err(|e| StoreError::backend(op, e))?;
+            let mut out = Vec::new();
+            for row in t.iter().map_err(|e| StoreError::backend(op, e))? {
+                let (k, v) = row.map_err(|e| StoreError::backend(op, e))?;
+                out.push(decode(k.value(), v.value())?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn delete_app(&self, package_name: &str) -> Result<bool, StoreError> {
+        let key = package_name.to_string();
+        self.blocking("delete app", move |db| {
+            let op = "delete app";
+            let txn = db.begin_write().map_err(|e| StoreError::backend(op, e))?;
+            let existed = {
+                let mut t = txn.open_table(APPS).map_err(|e| StoreError::backend(op, e))?;
+                let removed = t
+                    .remove(key.as_str())
+                    .map_err(|e| StoreError::backend(op, e))?;
+                removed.is_some()
+            };
+            txn.commit().map_err(|e| StoreError::backend(op, e))?;
+            Ok(existed)
+        })
+        .await
+    }
+
+    async fn get_user(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
+        self.get(USERS, email).await
+    }
+
+    async fn ensure_user(&self, email: &str) -> Result<UserRecord, StoreError> {
+        if let Some(u) = self.get_user(email).await? {
+            return Ok(u);
+        }
+        self.update_user(email, |_| {}).await?;
+        self.get_user(email).await?.ok_or_else(|| StoreError::NotFound {
+            what: format!("user {email}"),
+        })
+    }
+
+    async fn add_running_app(&self, email: &str, package_name: &str) -> Result<(), StoreError> {
+        let p = package_name.to_string();
+        self.update_user(email, move |u| u.add_running(&p)).await
+    }
+
+    async fn remove_running_app(&self, email: &str, package_name: &str) -> Result<(), StoreError> {
+        let p = package_name.to_string();
+        self.update_user(email, move |u| u.remove_running(&p)).await
+    }
+
+    async fn set_app_settings(
+        &self,
+        email: &str,
+        package_name: &str,
+        settings: Value,
+    ) -> Result<(), StoreError> {
+        let p = package_name.to_string();
+        self.update_user(email, move |u| {
+            u.app_settings.insert(p, settings);
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn conformance() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        crate::conformance::run_all(&store).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = EmbeddedStore::open(dir.path()).unwrap();
+            store
+                .add_running_app("a@b.c", "com.example.notes")
+                .await
+                .unwrap();
+        }
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let user = store.get_user("a@b.c").await.unwrap().unwrap();
+        assert_eq!(user.running_apps, vec!["com.example.notes".to_string()]);
+    }
+}
+
+#[cfg(test)]
+mod race_tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+        crate::conformance::concurrent_updates(store).await.unwrap();
+    }
+}
