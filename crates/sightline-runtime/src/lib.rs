@@ -1,0 +1,58 @@
+//! Sightline's actor runtime.
+//!
+//! One [`SessionSupervisor`] owns every [`UserSession`]. A user session owns
+//! all state of one user: the glasses connection, the running apps and their
+//! subscriptions, what is on the display. Connections (the WebSocket actors
+//! of the server crate) reach a session only through its mailbox, and a
+//! session reaches a connection only through the [`ConnectionLink`] the
+//! connection handed over, tagged with a [`ConnectionId`]. When a connection
+//! stops, its mailbox closes: nothing can write to a dead socket, and a
+//! late "disconnected" from a replaced connection is recognised by its id
+//! and ignored.
+//!
+//! Reading order: [`config`], [`link`], [`supervisor`], [`session`],
+//! [`webhook`].
+
+pub mod config;
+pub mod link;
+pub mod session;
+pub mod supervisor;
+pub mod webhook;
+
+use std::sync::Arc;
+
+use actix::{Actor, Addr};
+use sightline_store::Store;
+
+pub use config::RuntimeConfig;
+pub use link::{ConnectionId, ConnectionLink, Outbound};
+pub use session::UserSession;
+pub use supervisor::SessionSupervisor;
+
+/// A running Sightline runtime: the supervisor, the store and the config.
+/// Cheap to clone; every clone talks to the same actors.
+#[derive(Clone)]
+pub struct Runtime {
+    pub supervisor: Addr<SessionSupervisor>,
+    pub store: Arc<dyn Store>,
+    pub config: Arc<RuntimeConfig>,
+}
+
+impl Runtime {
+    /// Starts the supervisor and its session arbiters. Must be called from
+    /// inside a running actix system.
+    pub fn start(config: RuntimeConfig, store: Arc<dyn Store>) -> Runtime {
+        let config = Arc::new(config);
+        let supervisor = SessionSupervisor::new(config.clone(), store.clone()).start();
+        Runtime {
+            supervisor,
+            store,
+            config,
+        }
+    }
+}
+
+/// Current time as the ISO string the wire uses.
+pub(crate) fn now_iso() -> String {
+    sightline_protocol::time::iso8601(chrono::Utc::now())
+}

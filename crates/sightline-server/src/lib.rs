@@ -1,0 +1,149 @@
+//! Sightline's HTTP and WebSocket front.
+//!
+//! `/glasses-ws` and `/app-ws` turn sockets into connection actors that talk
+//! to the runtime's user sessions; `/api/admin/*` registers apps; `/health`
+//! answers liveness. Embed it in any actix-web application:
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use actix_web::{App, HttpServer};
+//! use sightline_server::{ServerConfig, Sightline};
+//! use sightline_store::MemoryStore;
+//!
+//! #[actix_web::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let sightline = Sightline::builder(ServerConfig::new("jwt-secret"))
+//!         .store(Arc::new(MemoryStore::new()))
+//!         .build()
+//!         .expect("store");
+//!     let routes = sightline.configure();
+//!     HttpServer::new(move || App::new().configure(routes.clone()))
+//!         .bind(("127.0.0.1", 8002))?
+//!         .run()
+//!         .await
+//! }
+//! ```
+
+pub mod admin;
+pub mod app_ws;
+pub mod auth;
+pub mod config;
+pub mod error;
+mod frames;
+pub mod glasses_ws;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::{web, App, HttpResponse, HttpServer};
+use sightline_runtime::supervisor::ListSessions;
+use sightline_runtime::Runtime;
+use sightline_store::{EmbeddedStore, Store, StoreError};
+
+pub use config::{ConfigError, ServerConfig};
+
+/// What every request handler can reach.
+pub struct SharedState {
+    pub config: ServerConfig,
+    pub runtime: Runtime,
+}
+
+/// A running Sightline: its runtime, ready to mount on an actix-web app.
+#[derive(Clone)]
+pub struct Sightline {
+    state: web::Data<SharedState>,
+}
+
+/// Builds a [`Sightline`] from a config and, optionally, a store.
+pub struct SightlineBuilder {
+    config: ServerConfig,
+    store: Option<Arc<dyn Store>>,
+}
+
+impl SightlineBuilder {
+    /// Uses this store instead of the embedded one under the data dir.
+    pub fn store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Starts the runtime. Must run inside an actix system.
+    pub fn build(self) -> Result<Sightline, StoreError> {
+        let store: Arc<dyn Store> = match self.store {
+            Some(s) => s,
+            None => Arc::new(EmbeddedStore::open(&self.config.data_dir)?),
+        };
+        let runtime = Runtime::start(self.config.runtime.clone(), store);
+        Ok(Sightline {
+            state: web::Data::new(SharedState {
+                config: self.config,
+                runtime,
+            }),
+        })
+    }
+}
+
+impl Sightline {
+    pub fn builder(config: ServerConfig) -> SightlineBuilder {
+        SightlineBuilder {
+            config,
+            store: None,
+        }
+    }
+
+    pub fn runtime(&self) -> &Runtime {
+        &self.state.runtime
+    }
+
+    /// A function mounting every Sightline route, for `App::configure`.
+    pub fn configure(&self) -> impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static {
+        let state = self.state.clone();
+        move |cfg: &mut web::ServiceConfig| {
+            cfg.app_data(state.clone())
+                .app_data(web::JsonConfig::default().error_handler(error::json_error))
+                .route("/glasses-ws", web::get().to(glasses_ws::glasses_ws))
+                .route("/app-ws", web::get().to(app_ws::app_ws))
+                .route("/health", web::get().to(health))
+                .service(
+                    web::scope("/api/admin")
+                        .route("/apps", web::post().to(admin::create_app))
+                        .route("/apps", web::get().to(admin::list_apps))
+                        .route("/apps/{package}", web::delete().to(admin::delete_app)),
+                );
+        }
+    }
+}
+
+async fn health(state: web::Data<SharedState>) -> HttpResponse {
+    let sessions = state
+        .runtime
+        .supervisor
+        .send(ListSessions)
+        .await
+        .map(|s| s.len())
+        .unwrap_or(0);
+    HttpResponse::Ok().json(serde_json::json!({
+        "status": "ok",
+        "store": state.runtime.store.backend(),
+        "sessions": sessions,
+    }))
+}
+
+/// Runs Sightline on an already-bound listener until the server stops.
+/// Returns the server handle so the caller can stop it.
+pub fn serve_on(
+    listener: TcpListener,
+    sightline: Sightline,
+) -> std::io::Result<actix_web::dev::Server> {
+    let routes = sightline.configure();
+    let server = HttpServer::new(move || App::new().configure(routes.clone()))
+        .workers(2)
+        .disable_signals()
+        .listen(listener)?
+        .run();
+    Ok(server)
+}
+
+pub(crate) fn now_iso() -> String {
+    sightline_protocol::time::iso8601(chrono::Utc::now())
+}

@@ -1,0 +1,53 @@
+//! Timings and names the runtime works with. Every value has the default the
+//! MentraOS protocol documents; tests shorten them.
+
+use std::time::Duration;
+
+/// Configuration of the session runtime.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// The `/app-ws` URL put into `session_request` webhooks.
+    pub public_ws_url: String,
+    /// How long an app may take from `start_app` to `tpa_connection_init`.
+    pub app_start_timeout: Duration,
+    /// Timeout of one webhook HTTP call. The SDK answers `session_request`
+    /// only after the app has connected, so this is longer than the start
+    /// timeout would suggest.
+    pub webhook_timeout: Duration,
+    /// First delay between `session_request` attempts (doubles, with jitter).
+    pub webhook_initial_backoff: Duration,
+    /// How long a session waits for the glasses to come back before it ends.
+    pub glasses_grace: Duration,
+    /// How long an app that dropped its socket is kept running, waiting for
+    /// the SDK to reconnect (its retries span 1 + 2 + 4 s).
+    pub app_reconnect_grace: Duration,
+    /// An empty `subscription_update` this soon after an app (re)connects is
+    /// ignored, so a reconnect does not wipe its subscriptions.
+    pub empty_subscription_guard: Duration,
+    /// How many times an app that vanished is restarted before it is
+    /// declared stopped.
+    pub max_resurrections: u32,
+    /// Package of the system dashboard.
+    pub dashboard_package: String,
+    /// Number of arbiter threads user sessions are spread over.
+    pub session_threads: usize,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            public_ws_url: "ws://127.0.0.1:8002/app-ws".into(),
+            app_start_timeout: Duration::from_secs(5),
+            webhook_timeout: Duration::from_secs(10),
+            webhook_initial_backoff: Duration::from_millis(250),
+            glasses_grace: Duration::from_secs(60),
+            app_reconnect_grace: Duration::from_secs(10),
+            empty_subscription_guard: Duration::from_secs(8),
+            max_resurrections: 3,
+            dashboard_package: "system.augmentos.dashboard".into(),
+            session_threads: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+        }
+    }
+}

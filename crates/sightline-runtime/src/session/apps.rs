@@ -1,0 +1,461 @@
+//! App lifecycle inside a user session: start, connect, reconnect, stop.
+//!
+//! ```text
+//!  start_app ──► Loading ──tpa_connection_init──► Running ──stop_app──► (gone)
+//!                  │  ▲ webhook retried with backoff   │ socket lost
+//!                  │  └────────── resurrect ◄──────────┤
+//!     5 s timeout ─┘                     Reconnecting ◄┘ (grace: SDK retries)
+//!                                         │ glasses away when grace ends
+//!                                         ▼
+//!                                       Dormant ── glasses return ──► resurrect
+//! ```
+//!
+//! Every transition takes a new *generation* number; timers and webhook
+//! results carry the generation they were started for and do nothing if the
+//! app has moved on meanwhile.
+
+use std::time::{Duration, Instant};
+
+use actix::{ActorFutureExt, AsyncContext, Context, WrapFuture};
+use backoff::backoff::Backoff;
+use backoff::ExponentialBackoff;
+use sightline_protocol::outbound;
+use sightline_protocol::session_id::app_session_id;
+use sightline_protocol::settings::{g1_capabilities, mentraos_settings};
+use sightline_protocol::stream::Subscription;
+use sightline_protocol::webhook::{SessionRequest, StopReason, StopRequest};
+use sightline_store::{AppRecord, AppType, StoreError};
+
+use super::{app_settings_for, UserSession};
+use crate::link::{close, ConnectionId, ConnectionLink, Outbound};
+use crate::now_iso;
+use crate::webhook::{self, endpoint};
+
+/// Where an app is in its life within the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppState {
+    /// Webhook sent, waiting for `tpa_connection_init`.
+    Loading,
+    /// Connected and acknowledged.
+    Running,
+    /// The socket dropped; waiting for the SDK to reconnect.
+    Reconnecting,
+    /// The socket dropped while the glasses were away; restarted when they
+    /// return, and accepted if the SDK reconnects meanwhile.
+    Dormant,
+}
+
+impl AppState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppState::Loading => "loading",
+            AppState::Running => "running",
+            AppState::Reconnecting => "reconnecting",
+            AppState::Dormant => "dormant",
+        }
+    }
+}
+
+/// One app of the session.
+pub(crate) struct AppEntry {
+    pub record: AppRecord,
+    /// `<userId>-<packageName>`.
+    pub session_id: String,
+    pub state: AppState,
+    pub link: Option<ConnectionLink>,
+    pub subscriptions: Vec<Subscription>,
+    pub generation: u64,
+    backoff: ExponentialBackoff,
+    pub connected_at: Option<Instant>,
+    /// The app announced (`ownership_release`) that its next close is
+    /// deliberate.
+    pub ownership_released: bool,
+    pub resurrections: u32,
+    /// Ties the log lines and webhook calls of one start together.
+    pub correlation_id: String,
+}
+
+impl UserSession {
+    fn new_backoff(&self) -> ExponentialBackoff {
+        ExponentialBackoff {
+            initial_interval: self.config.webhook_initial_backoff,
+            current_interval: self.config.webhook_initial_backoff,
+            randomization_factor: 0.3,
+            multiplier: 2.0,
+            max_interval: Duration::from_secs(2),
+            max_elapsed_time: Some(self.config.app_start_timeout),
+            ..ExponentialBackoff::default()
+        }
+    }
+
+    /// Starts an app: looks it up, then [`Self::begin_start`].
+    pub(super) fn request_start(&mut self, package: String, ctx: &mut Context<Self>) {
+        if self.apps.contains_key(&package) {
+            self.send_app_state(None);
+            return;
+        }
+        let store = self.store.clone();
+        let pkg = package.clone();
+        ctx.spawn(
+            async move { store.get_app(&pkg).await }
+                .into_actor(self)
+                .map(move |res, act, ctx| act.begin_start(package, res, ctx)),
+        );
+    }
+
+    fn begin_start(
+        &mut self,
+        package: String,
+        found: Result<Option<AppRecord>, StoreError>,
+        ctx: &mut Context<Self>,
+    ) {
+        let record = match found {
+            Ok(Some(r)) => r,
+            Ok(None) => {
+                tracing::warn!(user = %self.user.email, package = %package, "start of an unknown app refused");
+                self.forget_running(&package);
+                self.send_app_state(Some(&format!("App {package} is not registered")));
+                return;
+            }
+            Err(e) => {
+                tracing::error!(user = %self.user.email, package = %package, error = %e, "app lookup failed");
+                self.send_app_state(Some(&format!("App {package} could not be started: {e}")));
+                return;
+            }
+        };
+        if self.apps.contains_key(&package) {
+            return; // started meanwhile by another request
+        }
+        if record.app_type == AppType::Standard {
+            let others: Vec<String> = self
+                .apps
+                .iter()
+                .filter(|(p, e)| **p != package && e.record.app_type == AppType::Standard)
+                .map(|(p, _)| p.clone())
+                .collect();
+            for other in others {
+                tracing::info!(user = %self.user.email, package = %other, "stopping the running standard app for {package}");
+                self.stop_app(&other, StopReason::SystemStop, ctx);
+            }
+        }
+        let entry = AppEntry {
+            session_id: app_session_id(&self.user.email, &package),
+            record,
+            state: AppState::Loading,
+            link: None,
+            subscriptions: Vec::new(),
+            generation: 0,
+            backoff: self.new_backoff(),
+            connected_at: None,
+            ownership_released: false,
+            resurrections: 0,
+            correlation_id: uuid::Uuid::new_v4().to_string(),
+        };
+        tracing::info!(user = %self.user.email, package = %package, correlation_id = %entry.correlation_id, "starting app");
+        self.apps.insert(package.clone(), entry);
+        self.remember_running(&package);
+        self.launch(&package, ctx);
+        self.send_app_state(None);
+    }
+
+    /// Puts an app into Loading: arms the start timeout and sends the
+    /// session webhook.
+    fn launch(&mut self, package: &str, ctx: &mut Context<Self>) {
+        let generation = self.generation();
+        let backoff = self.new_backoff();
+        let Some(entry) = self.apps.get_mut(package) else {
+            return;
+        };
+        entry.state = AppState::Loading;
+        entry.generation = generation;
+        entry.backoff = backoff;
+        let pkg = package.to_string();
+        ctx.run_later(self.config.app_start_timeout, move |act, ctx| {
+            act.on_start_timeout(&pkg, generation, ctx)
+        });
+        self.send_session_webhook(package, generation, ctx);
+    }
+
+    fn send_session_webhook(&mut self, package: &str, generation: u64, ctx: &mut Context<Self>) {
+        let Some(entry) = self.apps.get(package) else {
+            return;
+        };
+        let url = endpoint(&entry.record.public_url, "/webhook");
+        let body = serde_json::to_value(SessionRequest::new(
+            &entry.session_id,
+            &self.user.email,
+            &self.config.public_ws_url,
+            now_iso(),
+        ))
+        .unwrap_or_default();
+        let timeout = self.config.webhook_timeout;
+        let cid = entry.correlation_id.clone();
+        let pkg = package.to_string();
+        ctx.spawn(
+            async move { webhook::post_json(&url, &body, timeout, &cid).await }
+                .into_actor(self)
+                .map(move |res, act, ctx| act.on_session_webhook(&pkg, generation, res, ctx)),
+        );
+    }
+
+    fn on_session_webhook(
+        &mut self,
+        package: &str,
+        generation: u64,
+        result: Result<(), webhook::WebhookError>,
+        ctx: &mut Context<Self>,
+    ) {
+        let user = self.user.email.clone();
+        let Some(entry) = self.apps.get_mut(package) else {
+            return;
+        };
+        if entry.generation != generation || entry.state != AppState::Loading {
+            return; // the app connected (or moved on) meanwhile: never retry
+        }
+        let Err(err) = result else {
+            return;
+        };
+        match entry.backoff.next_backoff() {
+            Some(delay) => {
+                tracing::warn!(user = %user, package, correlation_id = %entry.correlation_id, error = %err, retry_in_ms = delay.as_millis() as u64, "session webhook failed; retrying");
+                let pkg = package.to_string();
+                ctx.run_later(delay, move |act, ctx| {
+                    let still_loading = act
+                        .apps
+                        .get(&pkg)
+                        .is_some_and(|e| e.generation == generation && e.state == AppState::Loading);
+                    if still_loading {
+                        act.send_session_webhook(&pkg, generation, ctx);
+                    }
+                });
+            }
+            None => {
+                tracing::warn!(user = %user, package, correlation_id = %entry.correlation_id, error = %err, "session webhook failed; no more retries before the start timeout");
+            }
+        }
+    }
+
+    fn on_start_timeout(&mut self, package: &str, generation: u64, ctx: &mut Context<Self>) {
+        let timed_out = self
+            .apps
+            .get(package)
+            .is_some_and(|e| e.generation == generation && e.state == AppState::Loading);
+        if !timed_out {
+            return;
+        }
+        tracing::warn!(user = %self.user.email, package, "app did not connect in time; start abandoned");
+        self.apps.remove(package);
+        self.forget_running(package);
+        self.forget_display_of(package);
+        self.send_app_state(Some(&format!(
+            "App {package} did not connect within {} ms",
+            self.config.app_start_timeout.as_millis()
+        )));
+        self.update_mic(false);
+        let _ = ctx;
+    }
+
+    /// Binds an authenticated app connection to its app, answering on the
+    /// link with `InitAccepted` + the ack, or `InitRejected`.
+    pub(super) fn attach_app(&mut self, package: String, link: ConnectionLink, ctx: &mut Context<Self>) {
+        let generation = self.generation();
+        let user = self.user.clone();
+        let Some(entry) = self.apps.get_mut(&package) else {
+            tracing::warn!(user = %user.email, package = %package, "app connected but was not started");
+            link.send(Outbound::InitRejected {
+                code: "APP_NOT_STARTED",
+                message: "App not started for this session".into(),
+            });
+            return;
+        };
+        if let Some(old) = entry.link.replace(link.clone()) {
+            if old.id != link.id {
+                old.send(Outbound::Superseded);
+            }
+        }
+        let was = entry.state;
+        entry.state = AppState::Running;
+        entry.generation = generation;
+        entry.connected_at = Some(Instant::now());
+        entry.ownership_released = false;
+        let ack = outbound::tpa_connection_ack(
+            &entry.session_id,
+            &app_settings_for(&user, &entry.record),
+            &mentraos_settings(&user.mentraos_settings),
+            &g1_capabilities(),
+            &now_iso(),
+        );
+        tracing::info!(user = %user.email, package = %package, connection = %link.id, was = was.as_str(), correlation_id = %entry.correlation_id, "app connected");
+        link.send(Outbound::InitAccepted);
+        link.text(ack);
+        if was == AppState::Loading {
+            entry.resurrections = 0;
+        }
+        self.send_app_state(None);
+        self.update_mic(false);
+        let _ = ctx;
+    }
+
+    pub(super) fn app_disconnected(
+        &mut self,
+        package: &str,
+        id: ConnectionId,
+        code: Option<u16>,
+        ctx: &mut Context<Self>,
+    ) {
+        let generation = self.generation();
+        let glasses_here = self.glasses.is_some();
+        let Some(entry) = self.apps.get_mut(package) else {
+            return;
+        };
+        if entry.link.as_ref().map(|l| l.id) != Some(id) {
+            return; // an old socket of this app: already replaced
+        }
+        entry.link = None;
+        entry.generation = generation;
+        entry.state = AppState::Reconnecting;
+        tracing::info!(user = %self.user.email, package, ?code, released = entry.ownership_released, glasses_here, "app connection lost; waiting for it to reconnect");
+        let pkg = package.to_string();
+        ctx.run_later(self.config.app_reconnect_grace, move |act, ctx| {
+            act.on_app_grace_expired(&pkg, generation, ctx)
+        });
+    }
+
+    fn on_app_grace_expired(&mut self, package: &str, generation: u64, ctx: &mut Context<Self>) {
+        let glasses_here = self.glasses.is_some();
+        let max = self.config.max_resurrections;
+        let Some(entry) = self.apps.get_mut(package) else {
+            return;
+        };
+        if entry.generation != generation || entry.state != AppState::Reconnecting {
+            return;
+        }
+        if entry.ownership_released || entry.resurrections >= max {
+            let why = if entry.ownership_released {
+                "it released its session"
+            } else {
+                "it could not be restarted"
+            };
+            tracing::warn!(user = %self.user.email, package, "app did not reconnect and {why}; marking it stopped");
+            self.apps.remove(package);
+            self.forget_running(package);
+            self.forget_display_of(package);
+            self.send_app_state(Some(&format!("App {package} stopped: {why}")));
+            self.update_mic(false);
+            return;
+        }
+        if !glasses_here {
+            entry.state = AppState::Dormant;
+            tracing::info!(user = %self.user.email, package, "app is dormant until the glasses return");
+            return;
+        }
+        self.resurrect(package, ctx);
+    }
+
+    /// Restarts an app that vanished: `stop_request`, then a fresh
+    /// `session_request`.
+    fn resurrect(&mut self, package: &str, ctx: &mut Context<Self>) {
+        let Some(entry) = self.apps.get_mut(package) else {
+            return;
+        };
+        entry.resurrections += 1;
+        tracing::warn!(user = %self.user.email, package, attempt = entry.resurrections, "resurrecting app");
+        self.send_stop_webhook(package, StopReason::Error);
+        self.launch(package, ctx);
+        self.send_app_state(None);
+    }
+
+    pub(super) fn wake_dormant_apps(&mut self, ctx: &mut Context<Self>) {
+        let dormant: Vec<String> = self
+            .apps
+            .iter()
+            .filter(|(_, e)| e.state == AppState::Dormant)
+            .map(|(p, _)| p.clone())
+            .collect();
+        for p in dormant {
+            self.resurrect(&p, ctx);
+        }
+    }
+
+    /// Stops an app: `stop_request` to its server, `app_stopped` and a
+    /// 1000 "App stopped" close to its socket.
+    pub(super) fn stop_app(&mut self, package: &str, reason: StopReason, ctx: &mut Context<Self>) {
+        if !self.apps.contains_key(package) {
+            self.send_app_state(None);
+            return;
+        }
+        self.send_stop_webhook(package, reason);
+        if let Some(entry) = self.apps.remove(package) {
+            tracing::info!(user = %self.user.email, package, reason = reason.as_str(), "app stopped");
+            if let Some(link) = entry.link {
+                link.text(outbound::app_stopped(reason.as_str(), &now_iso()));
+                link.close(close::NORMAL, "App stopped");
+            }
+        }
+        self.forget_running(package);
+        self.forget_display_of(package);
+        self.send_app_state(None);
+        self.update_mic(false);
+        let _ = ctx;
+    }
+
+    fn send_stop_webhook(&self, package: &str, reason: StopReason) {
+        let Some(entry) = self.apps.get(package) else {
+            return;
+        };
+        let url = endpoint(&entry.record.public_url, "/webhook");
+        let body = serde_json::to_value(StopRequest::new(
+            &entry.session_id,
+            &self.user.email,
+            reason,
+            now_iso(),
+        ))
+        .unwrap_or_default();
+        let timeout = self.config.webhook_timeout;
+        let cid = entry.correlation_id.clone();
+        let pkg = package.to_string();
+        actix::spawn(async move {
+            if let Err(e) = webhook::post_json(&url, &body, timeout, &cid).await {
+                tracing::info!(package = %pkg, error = %e, "stop webhook failed (the app is stopped regardless)");
+            }
+        });
+    }
+
+    /// Ends the session: every app hears "User session ended" (no stop
+    /// webhooks: the apps restart when the user returns).
+    pub(super) fn dispose(&mut self, ctx: &mut Context<Self>) {
+        tracing::info!(user = %self.user.email, apps = self.apps.len(), "user session ending");
+        for entry in std::mem::take(&mut self.apps).into_values() {
+            if let Some(link) = entry.link {
+                link.text(outbound::app_stopped("user_session_ended", &now_iso()));
+                link.close(close::NORMAL, "User session ended");
+            }
+        }
+        if let Some(g) = self.glasses.take() {
+            g.close(close::GOING_AWAY, "User session ended");
+        }
+        actix::ActorContext::stop(ctx);
+    }
+
+    fn remember_running(&mut self, package: &str) {
+        if !self.user.running_apps.iter().any(|p| p == package) {
+            self.user.running_apps.push(package.to_string());
+        }
+        let (store, user, pkg) = (self.store.clone(), self.user.email.clone(), package.to_string());
+        actix::spawn(async move {
+            if let Err(e) = store.add_running_app(&user, &pkg).await {
+                tracing::error!(user = %user, package = %pkg, error = %e, "could not persist running app");
+            }
+        });
+    }
+
+    fn forget_running(&mut self, package: &str) {
+        self.user.running_apps.retain(|p| p != package);
+        let (store, user, pkg) = (self.store.clone(), self.user.email.clone(), package.to_string());
+        actix::spawn(async move {
+            if let Err(e) = store.remove_running_app(&user, &pkg).await {
+                tracing::error!(user = %user, package = %pkg, error = %e, "could not persist stopped app");
+            }
+        });
+    }
+}

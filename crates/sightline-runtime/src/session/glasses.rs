@@ -1,0 +1,185 @@
+//! The glasses side of a user session: connect, reconnect within the grace
+//! period, control messages, and what the glasses are told about the session.
+
+use actix::{AsyncContext, Context};
+use serde_json::json;
+use sightline_protocol::glasses::{GlassesEvent, GlassesMessage};
+use sightline_protocol::outbound::{self, SessionSnapshot};
+use sightline_protocol::settings::mentraos_settings;
+use sightline_protocol::webhook::StopReason;
+
+use super::{AppState, UserSession};
+use crate::link::{close, ConnectionId, ConnectionLink};
+use crate::now_iso;
+use crate::supervisor::RetireSession;
+
+impl UserSession {
+    pub(super) fn is_current_glasses(&self, id: ConnectionId) -> bool {
+        self.glasses.as_ref().is_some_and(|g| g.id == id)
+    }
+
+    pub(super) fn glasses_connected(&mut self, link: ConnectionLink, ctx: &mut Context<Self>) {
+        let returning = match self.glasses_grace.take() {
+            Some(handle) => {
+                ctx.cancel_future(handle);
+                true
+            }
+            None => false,
+        };
+        if let Some(old) = self.glasses.replace(link) {
+            tracing::info!(user = %self.user.email, old = %old.id, "glasses connection replaced by a newer one");
+            old.close(close::REPLACED, "Replaced by a newer connection");
+        }
+        tracing::info!(user = %self.user.email, returning, "glasses connected");
+        self.send_connection_ack();
+        if !self.ever_connected {
+            self.ever_connected = true;
+            for package in self.user.running_apps.clone() {
+                self.request_start(package, ctx);
+            }
+        } else if returning {
+            self.route_event(&connection_state_event("CONNECTED"));
+            if let Some((text, _)) = &self.display {
+                self.send_to_glasses(text.clone());
+            }
+            self.wake_dormant_apps(ctx);
+        }
+        self.update_mic(true);
+    }
+
+    pub(super) fn glasses_disconnected(&mut self, id: ConnectionId, ctx: &mut Context<Self>) {
+        if !self.is_current_glasses(id) {
+            return;
+        }
+        self.glasses = None;
+        tracing::info!(user = %self.user.email, grace_ms = self.config.glasses_grace.as_millis() as u64, "glasses disconnected; waiting for them to return");
+        self.route_event(&connection_state_event("DISCONNECTED"));
+        let handle = ctx.run_later(self.config.glasses_grace, |act, _| {
+            act.glasses_grace = None;
+            if act.glasses.is_none() {
+                act.supervisor.do_send(RetireSession {
+                    user_id: act.user.email.clone(),
+                    seq: act.seq,
+                });
+            }
+        });
+        self.glasses_grace = Some(handle);
+    }
+
+    pub(super) fn glasses_message(&mut self, msg: GlassesMessage, ctx: &mut Context<Self>) {
+        match msg {
+            GlassesMessage::ConnectionInit => self.send_connection_ack(),
+            GlassesMessage::StartApp { package_name } => self.request_start(package_name, ctx),
+            GlassesMessage::StopApp { package_name } => {
+                self.stop_app(&package_name, StopReason::UserDisabled, ctx)
+            }
+            GlassesMessage::RequestSettings => {
+                let s = mentraos_settings(&self.user.mentraos_settings);
+                self.send_to_glasses(outbound::glasses_settings(self.user_id(), &s, &now_iso()));
+            }
+            GlassesMessage::SettingsUpdateRequest => {
+                let s = mentraos_settings(&self.user.mentraos_settings);
+                self.send_to_glasses(outbound::glasses_settings_response(
+                    self.user_id(),
+                    &s,
+                    &now_iso(),
+                ));
+            }
+            GlassesMessage::Event(ev) => self.route_event(&ev),
+        }
+    }
+
+    pub(super) fn send_to_glasses(&self, text: String) {
+        if let Some(g) = &self.glasses {
+            g.text(text);
+        }
+    }
+
+    fn send_connection_ack(&self) {
+        self.send_to_glasses(outbound::connection_ack(&self.snapshot(), &now_iso()));
+    }
+
+    /// Tells the glasses the app states changed, with an error if a start
+    /// or a restart failed.
+    pub(super) fn send_app_state(&self, error: Option<&str>) {
+        self.send_to_glasses(outbound::app_state_change(&self.snapshot(), error, &now_iso()));
+    }
+
+    pub(super) fn snapshot(&self) -> SessionSnapshot {
+        let mut snap = SessionSnapshot {
+            user_id: self.user.email.clone(),
+            start_time: self.started_at.clone(),
+            ..SessionSnapshot::default()
+        };
+        for (pkg, entry) in &self.apps {
+            match entry.state {
+                AppState::Loading => snap.loading_apps.push(pkg.clone()),
+                _ => snap.active_app_sessions.push(pkg.clone()),
+            }
+            snap.app_subscriptions.insert(
+                pkg.clone(),
+                entry.subscriptions.iter().map(|s| s.raw.clone()).collect(),
+            );
+            for s in &entry.subscriptions {
+                snap.requires_audio |= s.needs_audio() || s.needs_transcription();
+                if let sightline_protocol::stream::StreamKind::Transcription { language } = &s.kind
+                {
+                    if !snap.minimum_transcription_languages.contains(language) {
+                        snap.minimum_transcription_languages.push(language.clone());
+                    }
+                }
+            }
+        }
+        snap
+    }
+
+    /// Recomputes whether the glasses should stream audio and tells them when
+    /// that changed (or always, with `force`, e.g. after a reconnect).
+    pub(super) fn update_mic(&mut self, force: bool) {
+        let (mut pcm, mut transcription) = (false, false);
+        for entry in self.apps.values().filter(|e| e.state != AppState::Loading) {
+            for s in &entry.subscriptions {
+                pcm |= s.needs_audio();
+                transcription |= s.needs_transcription();
+            }
+        }
+        let mut required = Vec::new();
+        if pcm {
+            required.push("pcm");
+        }
+        if transcription {
+            required.push("transcription");
+        }
+        let state = (pcm || transcription, required);
+        if force || self.mic.as_ref() != Some(&state) {
+            self.send_to_glasses(outbound::microphone_state_change(
+                self.user_id(),
+                state.0,
+                &state.1,
+                self.user
+                    .mentraos_settings
+                    .get("bypassVad")
+                    .and_then(|v| v.as_bool())
+                    .unwrap_or(false),
+                &now_iso(),
+            ));
+            self.mic = Some(state);
+        }
+    }
+}
+
+/// The `glasses_connection_state` event Sightline emits to apps when the
+/// glasses drop or return.
+fn connection_state_event(status: &str) -> GlassesEvent {
+    let v = json!({
+        "type": "glasses_connection_state",
+        "status": status,
+        "modelName": null,
+        "timestamp": now_iso(),
+    });
+    GlassesEvent::from_value(&v).unwrap_or_else(|| GlassesEvent {
+        kind: "glasses_connection_state".into(),
+        gesture: None,
+        json: Box::default(),
+    })
+}

@@ -1,0 +1,284 @@
+//! The user session: one actor per user, owning all of that user's state.
+//!
+//! Everything that happens to a user — glasses frames, app frames, timers,
+//! webhook results — arrives here as a message and is handled one at a time,
+//! so no two changes to the session can interleave. Connections are known
+//! only by their [`ConnectionLink`]; a message from a connection that is no
+//! longer the current one for its role (a replaced glasses socket, an app
+//! socket superseded by a reconnect) is recognised by its [`ConnectionId`]
+//! and ignored.
+//!
+//! This file holds the state and the messages with their handlers; the work
+//! is in [`glasses`] (the glasses side), [`apps`] (app lifecycle) and
+//! [`routing`] (events, audio, subscriptions and app requests).
+
+mod apps;
+mod glasses;
+mod routing;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use actix::{Actor, Addr, Context, Handler, Message, MessageResult, SpawnHandle};
+use bytes::Bytes;
+use sightline_protocol::app::AppMessage;
+use sightline_protocol::glasses::GlassesMessage;
+use sightline_protocol::outbound::SessionSnapshot;
+use sightline_store::{AppRecord, Store, UserRecord};
+
+use crate::config::RuntimeConfig;
+use crate::link::{ConnectionId, ConnectionLink};
+use crate::supervisor::SessionSupervisor;
+
+pub use apps::AppState;
+use apps::AppEntry;
+
+/// The actor holding one user's session.
+pub struct UserSession {
+    user: UserRecord,
+    seq: u64,
+    config: Arc<RuntimeConfig>,
+    store: Arc<dyn Store>,
+    supervisor: Addr<SessionSupervisor>,
+    started_at: String,
+    /// The current glasses connection, if the glasses are connected.
+    glasses: Option<ConnectionLink>,
+    /// Running while the glasses are away; when it fires the session ends.
+    glasses_grace: Option<SpawnHandle>,
+    /// Whether glasses ever connected (persisted apps start on the first).
+    ever_connected: bool,
+    /// Apps loading, running or reconnecting, by package name.
+    apps: BTreeMap<String, AppEntry>,
+    /// Counter that tags timers and webhook results with the app state they
+    /// were started for, so a stale one recognises itself.
+    next_generation: u64,
+    /// Last microphone state told to the glasses.
+    mic: Option<(bool, Vec<&'static str>)>,
+    /// The last main-view display sent to the glasses, and its owner.
+    display: Option<(String, String)>,
+}
+
+impl UserSession {
+    pub fn new(
+        user: UserRecord,
+        seq: u64,
+        config: Arc<RuntimeConfig>,
+        store: Arc<dyn Store>,
+        supervisor: Addr<SessionSupervisor>,
+    ) -> Self {
+        UserSession {
+            user,
+            seq,
+            config,
+            store,
+            supervisor,
+            started_at: crate::now_iso(),
+            glasses: None,
+            glasses_grace: None,
+            ever_connected: false,
+            apps: BTreeMap::new(),
+            next_generation: 0,
+            mic: None,
+            display: None,
+        }
+    }
+
+    fn user_id(&self) -> &str {
+        &self.user.email
+    }
+
+    fn generation(&mut self) -> u64 {
+        self.next_generation += 1;
+        self.next_generation
+    }
+}
+
+impl Actor for UserSession {
+    type Context = Context<Self>;
+
+    fn started(&mut self, _: &mut Self::Context) {
+        tracing::debug!(user = %self.user.email, "user session started");
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        tracing::info!(user = %self.user.email, "user session stopped");
+    }
+}
+
+// ------------------------------------------------------------- messages --
+
+/// A glasses connection opened for this user.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct GlassesConnected {
+    pub link: ConnectionLink,
+}
+
+impl Handler<GlassesConnected> for UserSession {
+    type Result = ();
+    fn handle(&mut self, msg: GlassesConnected, ctx: &mut Context<Self>) {
+        self.glasses_connected(msg.link, ctx);
+    }
+}
+
+/// A glasses connection closed.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct GlassesDisconnected {
+    pub id: ConnectionId,
+}
+
+impl Handler<GlassesDisconnected> for UserSession {
+    type Result = ();
+    fn handle(&mut self, msg: GlassesDisconnected, ctx: &mut Context<Self>) {
+        self.glasses_disconnected(msg.id, ctx);
+    }
+}
+
+/// A parsed text frame from the glasses.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct FromGlasses {
+    pub id: ConnectionId,
+    pub msg: GlassesMessage,
+}
+
+impl Handler<FromGlasses> for UserSession {
+    type Result = ();
+    fn handle(&mut self, msg: FromGlasses, ctx: &mut Context<Self>) {
+        if self.is_current_glasses(msg.id) {
+            self.glasses_message(msg.msg, ctx);
+        }
+    }
+}
+
+/// A binary (audio) frame from the glasses.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct GlassesAudio {
+    pub id: ConnectionId,
+    pub data: Bytes,
+}
+
+impl Handler<GlassesAudio> for UserSession {
+    type Result = ();
+    fn handle(&mut self, msg: GlassesAudio, _: &mut Context<Self>) {
+        if self.is_current_glasses(msg.id) {
+            self.route_audio(msg.data);
+        }
+    }
+}
+
+/// An app connection whose `tpa_connection_init` carried a valid API key
+/// asks to be bound to this session. The session answers on the link:
+/// `InitAccepted` and the ack, or `InitRejected`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct AttachApp {
+    pub package_name: String,
+    pub link: ConnectionLink,
+}
+
+impl Handler<AttachApp> for UserSession {
+    type Result = ();
+    fn handle(&mut self, msg: AttachApp, ctx: &mut Context<Self>) {
+        self.attach_app(msg.package_name, msg.link, ctx);
+    }
+}
+
+/// An app connection closed.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct AppDisconnected {
+    pub package_name: String,
+    pub id: ConnectionId,
+    /// The close code the app sent, if any.
+    pub code: Option<u16>,
+}
+
+impl Handler<AppDisconnected> for UserSession {
+    type Result = ();
+    fn handle(&mut self, msg: AppDisconnected, ctx: &mut Context<Self>) {
+        self.app_disconnected(&msg.package_name, msg.id, msg.code, ctx);
+    }
+}
+
+/// A parsed text frame from a bound app connection.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct FromApp {
+    pub package_name: String,
+    pub id: ConnectionId,
+    pub msg: AppMessage,
+}
+
+impl Handler<FromApp> for UserSession {
+    type Result = ();
+    fn handle(&mut self, msg: FromApp, ctx: &mut Context<Self>) {
+        self.app_message(&msg.package_name, msg.id, msg.msg, ctx);
+    }
+}
+
+/// Starts an app (for callers other than the glasses, e.g. REST).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StartApp {
+    pub package_name: String,
+}
+
+impl Handler<StartApp> for UserSession {
+    type Result = ();
+    fn handle(&mut self, msg: StartApp, ctx: &mut Context<Self>) {
+        self.request_start(msg.package_name, ctx);
+    }
+}
+
+/// Tells the session to end now: apps are told "User session ended" and
+/// every connection is closed. Sent by the supervisor.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Dispose;
+
+impl Handler<Dispose> for UserSession {
+    type Result = ();
+    fn handle(&mut self, _: Dispose, ctx: &mut Context<Self>) {
+        self.dispose(ctx);
+    }
+}
+
+/// A picture of the session for stats and tests.
+#[derive(Message)]
+#[rtype(result = "SessionView")]
+pub struct GetSessionView;
+
+/// What [`GetSessionView`] returns.
+#[derive(Debug, Clone)]
+pub struct SessionView {
+    pub snapshot: SessionSnapshot,
+    pub glasses_connected: bool,
+    pub apps: Vec<(String, AppState, bool)>,
+}
+
+impl Handler<GetSessionView> for UserSession {
+    type Result = MessageResult<GetSessionView>;
+    fn handle(&mut self, _: GetSessionView, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(SessionView {
+            snapshot: self.snapshot(),
+            glasses_connected: self.glasses.is_some(),
+            apps: self
+                .apps
+                .iter()
+                .map(|(p, e)| (p.clone(), e.state, e.link.is_some()))
+                .collect(),
+        })
+    }
+}
+
+/// The settings an app receives in its ack: the user's saved values, else
+/// the app's settings schema.
+pub(crate) fn app_settings_for(user: &UserRecord, record: &AppRecord) -> serde_json::Value {
+    match user.app_settings.get(&record.package_name) {
+        Some(v @ serde_json::Value::Array(_)) => v.clone(),
+        _ => serde_json::Value::Array(record.settings_schema.clone()),
+    }
+}

@@ -1,0 +1,167 @@
+//! The session supervisor: the one actor that knows which user sessions
+//! exist.
+//!
+//! It creates a [`UserSession`] when a user's glasses first connect, spreads
+//! sessions over a pool of arbiter threads, hands out session addresses to
+//! connections, and retires a session when its glasses grace period runs
+//! out. It touches no per-message traffic: it is asked only on connect,
+//! disconnect and for stats. A session whose actor has died (its address is
+//! no longer connected) is replaced by a fresh one on the next lookup.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use actix::{Actor, Addr, Arbiter, AsyncContext, Context, Handler, Message, MessageResult};
+use sightline_store::{Store, UserRecord};
+
+use crate::config::RuntimeConfig;
+use crate::session::{Dispose, UserSession};
+
+/// Supervisor of all user sessions.
+pub struct SessionSupervisor {
+    config: Arc<RuntimeConfig>,
+    store: Arc<dyn Store>,
+    sessions: HashMap<String, SessionEntry>,
+    arbiters: Vec<Arbiter>,
+    next_arbiter: usize,
+    next_seq: u64,
+}
+
+struct SessionEntry {
+    addr: Addr<UserSession>,
+    seq: u64,
+}
+
+impl SessionSupervisor {
+    pub fn new(config: Arc<RuntimeConfig>, store: Arc<dyn Store>) -> Self {
+        SessionSupervisor {
+            config,
+            store,
+            sessions: HashMap::new(),
+            arbiters: Vec::new(),
+            next_arbiter: 0,
+            next_seq: 0,
+        }
+    }
+
+    fn spawn_session(&mut self, user: UserRecord, me: Addr<SessionSupervisor>) -> SessionEntry {
+        if self.arbiters.is_empty() {
+            let n = self.config.session_threads.max(1);
+            self.arbiters = (0..n).map(|_| Arbiter::new()).collect();
+        }
+        self.next_seq += 1;
+        let seq = self.next_seq;
+        let idx = self.next_arbiter % self.arbiters.len();
+        self.next_arbiter = self.next_arbiter.wrapping_add(1);
+        let config = self.config.clone();
+        let store = self.store.clone();
+        let addr = UserSession::start_in_arbiter(&self.arbiters[idx].handle(), move |_| {
+            UserSession::new(user, seq, config, store, me)
+        });
+        tracing::info!(session_seq = seq, "user session created");
+        SessionEntry { addr, seq }
+    }
+}
+
+impl Actor for SessionSupervisor {
+    type Context = Context<Self>;
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        for a in &self.arbiters {
+            a.stop();
+        }
+    }
+}
+
+/// Returns the user's session, creating it if there is none (or if the one
+/// there has died).
+#[derive(Message)]
+#[rtype(result = "Addr<UserSession>")]
+pub struct OpenSession {
+    pub user: UserRecord,
+}
+
+impl Handler<OpenSession> for SessionSupervisor {
+    type Result = MessageResult<OpenSession>;
+
+    fn handle(&mut self, msg: OpenSession, ctx: &mut Context<Self>) -> Self::Result {
+        let email = msg.user.email.clone();
+        if let Some(entry) = self.sessions.get(&email) {
+            if entry.addr.connected() {
+                return MessageResult(entry.addr.clone());
+            }
+            tracing::warn!(user = %email, "user session had died; starting a new one");
+        }
+        let entry = self.spawn_session(msg.user, ctx.address());
+        let addr = entry.addr.clone();
+        self.sessions.insert(email, entry);
+        MessageResult(addr)
+    }
+}
+
+/// Looks up a user's live session without creating one.
+#[derive(Message)]
+#[rtype(result = "Option<Addr<UserSession>>")]
+pub struct FindSession {
+    pub user_id: String,
+}
+
+impl Handler<FindSession> for SessionSupervisor {
+    type Result = Option<Addr<UserSession>>;
+
+    fn handle(&mut self, msg: FindSession, _: &mut Context<Self>) -> Self::Result {
+        let entry = self.sessions.get(&msg.user_id)?;
+        if entry.addr.connected() {
+            Some(entry.addr.clone())
+        } else {
+            self.sessions.remove(&msg.user_id);
+            None
+        }
+    }
+}
+
+/// Sent by a session whose glasses grace period ran out. The supervisor
+/// forgets it first, so any connection arriving from now on gets a fresh
+/// session, then tells it to dispose of itself.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RetireSession {
+    pub user_id: String,
+    pub seq: u64,
+}
+
+impl Handler<RetireSession> for SessionSupervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: RetireSession, _: &mut Context<Self>) {
+        match self.sessions.get(&msg.user_id) {
+            Some(e) if e.seq == msg.seq => {
+                if let Some(e) = self.sessions.remove(&msg.user_id) {
+                    e.addr.do_send(Dispose);
+                }
+                tracing::info!(user = %msg.user_id, "user session retired");
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The users with a session, for stats and inspection.
+#[derive(Message)]
+#[rtype(result = "Vec<(String, Addr<UserSession>)>")]
+pub struct ListSessions;
+
+impl Handler<ListSessions> for SessionSupervisor {
+    type Result = MessageResult<ListSessions>;
+
+    fn handle(&mut self, _: ListSessions, _: &mut Context<Self>) -> Self::Result {
+        self.sessions.retain(|_, e| e.addr.connected());
+        let mut out: Vec<_> = self
+            .sessions
+            .iter()
+            .map(|(u, e)| (u.clone(), e.addr.clone()))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        MessageResult(out)
+    }
+}

@@ -1,0 +1,61 @@
+//! Webhooks: the HTTP calls Sightline makes to app servers.
+//!
+//! A `session_request` asks the app server to connect to `/app-ws`; the SDK
+//! answers it only after the app has connected and its `onSession` finished,
+//! so the call runs *concurrently* with the app's WebSocket, never in front
+//! of it. Retrying is the session's decision (it knows whether the app has
+//! connected meanwhile); this module makes one attempt per call.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use thiserror::Error;
+
+/// Header carrying the id that ties an app start to its log lines.
+pub const CORRELATION_HEADER: &str = "x-sightline-correlation-id";
+
+/// Why one webhook attempt failed.
+#[derive(Debug, Error, Clone)]
+pub enum WebhookError {
+    #[error("could not reach {url}: {reason}")]
+    Unreachable { url: String, reason: String },
+    #[error("{url} answered HTTP {status}")]
+    Status { url: String, status: u16 },
+    #[error("{url} did not answer within {ms} ms")]
+    Timeout { url: String, ms: u64 },
+}
+
+/// Joins an app's public URL and a path, tolerating a trailing slash.
+pub fn endpoint(public_url: &str, path: &str) -> String {
+    format!("{}{}", public_url.trim_end_matches('/'), path)
+}
+
+/// POSTs `body` as JSON to `url` once. Success is any 2xx answer.
+pub async fn post_json<T: Serialize>(
+    url: &str,
+    body: &T,
+    timeout: Duration,
+    correlation_id: &str,
+) -> Result<(), WebhookError> {
+    let client = awc::Client::builder().timeout(timeout).finish();
+    let res = client
+        .post(url)
+        .insert_header((CORRELATION_HEADER, correlation_id))
+        .send_json(body)
+        .await;
+    match res {
+        Ok(resp) if resp.status().is_success() => Ok(()),
+        Ok(resp) => Err(WebhookError::Status {
+            url: url.to_string(),
+            status: resp.status().as_u16(),
+        }),
+        Err(awc::error::SendRequestError::Timeout) => Err(WebhookError::Timeout {
+            url: url.to_string(),
+            ms: timeout.as_millis() as u64,
+        }),
+        Err(e) => Err(WebhookError::Unreachable {
+            url: url.to_string(),
+            reason: e.to_string(),
+        }),
+    }
+}

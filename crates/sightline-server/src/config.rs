@@ -1,0 +1,190 @@
+//! Server configuration, read from the environment (the binary's flags
+//! override it). Every knob has a default that works on a laptop; only the
+//! JWT secret must be given.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use sightline_runtime::RuntimeConfig;
+use thiserror::Error;
+
+/// Maximum size of one WebSocket message (a 1 MB bitmap display fits).
+pub const DEFAULT_MAX_FRAME_BYTES: usize = 2 * 1024 * 1024;
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("{name} is not valid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+    #[error("no JWT secret: set SIGHTLINE_JWT_SECRET (or AUGMENTOS_AUTH_JWT_SECRET) to the HS256 secret the glasses tokens are signed with")]
+    MissingJwtSecret,
+}
+
+/// Everything the HTTP/WebSocket front needs.
+#[derive(Clone)]
+pub struct ServerConfig {
+    pub bind: SocketAddr,
+    pub data_dir: PathBuf,
+    /// HS256 secret of glasses tokens.
+    pub jwt_secret: String,
+    /// Bearer token of the admin API; `None` disables it.
+    pub admin_token: Option<String>,
+    /// Send a protocol ping this often on every connection.
+    pub heartbeat_interval: Duration,
+    /// Close a connection that sent nothing (not even a pong) for this long.
+    pub connection_timeout: Duration,
+    /// Close an app socket that has not sent `tpa_connection_init` by then.
+    pub app_init_timeout: Duration,
+    pub max_frame_bytes: usize,
+    pub runtime: RuntimeConfig,
+}
+
+impl std::fmt::Debug for ServerConfig {
+    // Secrets are never printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("bind", &self.bind)
+            .field("data_dir", &self.data_dir)
+            .field("jwt_secret", &"<redacted>")
+            .field("admin_token", &self.admin_token.as_ref().map(|_| "<redacted>"))
+            .field("heartbeat_interval", &self.heartbeat_interval)
+            .field("connection_timeout", &self.connection_timeout)
+            .field("runtime", &self.runtime)
+            .finish()
+    }
+}
+
+impl ServerConfig {
+    /// A configuration with defaults, for embedding and tests.
+    pub fn new(jwt_secret: impl Into<String>) -> Self {
+        let bind: SocketAddr = ([0, 0, 0, 0], 8002).into();
+        ServerConfig {
+            bind,
+            data_dir: PathBuf::from("sightline-data"),
+            jwt_secret: jwt_secret.into(),
+            admin_token: None,
+            heartbeat_interval: Duration::from_secs(15),
+            connection_timeout: Duration::from_secs(45),
+            app_init_timeout: Duration::from_secs(10),
+            max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
+            runtime: RuntimeConfig {
+                public_ws_url: default_public_ws_url(bind),
+                ..RuntimeConfig::default()
+            },
+        }
+    }
+
+    /// Reads the configuration from environment variables.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads the configuration through `get` (the environment, or a map in
+    /// tests).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let secret = get("SIGHTLINE_JWT_SECRET")
+            .or_else(|| get("AUGMENTOS_AUTH_JWT_SECRET"))
+            .filter(|s| !s.is_empty())
+            .ok_or(ConfigError::MissingJwtSecret)?;
+        let mut c = ServerConfig::new(secret);
+        if let Some(b) = get("SIGHTLINE_BIND") {
+            c.bind = b.parse().map_err(|e| ConfigError::Invalid {
+                name: "SIGHTLINE_BIND",
+                reason: format!("{b:?}: {e}"),
+            })?;
+        }
+        c.runtime.public_ws_url =
+            get("SIGHTLINE_PUBLIC_WS_URL").unwrap_or_else(|| default_public_ws_url(c.bind));
+        if let Some(d) = get("SIGHTLINE_DATA_DIR") {
+            c.data_dir = PathBuf::from(d);
+        }
+        c.admin_token = get("SIGHTLINE_ADMIN_TOKEN").filter(|t| !t.is_empty());
+        if let Some(p) = get("SYSTEM_DASHBOARD_PACKAGE_NAME").filter(|p| !p.is_empty()) {
+            c.runtime.dashboard_package = p;
+        }
+        let ms = |name: &'static str| -> Result<Option<Duration>, ConfigError> {
+            get(name)
+                .map(|v| {
+                    v.parse::<u64>()
+                        .map(Duration::from_millis)
+                        .map_err(|e| ConfigError::Invalid {
+                            name,
+                            reason: format!("{v:?}: {e}"),
+                        })
+                })
+                .transpose()
+        };
+        if let Some(d) = ms("HEARTBEAT_INTERVAL_MS")? {
+            c.heartbeat_interval = d;
+        }
+        if let Some(d) = ms("CONNECTION_TIMEOUT_MS")? {
+            c.connection_timeout = d;
+        }
+        if let Some(d) = ms("SIGHTLINE_APP_START_TIMEOUT_MS")? {
+            c.runtime.app_start_timeout = d;
+        }
+        if let Some(d) = ms("SIGHTLINE_GLASSES_GRACE_MS")? {
+            c.runtime.glasses_grace = d;
+        }
+        if let Some(d) = ms("SIGHTLINE_APP_GRACE_MS")? {
+            c.runtime.app_reconnect_grace = d;
+        }
+        Ok(c)
+    }
+}
+
+/// `ws://<host>:<port>/app-ws` for a bind address; an unspecified address
+/// (0.0.0.0) becomes 127.0.0.1, which app servers on the same host reach.
+pub fn default_public_ws_url(bind: SocketAddr) -> String {
+    let host = if bind.ip().is_unspecified() {
+        "127.0.0.1".to_string()
+    } else {
+        bind.ip().to_string()
+    };
+    format!("ws://{host}:{}/app-ws", bind.port())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| m.get(k).cloned()
+    }
+
+    #[test]
+    fn secret_is_required_and_legacy_name_accepted() {
+        assert!(matches!(
+            ServerConfig::from_lookup(lookup(&[])),
+            Err(ConfigError::MissingJwtSecret)
+        ));
+        let c = ServerConfig::from_lookup(lookup(&[("AUGMENTOS_AUTH_JWT_SECRET", "s")])).unwrap();
+        assert_eq!(c.jwt_secret, "s");
+    }
+
+    #[test]
+    fn public_url_follows_bind() {
+        let c = ServerConfig::from_lookup(lookup(&[
+            ("SIGHTLINE_JWT_SECRET", "s"),
+            ("SIGHTLINE_BIND", "127.0.0.1:9000"),
+        ]))
+        .unwrap();
+        assert_eq!(c.runtime.public_ws_url, "ws://127.0.0.1:9000/app-ws");
+        assert!(!format!("{c:?}").contains("\"s\""));
+    }
+
+    #[test]
+    fn bad_numbers_are_named() {
+        let e = ServerConfig::from_lookup(lookup(&[
+            ("SIGHTLINE_JWT_SECRET", "s"),
+            ("HEARTBEAT_INTERVAL_MS", "soon"),
+        ]))
+        .unwrap_err();
+        assert!(e.to_string().contains("HEARTBEAT_INTERVAL_MS"));
+    }
+}

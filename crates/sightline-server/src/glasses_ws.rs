@@ -1,0 +1,191 @@
+//! `/glasses-ws`: the connection from a user's glasses (through the phone).
+//!
+//! The upgrade is authenticated with the core token in the `Authorization`
+//! header; a missing or bad token gets HTTP 401 with a JSON
+//! `connection_error` and no WebSocket. Once open, the connection parses
+//! each frame and hands it to the user's session; it holds no session state
+//! of its own.
+
+use std::time::Instant;
+
+use actix::{
+    Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, ContextFutureSpawner, Handler,
+    StreamHandler, WrapFuture,
+};
+use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web_actors::ws::{self, WebsocketContext};
+use serde_json::json;
+use sightline_protocol::glasses::parse_glasses_message;
+use sightline_protocol::outbound;
+use sightline_runtime::link::close;
+use sightline_runtime::session::{FromGlasses, GlassesAudio, GlassesConnected, GlassesDisconnected};
+use sightline_runtime::supervisor::OpenSession;
+use sightline_runtime::{ConnectionId, ConnectionLink, Outbound, UserSession};
+
+use crate::auth::{bearer, verify_core_token};
+use crate::frames::{self, Frame, Heartbeat, Reassembler};
+use crate::SharedState;
+
+/// One glasses WebSocket.
+pub struct GlassesConnection {
+    id: ConnectionId,
+    user_id: String,
+    session: Addr<UserSession>,
+    state: web::Data<SharedState>,
+    last_seen: Instant,
+    reassembler: Reassembler,
+}
+
+impl Actor for GlassesConnection {
+    type Context = WebsocketContext<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let cfg = &self.state.config;
+        frames::start_heartbeat(ctx, cfg.heartbeat_interval, cfg.connection_timeout);
+        let link = ConnectionLink {
+            id: self.id,
+            out: ctx.address().recipient(),
+        };
+        self.session
+            .send(GlassesConnected { link })
+            .into_actor(self)
+            .map(|res, act, ctx| {
+                if res.is_err() {
+                    tracing::warn!(user = %act.user_id, "session ended while the glasses connected; asking them to reconnect");
+                    frames::close_with(ctx, close::INTERNAL, "Session unavailable, reconnect");
+                }
+            })
+            .wait(ctx);
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        self.session.do_send(GlassesDisconnected { id: self.id });
+    }
+}
+
+impl Heartbeat for GlassesConnection {
+    fn last_seen(&self) -> Instant {
+        self.last_seen
+    }
+    fn describe(&self) -> String {
+        format!("glasses {} of {}", self.id, self.user_id)
+    }
+}
+
+impl Handler<Outbound> for GlassesConnection {
+    type Result = ();
+
+    fn handle(&mut self, msg: Outbound, ctx: &mut Self::Context) {
+        frames::write(&msg, ctx);
+    }
+}
+
+impl GlassesConnection {
+    fn text(&mut self, text: &str, ctx: &mut WebsocketContext<Self>) {
+        match parse_glasses_message(text) {
+            Ok(msg) => self.session.do_send(FromGlasses { id: self.id, msg }),
+            Err(e) => {
+                tracing::debug!(user = %self.user_id, error = %e, "unusable frame from glasses");
+                ctx.text(outbound::connection_error(
+                    e.code(),
+                    &e.to_string(),
+                    &crate::now_iso(),
+                ));
+            }
+        }
+    }
+}
+
+impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for GlassesConnection {
+    fn handle(&mut self, item: Result<ws::Message, ws::ProtocolError>, ctx: &mut Self::Context) {
+        self.last_seen = Instant::now();
+        let msg = match item {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::info!(user = %self.user_id, error = %e, "glasses socket protocol error; closing");
+                frames::close_with(ctx, close::POLICY, &e.to_string());
+                return;
+            }
+        };
+        match msg {
+            ws::Message::Text(t) => self.text(&t, ctx),
+            ws::Message::Binary(b) => self.session.do_send(GlassesAudio { id: self.id, data: b }),
+            ws::Message::Continuation(item) => match self.reassembler.push(item) {
+                Ok(Some(Frame::Text(t))) => self.text(&t, ctx),
+                Ok(Some(Frame::Binary(b))) => {
+                    self.session.do_send(GlassesAudio { id: self.id, data: b })
+                }
+                Ok(None) => {}
+                Err(reason) => ctx.text(outbound::connection_error(
+                    "MALFORMED_MESSAGE",
+                    reason,
+                    &crate::now_iso(),
+                )),
+            },
+            ws::Message::Ping(p) => ctx.pong(&p),
+            ws::Message::Pong(_) | ws::Message::Nop => {}
+            ws::Message::Close(reason) => {
+                tracing::info!(user = %self.user_id, code = frames::peer_close_code(&reason), "glasses closed the connection");
+                ctx.close(reason);
+                ctx.stop();
+            }
+        }
+    }
+}
+
+/// `GET /glasses-ws`: authenticates, opens (or finds) the user's session and
+/// upgrades.
+pub async fn glasses_ws(
+    req: HttpRequest,
+    stream: web::Payload,
+    state: web::Data<SharedState>,
+) -> HttpResponse {
+    let user_id = match verify_core_token(bearer(req.headers()), &state.config.jwt_secret) {
+        Ok(u) => u,
+        Err(e) => {
+            tracing::info!(peer = ?req.peer_addr(), error = %e, "glasses connection refused");
+            return HttpResponse::Unauthorized().json(json!({
+                "type": "connection_error",
+                "code": "INVALID_TOKEN",
+                "message": e.to_string(),
+                "timestamp": crate::now_iso(),
+            }));
+        }
+    };
+    let user = match state.runtime.store.ensure_user(&user_id).await {
+        Ok(u) => u,
+        Err(e) => {
+            tracing::error!(user = %user_id, error = %e, "user record unavailable; glasses connection refused");
+            return HttpResponse::ServiceUnavailable().json(json!({
+                "type": "connection_error",
+                "code": "SESSION_ERROR",
+                "message": format!("Session could not be opened: {e}"),
+                "timestamp": crate::now_iso(),
+            }));
+        }
+    };
+    let session = match state.runtime.supervisor.send(OpenSession { user }).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "session supervisor unavailable");
+            return HttpResponse::ServiceUnavailable().json(json!({
+                "type": "connection_error",
+                "code": "INTERNAL_ERROR",
+                "message": "Session supervisor unavailable",
+                "timestamp": crate::now_iso(),
+            }));
+        }
+    };
+    let conn = GlassesConnection {
+        id: ConnectionId::next(),
+        user_id,
+        session,
+        state: state.clone(),
+        last_seen: Instant::now(),
+        reassembler: Reassembler::new(state.config.max_frame_bytes),
+    };
+    match frames::handshake(conn, &req, stream, state.config.max_frame_bytes) {
+        Ok(resp) => resp,
+        Err(e) => e.error_response(),
+    }
+}
