@@ -1,0 +1,13 @@
+//! Sightline: an actor-model session runtime for the cloud side of smart
+//! glasses, speaking the MentraOS cloud protocol.
+//!
+//! This crate bundles the parts for embedding: [`server`] (mount the routes
+//! on your actix-web app), [`runtime`] (the actors), [`store`] (persistence)
+//! and [`protocol`] (wire types). See `examples/embed.rs`.
+
+pub use sightline_protocol as protocol;
+pub use sightline_runtime as runtime;
+pub use sightline_server as server;
+pub use sightline_store as store;
+
+pub use sightline_server::{ServerConfig, Sightline};

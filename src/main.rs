@@ -1,1 +1,208 @@
-fn main() {}
+//! The `sightline` command: run the server, register apps offline, and mint
+//! development glasses tokens.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use sightline::server::admin::{app_view, NewApp};
+use sightline::server::{serve_on, ServerConfig, Sightline};
+use sightline::store::{EmbeddedStore, MemoryStore, Store};
+
+#[derive(Parser)]
+#[command(name = "sightline", version, about = "Actor-model session runtime for smart glasses (MentraOS cloud protocol)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (configuration from SIGHTLINE_* environment variables).
+    Serve {
+        /// Address to listen on (overrides SIGHTLINE_BIND).
+        #[arg(long)]
+        bind: Option<String>,
+        /// Data directory of the embedded store (overrides SIGHTLINE_DATA_DIR).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Storage backend: "embedded" (default) or "memory".
+        #[arg(long, default_value = "embedded")]
+        store: String,
+    },
+    /// Manage registered apps in the embedded store (server stopped).
+    Apps {
+        #[command(subcommand)]
+        command: AppsCommand,
+    },
+    /// Print a glasses core token for a user, signed with SIGHTLINE_JWT_SECRET.
+    Token {
+        #[arg(long)]
+        email: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AppsCommand {
+    /// Register an app.
+    Add {
+        #[arg(long)]
+        package: String,
+        #[arg(long)]
+        public_url: String,
+        #[arg(long)]
+        api_key: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// "standard" or "background".
+        #[arg(long = "type")]
+        app_type: Option<String>,
+        /// Comma-separated permissions, e.g. MICROPHONE,LOCATION.
+        #[arg(long, value_delimiter = ',')]
+        permissions: Vec<String>,
+        #[arg(long, env = "SIGHTLINE_DATA_DIR", default_value = "sightline-data")]
+        data_dir: PathBuf,
+    },
+    /// List registered apps.
+    List {
+        #[arg(long, env = "SIGHTLINE_DATA_DIR", default_value = "sightline-data")]
+        data_dir: PathBuf,
+    },
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("SIGHTLINE_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if std::env::var("SIGHTLINE_LOG_FORMAT").as_deref() == Ok("json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let result = match cli.command {
+        Command::Serve {
+            bind,
+            data_dir,
+            store,
+        } => serve(bind, data_dir, &store),
+        Command::Apps { command } => apps(command),
+        Command::Token { email } => token(&email),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sightline: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(bind: Option<String>, data_dir: Option<PathBuf>, store: &str) -> Result<(), String> {
+    let mut config = ServerConfig::from_env().map_err(|e| e.to_string())?;
+    if let Some(b) = bind {
+        config.bind = b.parse().map_err(|e| format!("--bind {b:?}: {e}"))?;
+        if std::env::var("SIGHTLINE_PUBLIC_WS_URL").is_err() {
+            config.runtime.public_ws_url = sightline::server::config::default_public_ws_url(config.bind);
+        }
+    }
+    if let Some(d) = data_dir {
+        config.data_dir = d;
+    }
+    let store: Option<Arc<dyn Store>> = match store {
+        "embedded" => None,
+        "memory" => Some(Arc::new(MemoryStore::new())),
+        other => return Err(format!("unknown --store {other:?}: use \"embedded\" or \"memory\"")),
+    };
+    let listener = TcpListener::bind(config.bind).map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
+    tracing::info!(bind = %config.bind, public_ws_url = %config.runtime.public_ws_url, data_dir = %config.data_dir.display(), "Sightline starting");
+    actix_rt::System::new().block_on(async move {
+        let mut builder = Sightline::builder(config);
+        if let Some(s) = store {
+            builder = builder.store(s);
+        }
+        let sightline = builder.build().map_err(|e| e.to_string())?;
+        let server = serve_on(listener, sightline).map_err(|e| e.to_string())?;
+        let handle = server.handle();
+        actix_rt::spawn(async move {
+            if actix_rt::signal::ctrl_c().await.is_ok() {
+                tracing::info!("shutting down");
+                handle.stop(true).await;
+            }
+        });
+        server.await.map_err(|e| e.to_string())
+    })
+}
+
+fn apps(command: AppsCommand) -> Result<(), String> {
+    let rt = actix_rt::System::new();
+    match command {
+        AppsCommand::Add {
+            package,
+            public_url,
+            api_key,
+            name,
+            app_type,
+            permissions,
+            data_dir,
+        } => {
+            let record = NewApp {
+                package_name: package,
+                name,
+                description: String::new(),
+                public_url,
+                api_key,
+                app_type,
+                permissions,
+                settings: Vec::new(),
+                logo_url: None,
+            }
+            .into_record()?;
+            let store = open_store(&data_dir)?;
+            rt.block_on(store.upsert_app(record.clone()))
+                .map_err(|e| e.to_string())?;
+            println!("{}", app_view(&record));
+        }
+        AppsCommand::List { data_dir } => {
+            let store = open_store(&data_dir)?;
+            for app in rt.block_on(store.list_apps()).map_err(|e| e.to_string())? {
+                println!("{}", app_view(&app));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn open_store(data_dir: &std::path::Path) -> Result<EmbeddedStore, String> {
+    EmbeddedStore::open(data_dir).map_err(|e| {
+        format!("{e} (if the server is running, register apps with POST /api/admin/apps instead)")
+    })
+}
+
+fn token(email: &str) -> Result<(), String> {
+    use jsonwebtoken::{encode, EncodingKey, Header};
+    let config = ServerConfig::from_env().map_err(|e| e.to_string())?;
+    let claims = serde_json::json!({"email": email, "sub": email, "iat": chrono_now()});
+    let t = encode(
+        &Header::default(),
+        &claims,
+        &EncodingKey::from_secret(config.jwt_secret.as_bytes()),
+    )
+    .map_err(|e| format!("could not sign a token: {e}"))?;
+    println!("{t}");
+    Ok(())
+}
+
+fn chrono_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}

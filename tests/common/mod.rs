@@ -1,0 +1,447 @@
+//! Test harness: a Sightline server on a free loopback port, a glasses
+//! client, a raw HTTP client, and a fake app server that answers webhooks
+//! the way the SDK does (connect, init, wait for the ack, then answer 200).
+
+#![allow(dead_code)]
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use sightline::server::{serve_on, ServerConfig, Sightline};
+use sightline::store::{hash_api_key, AppRecord, AppType, MemoryStore, Store};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub const SECRET: &str = "test-secret";
+pub const ADMIN: &str = "admin-token-123";
+pub const WAIT: Duration = Duration::from_secs(5);
+
+/// A Sightline server running in its own thread with its own actix system.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub store: Arc<dyn Store>,
+    handle: actix_web::dev::ServerHandle,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TestServer {
+    pub fn start() -> TestServer {
+        Self::start_with(|_| {}, Arc::new(MemoryStore::new()))
+    }
+
+    pub fn start_with(tweak: impl FnOnce(&mut ServerConfig), store: Arc<dyn Store>) -> TestServer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let addr = listener.local_addr().expect("local addr");
+        let mut config = ServerConfig::new(SECRET);
+        config.bind = addr;
+        config.admin_token = Some(ADMIN.into());
+        config.runtime.public_ws_url = format!("ws://{addr}/app-ws");
+        config.runtime.session_threads = 2;
+        tweak(&mut config);
+        let (tx, rx) = mpsc::channel();
+        let s = store.clone();
+        let thread = std::thread::spawn(move || {
+            let sys = actix_rt::System::new();
+            sys.block_on(async move {
+                let sightline = Sightline::builder(config).store(s).build().expect("build");
+                let server = serve_on(listener, sightline).expect("serve");
+                tx.send(server.handle()).expect("send handle");
+                let _ = server.await;
+            });
+        });
+        let handle = rx.recv().expect("server handle");
+        TestServer {
+            addr,
+            store,
+            handle,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("ws://{}{}", self.addr, path)
+    }
+
+    pub async fn register(&self, package: &str, public_url: &str, api_key: &str, app_type: AppType) {
+        self.store
+            .upsert_app(AppRecord {
+                package_name: package.into(),
+                name: package.into(),
+                description: String::new(),
+                public_url: public_url.into(),
+                hashed_api_key: hash_api_key(api_key),
+                app_type,
+                permissions: vec!["ALL".into()],
+                settings_schema: vec![json!({"key": "color", "type": "text", "value": "green"})],
+                logo_url: None,
+            })
+            .await
+            .expect("register app");
+    }
+
+    pub async fn stop(mut self) {
+        self.handle.stop(false).await;
+        if let Some(t) = self.thread.take() {
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            // Best effort when a test panicked before calling stop().
+            let h = self.handle.clone();
+            std::thread::spawn(move || {
+                let rt = actix_rt::System::new();
+                rt.block_on(h.stop(false));
+            });
+        }
+    }
+}
+
+/// A signed glasses core token for `email`.
+pub fn token(email: &str) -> String {
+    token_with(json!({"email": email, "sub": email}), SECRET)
+}
+
+pub fn token_with(claims: Value, secret: &str) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .expect("sign")
+}
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// One WebSocket client (glasses or app) with JSON helpers.
+pub struct Client {
+    ws: Ws,
+    /// Binary frames seen while waiting for text.
+    pub binary: Vec<Vec<u8>>,
+}
+
+/// What a client saw when the socket closed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Closed {
+    pub code: u16,
+    pub reason: String,
+}
+
+impl Client {
+    pub async fn connect(url: &str, bearer: Option<&str>) -> Result<Client, (u16, String)> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut req = url.into_client_request().expect("request");
+        if let Some(t) = bearer {
+            req.headers_mut()
+                .insert("Authorization", format!("Bearer {t}").parse().expect("header"));
+        }
+        match tokio_tungstenite::connect_async(req).await {
+            Ok((ws, _)) => Ok(Client { ws, binary: vec![] }),
+            Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+                let status = resp.status().as_u16();
+                let body = resp
+                    .body()
+                    .as_ref()
+                    .map(|b| String::from_utf8_lossy(b).to_string())
+                    .unwrap_or_default();
+                Err((status, body))
+            }
+            Err(e) => Err((0, e.to_string())),
+        }
+    }
+
+    pub async fn glasses(server: &TestServer, email: &str) -> Client {
+        let mut c = Client::connect(&server.ws_url("/glasses-ws"), Some(&token(email)))
+            .await
+            .expect("glasses connect");
+        let ack = c.expect_type("connection_ack").await;
+        assert_eq!(ack["sessionId"], email);
+        c
+    }
+
+    pub async fn send(&mut self, v: Value) {
+        self.ws.send(Message::text(v.to_string())).await.expect("send");
+    }
+
+    pub async fn send_raw(&mut self, m: Message) {
+        self.ws.send(m).await.expect("send");
+    }
+
+    /// Next text message as JSON, or the close, within `WAIT`.
+    pub async fn next(&mut self) -> Result<Value, Closed> {
+        self.next_within(WAIT).await
+    }
+
+    pub async fn next_within(&mut self, d: Duration) -> Result<Value, Closed> {
+        loop {
+            let item = tokio::time::timeout(d, self.ws.next()).await;
+            match item {
+                Err(_) => {
+                    return Err(Closed {
+                        code: 0,
+                        reason: "timeout".into(),
+                    })
+                }
+                Ok(None) => {
+                    return Err(Closed {
+                        code: 1006,
+                        reason: "eof".into(),
+                    })
+                }
+                Ok(Some(Err(e))) => {
+                    return Err(Closed {
+                        code: 1006,
+                        reason: e.to_string(),
+                    })
+                }
+                Ok(Some(Ok(Message::Text(t)))) => {
+                    return Ok(serde_json::from_str(&t).expect("server sent JSON"))
+                }
+                Ok(Some(Ok(Message::Binary(b)))) => self.binary.push(b.to_vec()),
+                Ok(Some(Ok(Message::Close(f)))) => {
+                    return Err(f.map_or(
+                        Closed {
+                            code: 1005,
+                            reason: String::new(),
+                        },
+                        |f: CloseFrame| Closed {
+                            code: u16::from(f.code),
+                            reason: f.reason.to_string(),
+                        },
+                    ))
+                }
+                Ok(Some(Ok(_))) => {}
+            }
+        }
+    }
+
+    /// Waits for a message of `kind`, skipping others.
+    pub async fn expect_type(&mut self, kind: &str) -> Value {
+        loop {
+            match self.next().await {
+                Ok(v) if v["type"] == kind => return v,
+                Ok(_) => continue,
+                Err(c) => panic!("waiting for {kind}: socket ended {c:?}"),
+            }
+        }
+    }
+
+    /// Waits for a message matching `pred`, skipping others.
+    pub async fn expect(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        loop {
+            match self.next().await {
+                Ok(v) if pred(&v) => return v,
+                Ok(_) => continue,
+                Err(c) => panic!("waiting for {what}: socket ended {c:?}"),
+            }
+        }
+    }
+
+    /// Collects every message until `d` of silence.
+    pub async fn drain(&mut self, d: Duration) -> Vec<Value> {
+        let mut out = vec![];
+        while let Ok(v) = self.next_within(d).await {
+            out.push(v);
+        }
+        out
+    }
+
+    /// Waits for the close, skipping messages; returns it.
+    pub async fn expect_close(&mut self) -> Closed {
+        loop {
+            match self.next().await {
+                Ok(_) => continue,
+                Err(c) => return c,
+            }
+        }
+    }
+
+    pub async fn close(mut self, code: u16) {
+        let _ = self
+            .ws
+            .close(Some(CloseFrame {
+                code: CloseCode::from(code),
+                reason: "".into(),
+            }))
+            .await;
+    }
+}
+
+/// A raw HTTP/1.1 request; returns status and body.
+pub async fn http(addr: SocketAddr, method: &str, path: &str, bearer: Option<&str>, body: Option<Value>) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let auth = bearer.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.expect("write");
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await.expect("read");
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|x| x.1.to_string()).unwrap_or_default();
+    (status, dechunk(&body))
+}
+
+fn dechunk(body: &str) -> String {
+    // Responses here are small; chunked bodies are "<hex>\r\n<data>\r\n0\r\n\r\n".
+    let mut lines = body.split("\r\n");
+    match lines.next().map(|l| usize::from_str_radix(l.trim(), 16)) {
+        Some(Ok(_)) if body.ends_with("0\r\n\r\n") => lines.next().unwrap_or_default().to_string(),
+        _ => body.to_string(),
+    }
+}
+
+/// How the fake app server answers webhooks.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum AppBehaviour {
+    /// Connect to Sightline like the SDK, answer 200 after the ack.
+    Connect,
+    /// Answer 500 to the first `fail_first` session requests, then connect.
+    FailFirst(usize),
+    /// Never connect; answer 200 at once.
+    Ignore,
+}
+
+/// A fake app server: records webhooks, and for session requests opens the
+/// app socket the way the SDK does. Connected app sockets are handed out
+/// through `sockets`.
+pub struct FakeApp {
+    pub url: String,
+    pub webhooks: Arc<Mutex<Vec<Value>>>,
+    pub sockets: tokio::sync::mpsc::UnboundedReceiver<(Client, Value)>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FakeApp {
+    pub async fn start(package: &str, api_key: &str, behaviour: AppBehaviour) -> FakeApp {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let webhooks = Arc::new(Mutex::new(Vec::new()));
+        let (tx, sockets) = tokio::sync::mpsc::unbounded_channel();
+        let (pkg, key, hooks) = (package.to_string(), api_key.to_string(), webhooks.clone());
+        let task = tokio::spawn(async move {
+            let mut session_requests = 0usize;
+            loop {
+                let Ok((mut stream, _)) = listener.accept().await else { return };
+                let Some(body) = read_request(&mut stream).await else { continue };
+                hooks.lock().expect("lock").push(body.clone());
+                let mut status = 200;
+                if body["type"] == "session_request" {
+                    session_requests += 1;
+                    let fail = matches!(behaviour, AppBehaviour::FailFirst(n) if session_requests <= n);
+                    if fail {
+                        status = 500;
+                    } else if behaviour != AppBehaviour::Ignore {
+                        let ws_url = body["mentraOSWebsocketUrl"].as_str().unwrap_or_default().to_string();
+                        let mut app = Client::connect(&ws_url, None).await.expect("app connect");
+                        app.send(json!({
+                            "type": "tpa_connection_init",
+                            "sessionId": body["sessionId"],
+                            "packageName": pkg,
+                            "apiKey": key,
+                            "timestamp": "2025-01-01T00:00:00.000Z",
+                        }))
+                        .await;
+                        let ack = app.expect_type("tpa_connection_ack").await;
+                        let _ = tx.send((app, ack));
+                    }
+                }
+                let reply = format!(
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: 20\r\nConnection: close\r\n\r\n{{\"status\":\"success\"}}"
+                );
+                let _ = stream.write_all(reply.as_bytes()).await;
+            }
+        });
+        FakeApp { url, webhooks, sockets, task }
+    }
+
+    /// The next app socket the fake server opened, with its ack.
+    pub async fn next_socket(&mut self) -> (Client, Value) {
+        tokio::time::timeout(WAIT, self.sockets.recv())
+            .await
+            .expect("app connected in time")
+            .expect("fake app alive")
+    }
+
+    pub fn webhook_types(&self) -> Vec<String> {
+        self.webhooks
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(|v| v["type"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+}
+
+impl Drop for FakeApp {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn read_request(stream: &mut TcpStream) -> Option<Value> {
+    let mut buf = Vec::new();
+    let mut tmp = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut tmp).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&tmp[..n]);
+        let text = String::from_utf8_lossy(&buf).to_string();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let len = head
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length").then(|| v.trim().parse::<usize>().ok())?
+                })
+                .unwrap_or(0);
+            if body.len() >= len {
+                return serde_json::from_str(&body[..len]).ok();
+            }
+        }
+    }
+}
+
+/// Starts `package` from the glasses and returns the connected app socket.
+pub async fn start_app(glasses: &mut Client, fake: &mut FakeApp, package: &str) -> Client {
+    glasses.send(json!({"type": "start_app", "packageName": package})).await;
+    let (app, ack) = fake.next_socket().await;
+    assert_eq!(ack["type"], "tpa_connection_ack");
+    glasses
+        .expect("app running", |v| {
+            v["type"] == "app_state_change"
+                && v["userSession"]["activeAppSessions"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|p| p == package))
+        })
+        .await;
+    app
+}
+
+/// Polls `cond` until it holds or `WAIT` passes.
+pub async fn eventually(what: &str, cond: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !cond() {
+        assert!(tokio::time::Instant::now() < deadline, "never happened: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
