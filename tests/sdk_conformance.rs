@@ -1,0 +1,215 @@
+//! Conformance with the published `@mentra/sdk@2.1.29`: an unmodified SDK
+//! app (tests/sdk/app.mjs) runs a whole session against Sightline over real
+//! sockets: webhook → connect → ack → subscribe → glasses events reach the
+//! SDK handlers → `showTextWall` reaches the glasses → stop → `onStop` runs
+//! and the SDK does not reconnect. A second app registers its handlers late.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::*;
+use serde_json::{json, Value};
+use sightline::store::AppType;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
+
+const KEY: &str = "sdk-conformance-key";
+
+fn sdk_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sdk")
+}
+
+/// Makes sure the SDK is installed (scripts/setup-test-deps.sh does it; the
+/// README's test command runs that first).
+fn ensure_sdk() {
+    if sdk_dir().join("node_modules/@mentra/sdk/package.json").exists() {
+        return;
+    }
+    let status = std::process::Command::new("bash")
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/setup-test-deps.sh"))
+        .status()
+        .expect("run scripts/setup-test-deps.sh");
+    assert!(status.success(), "installing the SDK failed");
+}
+
+/// A running SDK app process and the events it reports.
+struct SdkApp {
+    child: Child,
+    events: mpsc::UnboundedReceiver<Value>,
+    seen: Vec<Value>,
+    url: String,
+}
+
+impl SdkApp {
+    async fn start(package: &str, handlers: &str) -> SdkApp {
+        ensure_sdk();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let mut child = Command::new("node")
+            .arg("app.mjs")
+            .current_dir(sdk_dir())
+            .env("PACKAGE", package)
+            .env("API_KEY", KEY)
+            .env("PORT", port.to_string())
+            .env("HANDLERS", handlers)
+            .env("NODE_ENV", "production")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start node");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, events) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(json) = line.strip_prefix("SLTEST ") {
+                    if let Ok(v) = serde_json::from_str::<Value>(json) {
+                        let _ = tx.send(v);
+                    }
+                }
+            }
+        });
+        let mut app = SdkApp {
+            child,
+            events,
+            seen: vec![],
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        app.wait_event("ready").await;
+        app
+    }
+
+    async fn wait_event(&mut self, name: &str) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match tokio::time::timeout(left, self.events.recv()).await {
+                Ok(Some(v)) => {
+                    self.seen.push(v.clone());
+                    if v["event"] == name {
+                        return v;
+                    }
+                }
+                _ => panic!("SDK app never reported {name}; saw {:?}", self.seen),
+            }
+        }
+    }
+
+    /// Collects events for `d` and returns how many were `name`.
+    async fn count_within(&mut self, name: &str, d: Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + d;
+        while let Ok(Some(v)) =
+            tokio::time::timeout_at(deadline, self.events.recv()).await
+        {
+            self.seen.push(v);
+        }
+        self.seen.iter().filter(|v| v["event"] == name).count()
+    }
+}
+
+fn subscriptions_of(v: &Value, package: &str) -> Vec<String> {
+    v["userSession"]["appSubscriptions"][package]
+        .as_array()
+        .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdk_app_runs_a_whole_session() {
+    let server = TestServer::start();
+    let package = "com.sightline.conformance";
+    let mut sdk = SdkApp::start(package, "early").await;
+    server.register(package, &sdk.url, KEY, AppType::Standard).await;
+    let email = "sdk-user@example.com";
+    let mut g = Client::glasses(&server, email).await;
+
+    g.send(json!({"type": "start_app", "packageName": package})).await;
+    let session = sdk.wait_event("session").await;
+    assert_eq!(session["sessionId"], format!("{email}-{package}"));
+    assert_eq!(session["userId"], email);
+
+    let subscribed = g
+        .expect("the SDK's subscriptions", |v| {
+            v["type"] == "app_state_change" && subscriptions_of(v, package).len() == 3
+        })
+        .await;
+    let mut subs = subscriptions_of(&subscribed, package);
+    subs.sort();
+    assert_eq!(subs, vec!["button_press", "head_position", "transcription:en-US"]);
+    let mic = g.expect_type("microphone_state_change").await;
+    assert_eq!(mic["isMicrophoneEnabled"], true);
+
+    g.send(json!({"type": "button_press", "buttonId": "power", "pressType": "short", "timestamp": "2025-06-27T17:08:38.000Z"})).await;
+    let pressed = sdk.wait_event("button_press").await;
+    assert_eq!(pressed["data"]["buttonId"], "power");
+    let shown = g.expect_type("display_event").await;
+    assert_eq!(shown["packageName"], package);
+    assert_eq!(shown["layout"]["layoutType"], "text_wall");
+    assert_eq!(shown["layout"]["text"], "Pressed power (short)");
+
+    g.send(json!({"type": "head_position", "position": "down", "timestamp": 1751044118000i64})).await;
+    let head = sdk.wait_event("head_position").await;
+    assert_eq!(head["data"]["position"], "down");
+
+    g.send(json!({"type": "stop_app", "packageName": package})).await;
+    let stop = sdk.wait_event("stop").await;
+    assert_eq!(stop["sessionId"], format!("{email}-{package}"));
+    // The SDK's first reconnect attempt would come after 1 s: wait longer.
+    let inits = sdk.count_within("init_sent", Duration::from_millis(2500)).await;
+    assert_eq!(inits, 1, "the SDK must not reconnect after a stop: {:?}", sdk.seen);
+    let state = g
+        .expect("stopped", |v| {
+            v["type"] == "app_state_change" && v["userSession"]["activeAppSessions"] == json!([])
+        })
+        .await;
+    assert_eq!(state["userSession"]["loadingApps"], json!([]));
+    let _ = sdk.child.kill().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdk_app_with_late_handlers_gets_events_after_its_list_grows() {
+    let server = TestServer::start();
+    let package = "com.sightline.late";
+    let mut sdk = SdkApp::start(package, "late").await;
+    server.register(package, &sdk.url, KEY, AppType::Background).await;
+    let mut g = Client::glasses(&server, "late@example.com").await;
+    g.send(json!({"type": "start_app", "packageName": package})).await;
+    sdk.wait_event("session").await;
+
+    // The first list the SDK sends (right after the ack, before onSession)
+    // is empty; then it grows one handler at a time.
+    g.expect("button_press subscribed", |v| {
+        v["type"] == "app_state_change" && subscriptions_of(v, package) == vec!["button_press"]
+    })
+    .await;
+    g.expect("head_position subscribed", |v| {
+        v["type"] == "app_state_change" && subscriptions_of(v, package).len() == 2
+    })
+    .await;
+
+    sdk.count_within("", Duration::from_millis(100)).await;
+    let lists: Vec<&Value> = sdk
+        .seen
+        .iter()
+        .filter(|v| v["event"] == "subscriptions_sent")
+        .map(|v| &v["subscriptions"])
+        .collect();
+    assert_eq!(lists.first(), Some(&&json!([])), "first list: {lists:?}");
+    assert_eq!(lists.last().and_then(|l| l.as_array()).map(|a| a.len()), Some(2));
+    g.send(json!({"type": "button_press", "buttonId": "camera", "pressType": "long"})).await;
+    assert_eq!(sdk.wait_event("button_press").await["data"]["buttonId"], "camera");
+    let shown = g.expect_type("display_event").await;
+    assert_eq!(shown["layout"]["text"], "Late camera");
+    g.send(json!({"type": "head_position", "position": "up"})).await;
+    assert_eq!(sdk.wait_event("head_position").await["data"]["position"], "up");
+    let _ = sdk.child.kill().await;
+    server.stop().await;
+}
