@@ -12,7 +12,11 @@ use sightline::server::{serve_on, ServerConfig, Sightline};
 use sightline::store::{EmbeddedStore, MemoryStore, Store};
 
 #[derive(Parser)]
-#[command(name = "sightline", version, about = "Actor-model session runtime for smart glasses (MentraOS cloud protocol)")]
+#[command(
+    name = "sightline",
+    version,
+    about = "Actor-model session runtime for smart glasses (MentraOS cloud protocol)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -74,9 +78,13 @@ enum AppsCommand {
 
 fn init_logging() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("SIGHTLINE_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let filter =
+        EnvFilter::try_from_env("SIGHTLINE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr);
     if std::env::var("SIGHTLINE_LOG_FORMAT").as_deref() == Ok("json") {
         builder.json().init();
     } else {
@@ -110,7 +118,8 @@ fn serve(bind: Option<String>, data_dir: Option<PathBuf>, store: &str) -> Result
     if let Some(b) = bind {
         config.bind = b.parse().map_err(|e| format!("--bind {b:?}: {e}"))?;
         if std::env::var("SIGHTLINE_PUBLIC_WS_URL").is_err() {
-            config.runtime.public_ws_url = sightline::server::config::default_public_ws_url(config.bind);
+            config.runtime.public_ws_url =
+                sightline::server::config::default_public_ws_url(config.bind);
         }
     }
     if let Some(d) = data_dir {
@@ -119,9 +128,14 @@ fn serve(bind: Option<String>, data_dir: Option<PathBuf>, store: &str) -> Result
     let store: Option<Arc<dyn Store>> = match store {
         "embedded" => None,
         "memory" => Some(Arc::new(MemoryStore::new())),
-        other => return Err(format!("unknown --store {other:?}: use \"embedded\" or \"memory\"")),
+        other => {
+            return Err(format!(
+                "unknown --store {other:?}: use \"embedded\" or \"memory\""
+            ))
+        }
     };
-    let listener = TcpListener::bind(config.bind).map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
+    let listener = TcpListener::bind(config.bind)
+        .map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
     tracing::info!(bind = %config.bind, public_ws_url = %config.runtime.public_ws_url, data_dir = %config.data_dir.display(), "Sightline starting");
     actix_rt::System::new().block_on(async move {
         let mut builder = Sightline::builder(config);

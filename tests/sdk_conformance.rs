@@ -26,7 +26,10 @@ fn sdk_dir() -> PathBuf {
 /// Makes sure the SDK is installed (scripts/setup-test-deps.sh does it; the
 /// README's test command runs that first).
 fn ensure_sdk() {
-    if sdk_dir().join("node_modules/@mentra/sdk/package.json").exists() {
+    if sdk_dir()
+        .join("node_modules/@mentra/sdk/package.json")
+        .exists()
+    {
         return;
     }
     let status = std::process::Command::new("bash")
@@ -105,9 +108,7 @@ impl SdkApp {
     /// Collects events for `d` and returns how many were `name`.
     async fn count_within(&mut self, name: &str, d: Duration) -> usize {
         let deadline = tokio::time::Instant::now() + d;
-        while let Ok(Some(v)) =
-            tokio::time::timeout_at(deadline, self.events.recv()).await
-        {
+        while let Ok(Some(v)) = tokio::time::timeout_at(deadline, self.events.recv()).await {
             self.seen.push(v);
         }
         self.seen.iter().filter(|v| v["event"] == name).count()
@@ -117,7 +118,11 @@ impl SdkApp {
 fn subscriptions_of(v: &Value, package: &str) -> Vec<String> {
     v["userSession"]["appSubscriptions"][package]
         .as_array()
-        .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -126,11 +131,14 @@ async fn sdk_app_runs_a_whole_session() {
     let server = TestServer::start();
     let package = "com.sightline.conformance";
     let mut sdk = SdkApp::start(package, "early").await;
-    server.register(package, &sdk.url, KEY, AppType::Standard).await;
+    server
+        .register(package, &sdk.url, KEY, AppType::Standard)
+        .await;
     let email = "sdk-user@example.com";
     let mut g = Client::glasses(&server, email).await;
 
-    g.send(json!({"type": "start_app", "packageName": package})).await;
+    g.send(json!({"type": "start_app", "packageName": package}))
+        .await;
     let session = sdk.wait_event("session").await;
     assert_eq!(session["sessionId"], format!("{email}-{package}"));
     assert_eq!(session["userId"], email);
@@ -142,7 +150,10 @@ async fn sdk_app_runs_a_whole_session() {
         .await;
     let mut subs = subscriptions_of(&subscribed, package);
     subs.sort();
-    assert_eq!(subs, vec!["button_press", "head_position", "transcription:en-US"]);
+    assert_eq!(
+        subs,
+        vec!["button_press", "head_position", "transcription:en-US"]
+    );
     let mic = g.expect_type("microphone_state_change").await;
     assert_eq!(mic["isMicrophoneEnabled"], true);
 
@@ -154,16 +165,24 @@ async fn sdk_app_runs_a_whole_session() {
     assert_eq!(shown["layout"]["layoutType"], "text_wall");
     assert_eq!(shown["layout"]["text"], "Pressed power (short)");
 
-    g.send(json!({"type": "head_position", "position": "down", "timestamp": 1751044118000i64})).await;
+    g.send(json!({"type": "head_position", "position": "down", "timestamp": 1751044118000i64}))
+        .await;
     let head = sdk.wait_event("head_position").await;
     assert_eq!(head["data"]["position"], "down");
 
-    g.send(json!({"type": "stop_app", "packageName": package})).await;
+    g.send(json!({"type": "stop_app", "packageName": package}))
+        .await;
     let stop = sdk.wait_event("stop").await;
     assert_eq!(stop["sessionId"], format!("{email}-{package}"));
     // The SDK's first reconnect attempt would come after 1 s: wait longer.
-    let inits = sdk.count_within("init_sent", Duration::from_millis(2500)).await;
-    assert_eq!(inits, 1, "the SDK must not reconnect after a stop: {:?}", sdk.seen);
+    let inits = sdk
+        .count_within("init_sent", Duration::from_millis(2500))
+        .await;
+    assert_eq!(
+        inits, 1,
+        "the SDK must not reconnect after a stop: {:?}",
+        sdk.seen
+    );
     let state = g
         .expect("stopped", |v| {
             v["type"] == "app_state_change" && v["userSession"]["activeAppSessions"] == json!([])
@@ -179,9 +198,12 @@ async fn sdk_app_with_late_handlers_gets_events_after_its_list_grows() {
     let server = TestServer::start();
     let package = "com.sightline.late";
     let mut sdk = SdkApp::start(package, "late").await;
-    server.register(package, &sdk.url, KEY, AppType::Background).await;
+    server
+        .register(package, &sdk.url, KEY, AppType::Background)
+        .await;
     let mut g = Client::glasses(&server, "late@example.com").await;
-    g.send(json!({"type": "start_app", "packageName": package})).await;
+    g.send(json!({"type": "start_app", "packageName": package}))
+        .await;
     sdk.wait_event("session").await;
 
     // The first list the SDK sends (right after the ack, before onSession)
@@ -203,13 +225,24 @@ async fn sdk_app_with_late_handlers_gets_events_after_its_list_grows() {
         .map(|v| &v["subscriptions"])
         .collect();
     assert_eq!(lists.first(), Some(&&json!([])), "first list: {lists:?}");
-    assert_eq!(lists.last().and_then(|l| l.as_array()).map(|a| a.len()), Some(2));
-    g.send(json!({"type": "button_press", "buttonId": "camera", "pressType": "long"})).await;
-    assert_eq!(sdk.wait_event("button_press").await["data"]["buttonId"], "camera");
+    assert_eq!(
+        lists.last().and_then(|l| l.as_array()).map(|a| a.len()),
+        Some(2)
+    );
+    g.send(json!({"type": "button_press", "buttonId": "camera", "pressType": "long"}))
+        .await;
+    assert_eq!(
+        sdk.wait_event("button_press").await["data"]["buttonId"],
+        "camera"
+    );
     let shown = g.expect_type("display_event").await;
     assert_eq!(shown["layout"]["text"], "Late camera");
-    g.send(json!({"type": "head_position", "position": "up"})).await;
-    assert_eq!(sdk.wait_event("head_position").await["data"]["position"], "up");
+    g.send(json!({"type": "head_position", "position": "up"}))
+        .await;
+    assert_eq!(
+        sdk.wait_event("head_position").await["data"]["position"],
+        "up"
+    );
     let _ = sdk.child.kill().await;
     server.stop().await;
 }

@@ -69,7 +69,13 @@ impl TestServer {
         format!("ws://{}{}", self.addr, path)
     }
 
-    pub async fn register(&self, package: &str, public_url: &str, api_key: &str, app_type: AppType) {
+    pub async fn register(
+        &self,
+        package: &str,
+        public_url: &str,
+        api_key: &str,
+        app_type: AppType,
+    ) {
         self.store
             .upsert_app(AppRecord {
                 package_name: package.into(),
@@ -142,8 +148,10 @@ impl Client {
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;
         let mut req = url.into_client_request().expect("request");
         if let Some(t) = bearer {
-            req.headers_mut()
-                .insert("Authorization", format!("Bearer {t}").parse().expect("header"));
+            req.headers_mut().insert(
+                "Authorization",
+                format!("Bearer {t}").parse().expect("header"),
+            );
         }
         match tokio_tungstenite::connect_async(req).await {
             Ok((ws, _)) => Ok(Client { ws, binary: vec![] }),
@@ -170,7 +178,10 @@ impl Client {
     }
 
     pub async fn send(&mut self, v: Value) {
-        self.ws.send(Message::text(v.to_string())).await.expect("send");
+        self.ws
+            .send(Message::text(v.to_string()))
+            .await
+            .expect("send");
     }
 
     pub async fn send_raw(&mut self, m: Message) {
@@ -278,10 +289,18 @@ impl Client {
 }
 
 /// A raw HTTP/1.1 request; returns status and body.
-pub async fn http(addr: SocketAddr, method: &str, path: &str, bearer: Option<&str>, body: Option<Value>) -> (u16, String) {
+pub async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    bearer: Option<&str>,
+    body: Option<Value>,
+) -> (u16, String) {
     let mut s = TcpStream::connect(addr).await.expect("connect");
     let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let auth = bearer.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let auth = bearer
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
     let req = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
@@ -295,7 +314,10 @@ pub async fn http(addr: SocketAddr, method: &str, path: &str, bearer: Option<&st
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|x| x.1.to_string()).unwrap_or_default();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|x| x.1.to_string())
+        .unwrap_or_default();
     (status, dechunk(&body))
 }
 
@@ -331,7 +353,9 @@ pub struct FakeApp {
 
 impl FakeApp {
     pub async fn start(package: &str, api_key: &str, behaviour: AppBehaviour) -> FakeApp {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let webhooks = Arc::new(Mutex::new(Vec::new()));
         let (tx, sockets) = tokio::sync::mpsc::unbounded_channel();
@@ -339,17 +363,25 @@ impl FakeApp {
         let task = tokio::spawn(async move {
             let mut session_requests = 0usize;
             loop {
-                let Ok((mut stream, _)) = listener.accept().await else { return };
-                let Some(body) = read_request(&mut stream).await else { continue };
+                let Ok((mut stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let Some(body) = read_request(&mut stream).await else {
+                    continue;
+                };
                 hooks.lock().expect("lock").push(body.clone());
                 let mut status = 200;
                 if body["type"] == "session_request" {
                     session_requests += 1;
-                    let fail = matches!(behaviour, AppBehaviour::FailFirst(n) if session_requests <= n);
+                    let fail =
+                        matches!(behaviour, AppBehaviour::FailFirst(n) if session_requests <= n);
                     if fail {
                         status = 500;
                     } else if behaviour != AppBehaviour::Ignore {
-                        let ws_url = body["mentraOSWebsocketUrl"].as_str().unwrap_or_default().to_string();
+                        let ws_url = body["mentraOSWebsocketUrl"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_string();
                         let mut app = Client::connect(&ws_url, None).await.expect("app connect");
                         app.send(json!({
                             "type": "tpa_connection_init",
@@ -369,7 +401,12 @@ impl FakeApp {
                 let _ = stream.write_all(reply.as_bytes()).await;
             }
         });
-        FakeApp { url, webhooks, sockets, task }
+        FakeApp {
+            url,
+            webhooks,
+            sockets,
+            task,
+        }
     }
 
     /// The next app socket the fake server opened, with its ack.
@@ -411,7 +448,8 @@ async fn read_request(stream: &mut TcpStream) -> Option<Value> {
                 .lines()
                 .find_map(|l| {
                     let (k, v) = l.split_once(':')?;
-                    k.eq_ignore_ascii_case("content-length").then(|| v.trim().parse::<usize>().ok())?
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse::<usize>().ok())?
                 })
                 .unwrap_or(0);
             if body.len() >= len {
@@ -423,7 +461,9 @@ async fn read_request(stream: &mut TcpStream) -> Option<Value> {
 
 /// Starts `package` from the glasses and returns the connected app socket.
 pub async fn start_app(glasses: &mut Client, fake: &mut FakeApp, package: &str) -> Client {
-    glasses.send(json!({"type": "start_app", "packageName": package})).await;
+    glasses
+        .send(json!({"type": "start_app", "packageName": package}))
+        .await;
     let (app, ack) = fake.next_socket().await;
     assert_eq!(ack["type"], "tpa_connection_ack");
     glasses
@@ -441,7 +481,10 @@ pub async fn start_app(glasses: &mut Client, fake: &mut FakeApp, package: &str) 
 pub async fn eventually(what: &str, cond: impl Fn() -> bool) {
     let deadline = tokio::time::Instant::now() + WAIT;
     while !cond() {
-        assert!(tokio::time::Instant::now() < deadline, "never happened: {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never happened: {what}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

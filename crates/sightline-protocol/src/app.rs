@@ -22,16 +22,28 @@ pub enum AppMessage {
     /// A full replacement of the app's subscriptions.
     SubscriptionUpdate(Vec<SubscriptionItem>),
     DisplayEvent(DisplayRequest),
-    DashboardContentUpdate { content: String, modes: Vec<String> },
-    DashboardModeChange { mode: String },
-    DashboardSystemUpdate { section: String, content: String },
+    DashboardContentUpdate {
+        content: String,
+        modes: Vec<String>,
+    },
+    DashboardModeChange {
+        mode: String,
+    },
+    DashboardSystemUpdate {
+        section: String,
+        content: String,
+    },
     /// The app says its next close is deliberate (`switching_clouds`,
     /// `clean_shutdown`, `user_logout`).
-    OwnershipRelease { reason: String },
+    OwnershipRelease {
+        reason: String,
+    },
     /// `stream_status_check`: answered at once (Sightline runs no streams).
     StreamStatusCheck,
     /// A message type of the protocol that this server does not implement.
-    Unsupported { kind: String },
+    Unsupported {
+        kind: String,
+    },
 }
 
 /// `tpa_connection_init`.
@@ -97,7 +109,10 @@ pub fn parse_app_message(text: &str) -> Result<AppMessage, ProtocolError> {
     let str_field = |obj: &Map<String, Value>, name: &str| -> Result<String, ProtocolError> {
         match obj.get(name) {
             Some(Value::String(s)) => Ok(s.clone()),
-            _ => Err(ProtocolError::invalid(&kind, format!("\"{name}\" must be a string"))),
+            _ => Err(ProtocolError::invalid(
+                &kind,
+                format!("\"{name}\" must be a string"),
+            )),
         }
     };
     Ok(match kind.as_str() {
@@ -120,7 +135,10 @@ pub fn parse_app_message(text: &str) -> Result<AppMessage, ProtocolError> {
             ),
             None | Some(Value::Null) => AppMessage::SubscriptionUpdate(Vec::new()),
             Some(_) => {
-                return Err(ProtocolError::invalid(&kind, "subscriptions must be an array"))
+                return Err(ProtocolError::invalid(
+                    &kind,
+                    "subscriptions must be an array",
+                ))
             }
         },
         "display_event" => AppMessage::DisplayEvent(parse_display(&kind, obj)?),
@@ -167,7 +185,12 @@ fn parse_display(kind: &str, mut obj: Map<String, Value>) -> Result<DisplayReque
     };
     let layout_type = match layout.get("layoutType") {
         Some(Value::String(t)) => t.as_str(),
-        _ => return Err(ProtocolError::invalid(kind, "layout.layoutType must be a string")),
+        _ => {
+            return Err(ProtocolError::invalid(
+                kind,
+                "layout.layoutType must be a string",
+            ))
+        }
     };
     let need = |fields: &[&str]| -> Result<(), ProtocolError> {
         for f in fields {
@@ -187,7 +210,10 @@ fn parse_display(kind: &str, mut obj: Map<String, Value>) -> Result<DisplayReque
         "dashboard_card" => need(&["leftText", "rightText"])?,
         "bitmap_view" => {
             need(&["data"])?;
-            let len = layout.get("data").and_then(Value::as_str).map_or(0, str::len);
+            let len = layout
+                .get("data")
+                .and_then(Value::as_str)
+                .map_or(0, str::len);
             if len > MAX_BITMAP_LEN {
                 return Err(ProtocolError::invalid(
                     kind,
@@ -197,7 +223,12 @@ fn parse_display(kind: &str, mut obj: Map<String, Value>) -> Result<DisplayReque
         }
         "bitmap_animation" => match layout.get("frames") {
             Some(Value::Array(f)) if !f.is_empty() => {}
-            _ => return Err(ProtocolError::invalid(kind, "bitmap_animation needs frames")),
+            _ => {
+                return Err(ProtocolError::invalid(
+                    kind,
+                    "bitmap_animation needs frames",
+                ))
+            }
         },
         // clear_view has no fields; other layouts are forwarded unchanged.
         _ => {}
@@ -263,7 +294,9 @@ mod tests {
             r#"{"type":"subscription_update","subscriptions":["button_press",{"stream":"location_stream","rate":"high"},7]}"#,
         )
         .unwrap();
-        let AppMessage::SubscriptionUpdate(items) = m else { panic!() };
+        let AppMessage::SubscriptionUpdate(items) = m else {
+            panic!()
+        };
         assert_eq!(items.len(), 3);
     }
 
@@ -273,7 +306,9 @@ mod tests {
             r#"{"type":"display_event","view":"weird","layout":{"layoutType":"text_wall","text":"hi"},"durationMs":500,"sessionId":""}"#,
         )
         .unwrap();
-        let AppMessage::DisplayEvent(d) = ok else { panic!() };
+        let AppMessage::DisplayEvent(d) = ok else {
+            panic!()
+        };
         assert_eq!(d.view, "main");
         assert_eq!(d.duration_ms, Some(500));
         for bad in [

@@ -19,8 +19,12 @@ pub enum GlassesMessage {
     /// Sent by the phone about a second after opening; answered with
     /// `connection_ack` every time.
     ConnectionInit,
-    StartApp { package_name: String },
-    StopApp { package_name: String },
+    StartApp {
+        package_name: String,
+    },
+    StopApp {
+        package_name: String,
+    },
     /// `request_settings`: answered with `settings_update {sessionId, settings}`.
     RequestSettings,
     /// `settings_update_request`: answered with `settings_update {success, ...}`.
@@ -42,7 +46,9 @@ pub struct GlassesEvent {
 
 impl PartialEq for GlassesEvent {
     fn eq(&self, other: &Self) -> bool {
-        self.kind == other.kind && self.gesture == other.gesture && self.json.get() == other.json.get()
+        self.kind == other.kind
+            && self.gesture == other.gesture
+            && self.json.get() == other.json.get()
     }
 }
 
@@ -74,11 +80,10 @@ struct Envelope<'a> {
 
 /// Parses one text frame from the glasses.
 pub fn parse_glasses_message(text: &str) -> Result<GlassesMessage, ProtocolError> {
-    let env: Envelope =
-        serde_json::from_str(text).map_err(|e| match e.classify() {
-            serde_json::error::Category::Data => ProtocolError::MissingType,
-            _ => ProtocolError::InvalidJson(e.to_string()),
-        })?;
+    let env: Envelope = serde_json::from_str(text).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => ProtocolError::MissingType,
+        _ => ProtocolError::InvalidJson(e.to_string()),
+    })?;
     let kind = env.kind.ok_or(ProtocolError::MissingType)?;
     let package = |kind: &str| -> Result<String, ProtocolError> {
         match env.package_name.clone() {
@@ -162,7 +167,10 @@ mod tests {
         let Ok(GlassesMessage::Event(e)) = parse_glasses_message(text) else {
             panic!("not an event")
         };
-        assert!(e.json.get().contains(r#""timestamp":"2025-06-27T17:08:38.000Z""#));
+        assert!(e
+            .json
+            .get()
+            .contains(r#""timestamp":"2025-06-27T17:08:38.000Z""#));
     }
 
     #[test]
@@ -181,7 +189,10 @@ mod tests {
             parse_glasses_message("not json"),
             Err(ProtocolError::InvalidJson(_))
         ));
-        assert_eq!(parse_glasses_message("[1,2]"), Err(ProtocolError::MissingType));
+        assert_eq!(
+            parse_glasses_message("[1,2]"),
+            Err(ProtocolError::MissingType)
+        );
         assert_eq!(parse_glasses_message("{}"), Err(ProtocolError::MissingType));
         assert_eq!(
             parse_glasses_message(r#"{"type":5}"#),

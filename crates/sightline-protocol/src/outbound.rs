@@ -48,7 +48,11 @@ pub fn connection_error(code: &str, message: &str, timestamp: &str) -> String {
 }
 
 /// `app_state_change`, after every lifecycle or subscription change.
-pub fn app_state_change(snapshot: &SessionSnapshot, error: Option<&str>, timestamp: &str) -> String {
+pub fn app_state_change(
+    snapshot: &SessionSnapshot,
+    error: Option<&str>,
+    timestamp: &str,
+) -> String {
     let mut v = json!({
         "type": "app_state_change",
         "sessionId": snapshot.user_id,
@@ -165,7 +169,12 @@ struct DataStream<'a> {
 
 /// `data_stream` carrying `data` unchanged, with the app's own subscription
 /// string as `streamType`.
-pub fn data_stream(session_id: &str, stream_type: &str, data: &RawValue, timestamp: &str) -> String {
+pub fn data_stream(
+    session_id: &str,
+    stream_type: &str,
+    data: &RawValue,
+    timestamp: &str,
+) -> String {
     let msg = DataStream {
         kind: "data_stream",
         session_id,
@@ -200,8 +209,8 @@ mod tests {
 
     #[test]
     fn data_stream_splices_data_verbatim() {
-        let data = RawValue::from_string(r#"{"type":"button_press","buttonId":"power"}"#.into())
-            .unwrap();
+        let data =
+            RawValue::from_string(r#"{"type":"button_press","buttonId":"power"}"#.into()).unwrap();
         let s = data_stream("u-p", "button_press", &data, "T");
         let v: Value = serde_json::from_str(&s).unwrap();
         assert_eq!(v["type"], "data_stream");

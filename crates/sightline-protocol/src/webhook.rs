@@ -63,7 +63,12 @@ pub struct StopRequest<'a> {
 }
 
 impl<'a> StopRequest<'a> {
-    pub fn new(session_id: &'a str, user_id: &'a str, reason: StopReason, timestamp: String) -> Self {
+    pub fn new(
+        session_id: &'a str,
+        user_id: &'a str,
+        reason: StopReason,
+        timestamp: String,
+    ) -> Self {
         StopRequest {
             kind: "stop_request",
             session_id,

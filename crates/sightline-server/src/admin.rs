@@ -76,7 +76,9 @@ fn validate_url(u: &str) -> Result<(), String> {
     if (u.starts_with("http://") || u.starts_with("https://")) && u.len() <= 2048 {
         Ok(())
     } else {
-        Err(format!("publicUrl {u:?} must be an http:// or https:// URL"))
+        Err(format!(
+            "publicUrl {u:?} must be an http:// or https:// URL"
+        ))
     }
 }
 
@@ -111,7 +113,10 @@ pub async fn create_app(
     body: web::Json<NewApp>,
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&req, &state)?;
-    let record = body.into_inner().into_record().map_err(ApiError::BadRequest)?;
+    let record = body
+        .into_inner()
+        .into_record()
+        .map_err(ApiError::BadRequest)?;
     state.runtime.store.create_app(record.clone()).await?;
     tracing::info!(package = %record.package_name, "app registered");
     Ok(HttpResponse::Created().json(app_view(&record)))

@@ -131,10 +131,20 @@ impl Handler<Outbound> for AppConnection {
 
 impl AppConnection {
     fn error(&self, code: &str, message: &str, ctx: &mut WebsocketContext<Self>) {
-        ctx.text(outbound::tpa_connection_error(code, message, &crate::now_iso()));
+        ctx.text(outbound::tpa_connection_error(
+            code,
+            message,
+            &crate::now_iso(),
+        ));
     }
 
-    fn reject(&mut self, code: &str, message: &str, close_code: u16, ctx: &mut WebsocketContext<Self>) {
+    fn reject(
+        &mut self,
+        code: &str,
+        message: &str,
+        close_code: u16,
+        ctx: &mut WebsocketContext<Self>,
+    ) {
         tracing::info!(connection = %self.id, code, message, "app connection refused");
         self.error(code, message, ctx);
         frames::close_with(ctx, close_code, message);
@@ -199,7 +209,13 @@ impl AppConnection {
             if !verify_api_key(&init.api_key, &app.hashed_api_key) {
                 return Err(("INVALID_API_KEY", "Invalid API key".to_string()));
             }
-            match runtime.supervisor.send(FindSession { user_id: user_id.clone() }).await {
+            match runtime
+                .supervisor
+                .send(FindSession {
+                    user_id: user_id.clone(),
+                })
+                .await
+            {
                 Ok(Some(session)) => Ok(Identity {
                     user_id,
                     package: init.package_name,

@@ -93,7 +93,11 @@ mod tests {
         assert_eq!(verify_core_token(Some(&t), "s"), Err(AuthError::Invalid));
         let t = token(Algorithm::HS512, json!({"email": "a@b.c"}), "s");
         assert_eq!(verify_core_token(Some(&t), "s"), Err(AuthError::Invalid));
-        let t = token(Algorithm::HS256, json!({"email": "a@b.c", "exp": 1000}), "s");
+        let t = token(
+            Algorithm::HS256,
+            json!({"email": "a@b.c", "exp": 1000}),
+            "s",
+        );
         assert_eq!(verify_core_token(Some(&t), "s"), Err(AuthError::Invalid));
         let t = token(Algorithm::HS256, json!({"sub": "x"}), "s");
         assert_eq!(verify_core_token(Some(&t), "s"), Err(AuthError::Invalid));

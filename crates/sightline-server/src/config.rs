@@ -46,7 +46,10 @@ impl std::fmt::Debug for ServerConfig {
             .field("bind", &self.bind)
             .field("data_dir", &self.data_dir)
             .field("jwt_secret", &"<redacted>")
-            .field("admin_token", &self.admin_token.as_ref().map(|_| "<redacted>"))
+            .field(
+                "admin_token",
+                &self.admin_token.as_ref().map(|_| "<redacted>"),
+            )
             .field("heartbeat_interval", &self.heartbeat_interval)
             .field("connection_timeout", &self.connection_timeout)
             .field("runtime", &self.runtime)

@@ -64,6 +64,12 @@ impl ResponseError for ApiError {
 }
 
 /// Turns actix's JSON body errors into the same error shape.
-pub fn json_error(err: actix_web::error::JsonPayloadError, _: &actix_web::HttpRequest) -> actix_web::Error {
-    ApiError::BadRequest(format!("request body is not valid JSON for this call: {err}")).into()
+pub fn json_error(
+    err: actix_web::error::JsonPayloadError,
+    _: &actix_web::HttpRequest,
+) -> actix_web::Error {
+    ApiError::BadRequest(format!(
+        "request body is not valid JSON for this call: {err}"
+    ))
+    .into()
 }

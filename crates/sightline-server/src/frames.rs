@@ -80,7 +80,11 @@ pub trait Heartbeat: Actor<Context = WebsocketContext<Self>> {
 
 /// Pings every `interval`; closes the connection with 1001 "Connection
 /// timeout detected" once nothing arrived for `timeout`.
-pub fn start_heartbeat<A: Heartbeat>(ctx: &mut WebsocketContext<A>, interval: Duration, timeout: Duration) {
+pub fn start_heartbeat<A: Heartbeat>(
+    ctx: &mut WebsocketContext<A>,
+    interval: Duration,
+    timeout: Duration,
+) {
     ctx.run_interval(interval, move |act, ctx| {
         if Instant::now().duration_since(act.last_seen()) > timeout {
             tracing::info!(connection = %act.describe(), "connection silent too long; closing");
@@ -126,7 +130,6 @@ where
 pub fn peer_close_code(reason: &Option<CloseReason>) -> u16 {
     reason.as_ref().map(|r| u16::from(r.code)).unwrap_or(1005)
 }
-
 
 /// Handshake builder with Sightline's frame limit.
 pub fn handshake<A>(

@@ -18,7 +18,9 @@ use serde_json::json;
 use sightline_protocol::glasses::parse_glasses_message;
 use sightline_protocol::outbound;
 use sightline_runtime::link::close;
-use sightline_runtime::session::{FromGlasses, GlassesAudio, GlassesConnected, GlassesDisconnected};
+use sightline_runtime::session::{
+    FromGlasses, GlassesAudio, GlassesConnected, GlassesDisconnected,
+};
 use sightline_runtime::supervisor::OpenSession;
 use sightline_runtime::{ConnectionId, ConnectionLink, Outbound, UserSession};
 
@@ -109,12 +111,16 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for GlassesConnection
         };
         match msg {
             ws::Message::Text(t) => self.text(&t, ctx),
-            ws::Message::Binary(b) => self.session.do_send(GlassesAudio { id: self.id, data: b }),
+            ws::Message::Binary(b) => self.session.do_send(GlassesAudio {
+                id: self.id,
+                data: b,
+            }),
             ws::Message::Continuation(item) => match self.reassembler.push(item) {
                 Ok(Some(Frame::Text(t))) => self.text(&t, ctx),
-                Ok(Some(Frame::Binary(b))) => {
-                    self.session.do_send(GlassesAudio { id: self.id, data: b })
-                }
+                Ok(Some(Frame::Binary(b))) => self.session.do_send(GlassesAudio {
+                    id: self.id,
+                    data: b,
+                }),
                 Ok(None) => {}
                 Err(reason) => ctx.text(outbound::connection_error(
                     "MALFORMED_MESSAGE",

@@ -137,7 +137,6 @@ pub fn serve_on(
 ) -> std::io::Result<actix_web::dev::Server> {
     let routes = sightline.configure();
     let server = HttpServer::new(move || App::new().configure(routes.clone()))
-        .workers(2)
         .disable_signals()
         .listen(listener)?
         .run();

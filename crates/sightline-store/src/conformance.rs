@@ -41,10 +41,16 @@ pub async fn run_all<S: Store>(store: &S) -> Result<(), String> {
 async fn apps<S: Store>(store: &S) -> Result<(), String> {
     let e = |e: StoreError| format!("conformance: unexpected error: {e}");
     store.ping().await.map_err(e)?;
-    check(store.get_app("com.a").await.map_err(e)?.is_none(), "missing app reads as None")?;
+    check(
+        store.get_app("com.a").await.map_err(e)?.is_none(),
+        "missing app reads as None",
+    )?;
     store.create_app(app("com.a")).await.map_err(e)?;
     check(
-        matches!(store.create_app(app("com.a")).await, Err(StoreError::Conflict { .. })),
+        matches!(
+            store.create_app(app("com.a")).await,
+            Err(StoreError::Conflict { .. })
+        ),
         "creating an existing package is a conflict",
     )?;
     let mut changed = app("com.a");
@@ -62,32 +68,70 @@ async fn apps<S: Store>(store: &S) -> Result<(), String> {
         .into_iter()
         .map(|a| a.package_name)
         .collect();
-    check(names.len() == 2 && names.contains(&"com.b".into()), "list returns every app")?;
-    check(store.delete_app("com.b").await.map_err(e)?, "delete reports an existing app")?;
-    check(!store.delete_app("com.b").await.map_err(e)?, "delete reports a missing app")?;
+    check(
+        names.len() == 2 && names.contains(&"com.b".into()),
+        "list returns every app",
+    )?;
+    check(
+        store.delete_app("com.b").await.map_err(e)?,
+        "delete reports an existing app",
+    )?;
+    check(
+        !store.delete_app("com.b").await.map_err(e)?,
+        "delete reports a missing app",
+    )?;
     Ok(())
 }
 
 async fn users<S: Store>(store: &S) -> Result<(), String> {
     let e = |e: StoreError| format!("conformance: unexpected error: {e}");
-    check(store.get_user("u@x.io").await.map_err(e)?.is_none(), "missing user reads as None")?;
+    check(
+        store.get_user("u@x.io").await.map_err(e)?.is_none(),
+        "missing user reads as None",
+    )?;
     let u = store.ensure_user("u@x.io").await.map_err(e)?;
-    check(u.email == "u@x.io" && !u.created_at.is_empty(), "ensure_user creates")?;
+    check(
+        u.email == "u@x.io" && !u.created_at.is_empty(),
+        "ensure_user creates",
+    )?;
     let again = store.ensure_user("u@x.io").await.map_err(e)?;
-    check(again.created_at == u.created_at, "ensure_user keeps the existing record")?;
+    check(
+        again.created_at == u.created_at,
+        "ensure_user keeps the existing record",
+    )?;
     store.add_running_app("u@x.io", "com.a").await.map_err(e)?;
     store.add_running_app("u@x.io", "com.a").await.map_err(e)?;
     store.add_running_app("u@x.io", "com.b").await.map_err(e)?;
-    store.remove_running_app("u@x.io", "com.b").await.map_err(e)?;
-    let u = store.get_user("u@x.io").await.map_err(e)?.ok_or("user vanished")?;
-    check(u.running_apps == vec!["com.a".to_string()], "running apps are a set")?;
+    store
+        .remove_running_app("u@x.io", "com.b")
+        .await
+        .map_err(e)?;
+    let u = store
+        .get_user("u@x.io")
+        .await
+        .map_err(e)?
+        .ok_or("user vanished")?;
+    check(
+        u.running_apps == vec!["com.a".to_string()],
+        "running apps are a set",
+    )?;
     store
         .set_app_settings("u@x.io", "com.a", json!([{"key": "k", "value": 1}]))
         .await
         .map_err(e)?;
-    let u = store.get_user("u@x.io").await.map_err(e)?.ok_or("user vanished")?;
-    check(u.app_settings.get("com.a") == Some(&json!([{"key": "k", "value": 1}])), "settings stored")?;
-    check(u.running_apps == vec!["com.a".to_string()], "settings update keeps running apps")?;
+    let u = store
+        .get_user("u@x.io")
+        .await
+        .map_err(e)?
+        .ok_or("user vanished")?;
+    check(
+        u.app_settings.get("com.a") == Some(&json!([{"key": "k", "value": 1}])),
+        "settings stored",
+    )?;
+    check(
+        u.running_apps == vec!["com.a".to_string()],
+        "settings update keeps running apps",
+    )?;
     Ok(())
 }
 
@@ -110,5 +154,8 @@ pub async fn concurrent_updates<S: Store>(store: Arc<S>) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?
         .ok_or("user missing")?;
-    check(u.running_apps.len() == 20, "concurrent running-app updates are all kept")
+    check(
+        u.running_apps.len() == 20,
+        "concurrent running-app updates are all kept",
+    )
 }

@@ -85,11 +85,15 @@ impl EmbeddedStore {
     ) -> Result<Option<T>, StoreError> {
         let key = key.to_string();
         self.blocking("read", move |db| {
-            let txn = db.begin_read().map_err(|e| StoreError::backend("read", e))?;
+            let txn = db
+                .begin_read()
+                .map_err(|e| StoreError::backend("read", e))?;
             let t = txn
                 .open_table(table)
                 .map_err(|e| StoreError::backend("read", e))?;
-            let row = t.get(key.as_str()).map_err(|e| StoreError::backend("read", e))?;
+            let row = t
+                .get(key.as_str())
+                .map_err(|e| StoreError::backend("read", e))?;
             row.map(|v| decode(&key, v.value())).transpose()
         })
         .await
@@ -106,7 +110,9 @@ impl EmbeddedStore {
             let op = "update user";
             let txn = db.begin_write().map_err(|e| StoreError::backend(op, e))?;
             {
-                let mut t = txn.open_table(USERS).map_err(|e| StoreError::backend(op, e))?;
+                let mut t = txn
+                    .open_table(USERS)
+                    .map_err(|e| StoreError::backend(op, e))?;
                 let current = t
                     .get(email.as_str())
                     .map_err(|e| StoreError::backend(op, e))?
@@ -128,7 +134,9 @@ impl EmbeddedStore {
             let op = "write app";
             let txn = db.begin_write().map_err(|e| StoreError::backend(op, e))?;
             {
-                let mut t = txn.open_table(APPS).map_err(|e| StoreError::backend(op, e))?;
+                let mut t = txn
+                    .open_table(APPS)
+                    .map_err(|e| StoreError::backend(op, e))?;
                 if must_be_new
                     && t.get(app.package_name.as_str())
                         .map_err(|e| StoreError::backend(op, e))?
@@ -190,7 +198,9 @@ impl Store for EmbeddedStore {
         self.blocking("list apps", |db| {
             let op = "list apps";
             let txn = db.begin_read().map_err(|e| StoreError::backend(op, e))?;
-            let t = txn.open_table(APPS).map_err(|e| StoreError::backend(op, e))?;
+            let t = txn
+                .open_table(APPS)
+                .map_err(|e| StoreError::backend(op, e))?;
             let mut out = Vec::new();
             for row in t.iter().map_err(|e| StoreError::backend(op, e))? {
                 let (k, v) = row.map_err(|e| StoreError::backend(op, e))?;
@@ -207,7 +217,9 @@ impl Store for EmbeddedStore {
             let op = "delete app";
             let txn = db.begin_write().map_err(|e| StoreError::backend(op, e))?;
             let existed = {
-                let mut t = txn.open_table(APPS).map_err(|e| StoreError::backend(op, e))?;
+                let mut t = txn
+                    .open_table(APPS)
+                    .map_err(|e| StoreError::backend(op, e))?;
                 let removed = t
                     .remove(key.as_str())
                     .map_err(|e| StoreError::backend(op, e))?;
@@ -228,9 +240,11 @@ impl Store for EmbeddedStore {
             return Ok(u);
         }
         self.update_user(email, |_| {}).await?;
-        self.get_user(email).await?.ok_or_else(|| StoreError::NotFound {
-            what: format!("user {email}"),
-        })
+        self.get_user(email)
+            .await?
+            .ok_or_else(|| StoreError::NotFound {
+                what: format!("user {email}"),
+            })
     }
 
     async fn add_running_app(&self, email: &str, package_name: &str) -> Result<(), StoreError> {

@@ -132,7 +132,9 @@ mod tests {
 
     #[tokio::test]
     async fn conformance() {
-        crate::conformance::run_all(&MemoryStore::new()).await.unwrap();
+        crate::conformance::run_all(&MemoryStore::new())
+            .await
+            .unwrap();
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -220,10 +220,9 @@ impl UserSession {
                 tracing::warn!(user = %user, package, correlation_id = %entry.correlation_id, error = %err, retry_in_ms = delay.as_millis() as u64, "session webhook failed; retrying");
                 let pkg = package.to_string();
                 ctx.run_later(delay, move |act, ctx| {
-                    let still_loading = act
-                        .apps
-                        .get(&pkg)
-                        .is_some_and(|e| e.generation == generation && e.state == AppState::Loading);
+                    let still_loading = act.apps.get(&pkg).is_some_and(|e| {
+                        e.generation == generation && e.state == AppState::Loading
+                    });
                     if still_loading {
                         act.send_session_webhook(&pkg, generation, ctx);
                     }
@@ -257,7 +256,12 @@ impl UserSession {
 
     /// Binds an authenticated app connection to its app, answering on the
     /// link with `InitAccepted` + the ack, or `InitRejected`.
-    pub(super) fn attach_app(&mut self, package: String, link: ConnectionLink, ctx: &mut Context<Self>) {
+    pub(super) fn attach_app(
+        &mut self,
+        package: String,
+        link: ConnectionLink,
+        ctx: &mut Context<Self>,
+    ) {
         let generation = self.generation();
         let user = self.user.clone();
         let Some(entry) = self.apps.get_mut(&package) else {
@@ -441,7 +445,11 @@ impl UserSession {
         if !self.user.running_apps.iter().any(|p| p == package) {
             self.user.running_apps.push(package.to_string());
         }
-        let (store, user, pkg) = (self.store.clone(), self.user.email.clone(), package.to_string());
+        let (store, user, pkg) = (
+            self.store.clone(),
+            self.user.email.clone(),
+            package.to_string(),
+        );
         actix::spawn(async move {
             if let Err(e) = store.add_running_app(&user, &pkg).await {
                 tracing::error!(user = %user, package = %pkg, error = %e, "could not persist running app");
@@ -451,7 +459,11 @@ impl UserSession {
 
     fn forget_running(&mut self, package: &str) {
         self.user.running_apps.retain(|p| p != package);
-        let (store, user, pkg) = (self.store.clone(), self.user.email.clone(), package.to_string());
+        let (store, user, pkg) = (
+            self.store.clone(),
+            self.user.email.clone(),
+            package.to_string(),
+        );
         actix::spawn(async move {
             if let Err(e) = store.remove_running_app(&user, &pkg).await {
                 tracing::error!(user = %user, package = %pkg, error = %e, "could not persist stopped app");

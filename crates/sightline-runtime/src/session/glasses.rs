@@ -102,7 +102,11 @@ impl UserSession {
     /// Tells the glasses the app states changed, with an error if a start
     /// or a restart failed.
     pub(super) fn send_app_state(&self, error: Option<&str>) {
-        self.send_to_glasses(outbound::app_state_change(&self.snapshot(), error, &now_iso()));
+        self.send_to_glasses(outbound::app_state_change(
+            &self.snapshot(),
+            error,
+            &now_iso(),
+        ));
     }
 
     pub(super) fn snapshot(&self) -> SessionSnapshot {
@@ -143,14 +147,11 @@ impl UserSession {
                 transcription |= s.needs_transcription();
             }
         }
-        let mut required = Vec::new();
-        if pcm {
-            required.push("pcm");
-        }
-        if transcription {
-            required.push("transcription");
-        }
-        let state = (pcm || transcription, required);
+        // Sightline transcribes in the cloud, so transcripts need the raw
+        // audio too: whatever the apps want, the phone must stream PCM.
+        let needed = pcm || transcription;
+        let required = if needed { vec!["pcm"] } else { Vec::new() };
+        let state = (needed, required);
         if force || self.mic.as_ref() != Some(&state) {
             self.send_to_glasses(outbound::microphone_state_change(
                 self.user_id(),

@@ -30,8 +30,8 @@ use crate::config::RuntimeConfig;
 use crate::link::{ConnectionId, ConnectionLink};
 use crate::supervisor::SessionSupervisor;
 
-pub use apps::AppState;
 use apps::AppEntry;
+pub use apps::AppState;
 
 /// The actor holding one user's session.
 pub struct UserSession {

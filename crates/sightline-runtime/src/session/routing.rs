@@ -50,7 +50,8 @@ impl UserSession {
         }
         for entry in self.apps.values() {
             let Some(link) = &entry.link else { continue };
-            if entry.state == AppState::Running && entry.subscriptions.iter().any(|s| s.needs_audio())
+            if entry.state == AppState::Running
+                && entry.subscriptions.iter().any(|s| s.needs_audio())
             {
                 link.send(Outbound::Binary(data.clone()));
             }
@@ -82,7 +83,10 @@ impl UserSession {
                     .connected_at
                     .is_some_and(|t| Instant::now().duration_since(t) < guard);
                 if items.is_empty() && fresh && !entry.subscriptions.is_empty() {
-                    tracing::debug!(package, "empty subscription update right after reconnect ignored");
+                    tracing::debug!(
+                        package,
+                        "empty subscription update right after reconnect ignored"
+                    );
                     return;
                 }
                 entry.subscriptions = parse_list(&items);
@@ -128,9 +132,10 @@ impl UserSession {
                 "UNSUPPORTED",
                 &format!("{kind} is not supported by this Sightline server"),
             ),
-            AppMessage::ConnectionInit(_) => {
-                reply_error("ALREADY_CONNECTED", "this connection is already initialised")
-            }
+            AppMessage::ConnectionInit(_) => reply_error(
+                "ALREADY_CONNECTED",
+                "this connection is already initialised",
+            ),
         }
         let _ = ctx;
     }
@@ -147,7 +152,11 @@ impl UserSession {
     /// Forgets what a stopped app put on the screen, clearing it if it is
     /// still showing.
     pub(super) fn forget_display_of(&mut self, package: &str) {
-        if self.display.as_ref().is_some_and(|(_, owner)| owner == package) {
+        if self
+            .display
+            .as_ref()
+            .is_some_and(|(_, owner)| owner == package)
+        {
             self.display = None;
             let clear = json!({
                 "type": "display_event",
