@@ -10,4 +10,4 @@ export SIGHTLINE_CACHE="${SIGHTLINE_CACHE:-$HOME/.cache/sightline}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$SIGHTLINE_CACHE/target}"
 
 bash scripts/setup-test-deps.sh
-cargo test --workspace --all-targets "$@"
+cargo test --workspace "$@"

@@ -353,6 +353,18 @@ pub struct FakeApp {
 
 impl FakeApp {
     pub async fn start(package: &str, api_key: &str, behaviour: AppBehaviour) -> FakeApp {
+        Self::start_with(package, api_key, behaviour, Duration::ZERO).await
+    }
+
+    /// Like `start`, but answers each `stop_request` only after `stop_delay`,
+    /// recording `stop_answered` when it does. Connections are served
+    /// concurrently, as a real app server would.
+    pub async fn start_with(
+        package: &str,
+        api_key: &str,
+        behaviour: AppBehaviour,
+        stop_delay: Duration,
+    ) -> FakeApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -360,45 +372,60 @@ impl FakeApp {
         let webhooks = Arc::new(Mutex::new(Vec::new()));
         let (tx, sockets) = tokio::sync::mpsc::unbounded_channel();
         let (pkg, key, hooks) = (package.to_string(), api_key.to_string(), webhooks.clone());
+        let session_requests = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let task = tokio::spawn(async move {
-            let mut session_requests = 0usize;
             loop {
                 let Ok((mut stream, _)) = listener.accept().await else {
                     return;
                 };
-                let Some(body) = read_request(&mut stream).await else {
-                    continue;
-                };
-                hooks.lock().expect("lock").push(body.clone());
-                let mut status = 200;
-                if body["type"] == "session_request" {
-                    session_requests += 1;
-                    let fail =
-                        matches!(behaviour, AppBehaviour::FailFirst(n) if session_requests <= n);
-                    if fail {
-                        status = 500;
-                    } else if behaviour != AppBehaviour::Ignore {
-                        let ws_url = body["mentraOSWebsocketUrl"]
-                            .as_str()
-                            .unwrap_or_default()
-                            .to_string();
-                        let mut app = Client::connect(&ws_url, None).await.expect("app connect");
-                        app.send(json!({
-                            "type": "tpa_connection_init",
-                            "sessionId": body["sessionId"],
-                            "packageName": pkg,
-                            "apiKey": key,
-                            "timestamp": "2025-01-01T00:00:00.000Z",
-                        }))
-                        .await;
-                        let ack = app.expect_type("tpa_connection_ack").await;
-                        let _ = tx.send((app, ack));
-                    }
-                }
-                let reply = format!(
-                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: 20\r\nConnection: close\r\n\r\n{{\"status\":\"success\"}}"
+                let (pkg, key, hooks, tx, count) = (
+                    pkg.clone(),
+                    key.clone(),
+                    hooks.clone(),
+                    tx.clone(),
+                    session_requests.clone(),
                 );
-                let _ = stream.write_all(reply.as_bytes()).await;
+                tokio::spawn(async move {
+                    let Some(body) = read_request(&mut stream).await else {
+                        return;
+                    };
+                    hooks.lock().expect("lock").push(body.clone());
+                    let mut status = 200;
+                    if body["type"] == "session_request" {
+                        let n = count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                        let fail = matches!(behaviour, AppBehaviour::FailFirst(k) if n <= k);
+                        if fail {
+                            status = 500;
+                        } else if behaviour != AppBehaviour::Ignore {
+                            let ws_url = body["mentraOSWebsocketUrl"]
+                                .as_str()
+                                .unwrap_or_default()
+                                .to_string();
+                            let mut app =
+                                Client::connect(&ws_url, None).await.expect("app connect");
+                            app.send(json!({
+                                "type": "tpa_connection_init",
+                                "sessionId": body["sessionId"],
+                                "packageName": pkg,
+                                "apiKey": key,
+                                "timestamp": "2025-01-01T00:00:00.000Z",
+                            }))
+                            .await;
+                            let ack = app.expect_type("tpa_connection_ack").await;
+                            let _ = tx.send((app, ack));
+                        }
+                    } else if body["type"] == "stop_request" && !stop_delay.is_zero() {
+                        tokio::time::sleep(stop_delay).await;
+                        hooks
+                            .lock()
+                            .expect("lock")
+                            .push(json!({"type": "stop_answered"}));
+                    }
+                    let reply = format!(
+                        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: 20\r\nConnection: close\r\n\r\n{{\"status\":\"success\"}}"
+                    );
+                    let _ = stream.write_all(reply.as_bytes()).await;
+                });
             }
         });
         FakeApp {

@@ -94,6 +94,11 @@ impl UserSession {
             self.send_app_state(None);
             return;
         }
+        if self.pending_stops.contains(&package) {
+            tracing::debug!(user = %self.user.email, package = %package, "start waits for the app's stop webhook");
+            self.deferred_starts.insert(package);
+            return;
+        }
         let store = self.store.clone();
         let pkg = package.clone();
         ctx.spawn(
@@ -356,17 +361,37 @@ impl UserSession {
         self.resurrect(package, ctx);
     }
 
-    /// Restarts an app that vanished: `stop_request`, then a fresh
-    /// `session_request`.
+    /// Restarts an app that vanished: `stop_request` first, and only once
+    /// it has been answered a fresh `session_request` (the SDK looks its
+    /// sessions up by id, so a late stop would kill the new session).
     fn resurrect(&mut self, package: &str, ctx: &mut Context<Self>) {
+        let generation = self.generation();
+        let stop = self.stop_webhook(package, StopReason::Error);
         let Some(entry) = self.apps.get_mut(package) else {
             return;
         };
         entry.resurrections += 1;
+        entry.generation = generation;
+        entry.state = AppState::Reconnecting;
         tracing::warn!(user = %self.user.email, package, attempt = entry.resurrections, "resurrecting app");
-        self.send_stop_webhook(package, StopReason::Error);
-        self.launch(package, ctx);
-        self.send_app_state(None);
+        let pkg = package.to_string();
+        ctx.spawn(
+            async move {
+                if let Some(stop) = stop {
+                    stop.await;
+                }
+            }
+            .into_actor(self)
+            .map(move |_, act, ctx| {
+                let waiting = act.apps.get(&pkg).is_some_and(|e| {
+                    e.generation == generation && e.state == AppState::Reconnecting
+                });
+                if waiting {
+                    act.launch(&pkg, ctx);
+                    act.send_app_state(None);
+                }
+            }),
+        );
     }
 
     pub(super) fn wake_dormant_apps(&mut self, ctx: &mut Context<Self>) {
@@ -388,7 +413,19 @@ impl UserSession {
             self.send_app_state(None);
             return;
         }
-        self.send_stop_webhook(package, reason);
+        if let Some(stop) = self.stop_webhook(package, reason) {
+            // A start of the same app waits for this call to be answered:
+            // a stop_request arriving after the new session_request would
+            // make the SDK drop the new session.
+            self.pending_stops.insert(package.to_string());
+            let pkg = package.to_string();
+            ctx.spawn(stop.into_actor(self).map(move |_, act, ctx| {
+                act.pending_stops.remove(&pkg);
+                if act.deferred_starts.remove(&pkg) {
+                    act.request_start(pkg, ctx);
+                }
+            }));
+        }
         if let Some(entry) = self.apps.remove(package) {
             tracing::info!(user = %self.user.email, package, reason = reason.as_str(), "app stopped");
             if let Some(link) = entry.link {
@@ -400,13 +437,16 @@ impl UserSession {
         self.forget_display_of(package);
         self.send_app_state(None);
         self.update_mic(false);
-        let _ = ctx;
     }
 
-    fn send_stop_webhook(&self, package: &str, reason: StopReason) {
-        let Some(entry) = self.apps.get(package) else {
-            return;
-        };
+    /// The `stop_request` call for an app, as a future that logs its own
+    /// failure (the app is stopped regardless).
+    fn stop_webhook(
+        &self,
+        package: &str,
+        reason: StopReason,
+    ) -> Option<impl std::future::Future<Output = ()> + 'static> {
+        let entry = self.apps.get(package)?;
         let url = endpoint(&entry.record.public_url, "/webhook");
         let body = serde_json::to_value(StopRequest::new(
             &entry.session_id,
@@ -418,11 +458,11 @@ impl UserSession {
         let timeout = self.config.webhook_timeout;
         let cid = entry.correlation_id.clone();
         let pkg = package.to_string();
-        actix::spawn(async move {
+        Some(async move {
             if let Err(e) = webhook::post_json(&url, &body, timeout, &cid).await {
                 tracing::info!(package = %pkg, error = %e, "stop webhook failed (the app is stopped regardless)");
             }
-        });
+        })
     }
 
     /// Ends the session: every app hears "User session ended" (no stop

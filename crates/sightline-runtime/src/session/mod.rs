@@ -16,7 +16,7 @@ mod apps;
 mod glasses;
 mod routing;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use actix::{Actor, Addr, Context, Handler, Message, MessageResult, SpawnHandle};
@@ -56,6 +56,10 @@ pub struct UserSession {
     mic: Option<(bool, Vec<&'static str>)>,
     /// The last main-view display sent to the glasses, and its owner.
     display: Option<(String, String)>,
+    /// Apps whose `stop_request` is still under way.
+    pending_stops: HashSet<String>,
+    /// Starts waiting for one of those stops to be answered.
+    deferred_starts: HashSet<String>,
 }
 
 impl UserSession {
@@ -80,6 +84,8 @@ impl UserSession {
             next_generation: 0,
             mic: None,
             display: None,
+            pending_stops: HashSet::new(),
+            deferred_starts: HashSet::new(),
         }
     }
 
