@@ -59,3 +59,29 @@ pub async fn post_json<T: Serialize>(
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_joins_paths() {
+        assert_eq!(endpoint("http://a:1/", "/webhook"), "http://a:1/webhook");
+        assert_eq!(endpoint("http://a:1", "/webhook"), "http://a:1/webhook");
+    }
+
+    #[actix_rt::test]
+    async fn https_webhooks_have_a_tls_client() {
+        // A closed port: the call must fail as unreachable, proving the TLS
+        // connector was built (a missing crypto provider would panic).
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap();
+        let url = format!("https://127.0.0.1:{port}/webhook");
+        let err = post_json(&url, &serde_json::json!({}), Duration::from_secs(2), "t")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, WebhookError::Unreachable { .. }), "{err}");
+    }
+}
