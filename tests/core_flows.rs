@@ -551,3 +551,60 @@ async fn admin_api_registers_apps() {
     assert_eq!(s, 200, "{b}");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_without_permission_are_left_out_and_reported() {
+    let server = TestServer::start();
+    let mut fake = FakeApp::start(PKG, KEY, AppBehaviour::Connect).await;
+    server
+        .register_with(
+            PKG,
+            &fake.url,
+            KEY,
+            AppType::Standard,
+            &["LOCATION", "NOTIFICATIONS"],
+        )
+        .await;
+    let mut g = Client::glasses(&server, "pat@example.com").await;
+    let mut app = start_app(&mut g, &mut fake, PKG).await;
+    app.send(json!({"type": "subscription_update", "subscriptions":
+        ["button_press", "transcription:en-US", "location_update", "phone_notification", "calendar_event"]}))
+        .await;
+    let err = app.expect_type("permission_error").await;
+    let details = err["details"].as_array().unwrap();
+    let refused: Vec<(&str, &str)> = details
+        .iter()
+        .map(|d| {
+            (
+                d["stream"].as_str().unwrap(),
+                d["requiredPermission"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        refused,
+        vec![
+            ("transcription:en-US", "MICROPHONE"),
+            ("calendar_event", "CALENDAR")
+        ]
+    );
+    let state = g
+        .expect("applied", |v| {
+            v["type"] == "app_state_change"
+                && v["userSession"]["appSubscriptions"][PKG]
+                    .as_array()
+                    .is_some_and(|a| !a.is_empty())
+        })
+        .await;
+    assert_eq!(
+        state["userSession"]["appSubscriptions"][PKG],
+        json!(["button_press", "location_update", "phone_notification"])
+    );
+    // The refused stream did not turn the microphone on.
+    assert!(g
+        .drain(Duration::from_millis(200))
+        .await
+        .iter()
+        .all(|v| v["type"] != "microphone_state_change" || v["isMicrophoneEnabled"] == false));
+    server.stop().await;
+}

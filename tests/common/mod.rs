@@ -76,6 +76,18 @@ impl TestServer {
         api_key: &str,
         app_type: AppType,
     ) {
+        self.register_with(package, public_url, api_key, app_type, &["ALL"])
+            .await
+    }
+
+    pub async fn register_with(
+        &self,
+        package: &str,
+        public_url: &str,
+        api_key: &str,
+        app_type: AppType,
+        permissions: &[&str],
+    ) {
         self.store
             .upsert_app(AppRecord {
                 package_name: package.into(),
@@ -84,7 +96,7 @@ impl TestServer {
                 public_url: public_url.into(),
                 hashed_api_key: hash_api_key(api_key),
                 app_type,
-                permissions: vec!["ALL".into()],
+                permissions: permissions.iter().map(|p| p.to_string()).collect(),
                 settings_schema: vec![json!({"key": "color", "type": "text", "value": "green"})],
                 logo_url: None,
             })

@@ -186,6 +186,27 @@ pub fn data_stream(
     serde_json::to_string(&msg).unwrap_or_default()
 }
 
+/// One stream an app was refused, for `permission_error`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PermissionDenied {
+    pub stream: String,
+    pub required_permission: String,
+    pub message: String,
+}
+
+/// `permission_error`: the streams of a subscription update that were left
+/// out; the rest of the update applies.
+pub fn permission_error(details: &[PermissionDenied], timestamp: &str) -> String {
+    json!({
+        "type": "permission_error",
+        "message": format!("{} stream(s) need permissions this app does not have", details.len()),
+        "details": details,
+        "timestamp": timestamp,
+    })
+    .to_string()
+}
+
 /// `app_stopped`, sent before the close that ends an app's socket.
 pub fn app_stopped(reason: &str, timestamp: &str) -> String {
     json!({"type": "app_stopped", "reason": reason, "timestamp": timestamp}).to_string()

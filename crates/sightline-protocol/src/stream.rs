@@ -144,6 +144,23 @@ impl Subscription {
         matches!(self.kind, StreamKind::AudioChunk)
     }
 
+    /// The permission an app must hold for this stream, if any
+    /// (protocol.md §5.3).
+    pub fn required_permission(&self) -> Option<&'static str> {
+        match &self.kind {
+            StreamKind::Transcription { .. } | StreamKind::Translation { .. } => Some("MICROPHONE"),
+            StreamKind::AudioChunk => Some("MICROPHONE"),
+            StreamKind::Event(name) => match canonical_event(name) {
+                "VAD" => Some("MICROPHONE"),
+                "location_update" | "location_stream" => Some("LOCATION"),
+                "phone_notification" | "phone_notification_dismissed" => Some("READ_NOTIFICATIONS"),
+                "calendar_event" => Some("CALENDAR"),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
     /// Does this subscription need speech recognition?
     pub fn needs_transcription(&self) -> bool {
         matches!(
@@ -151,6 +168,15 @@ impl Subscription {
             StreamKind::Transcription { .. } | StreamKind::Translation { .. }
         )
     }
+}
+
+/// Whether a set of granted permission types covers `required`: `ALL`
+/// grants everything, and the legacy `NOTIFICATIONS` implies
+/// `READ_NOTIFICATIONS`.
+pub fn permission_granted(granted: &[String], required: &str) -> bool {
+    granted.iter().any(|g| {
+        g == "ALL" || g == required || (required == "READ_NOTIFICATIONS" && g == "NOTIFICATIONS")
+    })
 }
 
 /// Folds the names that mean the same event on the wire: the phone's
@@ -244,6 +270,23 @@ mod tests {
         assert!(subs[1].matches_event("location_update", None));
         assert_eq!(subs[1].rate.as_deref(), Some("high"));
         assert_eq!(subs[2].kind, StreamKind::Invalid);
+    }
+
+    #[test]
+    fn permissions_per_stream() {
+        let need = |s: &str| Subscription::parse(s).required_permission();
+        assert_eq!(need("transcription:en-US?hints=x"), Some("MICROPHONE"));
+        assert_eq!(need("translation:es-ES-to-en-US"), Some("MICROPHONE"));
+        assert_eq!(need("audio_chunk"), Some("MICROPHONE"));
+        assert_eq!(need("vad"), Some("MICROPHONE"));
+        assert_eq!(need("location_stream"), Some("LOCATION"));
+        assert_eq!(need("notification_dismissed"), Some("READ_NOTIFICATIONS"));
+        assert_eq!(need("calendar_event"), Some("CALENDAR"));
+        assert_eq!(need("button_press"), None);
+        let granted = vec!["NOTIFICATIONS".to_string()];
+        assert!(permission_granted(&granted, "READ_NOTIFICATIONS"));
+        assert!(!permission_granted(&granted, "MICROPHONE"));
+        assert!(permission_granted(&["ALL".to_string()], "CALENDAR"));
     }
 
     #[test]

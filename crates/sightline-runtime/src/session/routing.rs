@@ -9,7 +9,8 @@ use serde_json::json;
 use sightline_protocol::app::{AppMessage, DisplayRequest};
 use sightline_protocol::glasses::GlassesEvent;
 use sightline_protocol::outbound;
-use sightline_protocol::stream::{parse_list, StreamKind};
+use sightline_protocol::outbound::PermissionDenied;
+use sightline_protocol::stream::{parse_list, permission_granted, StreamKind};
 
 use super::{AppState, UserSession};
 use crate::link::{ConnectionId, Outbound};
@@ -89,7 +90,27 @@ impl UserSession {
                     );
                     return;
                 }
-                entry.subscriptions = parse_list(&items);
+                let (allowed, denied): (Vec<_>, Vec<_>) =
+                    parse_list(&items).into_iter().partition(|sub| {
+                        sub.required_permission()
+                            .is_none_or(|p| permission_granted(&entry.record.permissions, p))
+                    });
+                if !denied.is_empty() {
+                    let details: Vec<PermissionDenied> = denied
+                        .iter()
+                        .filter_map(|sub| {
+                            let need = sub.required_permission()?;
+                            Some(PermissionDenied {
+                                stream: sub.raw.clone(),
+                                required_permission: need.to_string(),
+                                message: format!("{} needs the {need} permission", sub.raw),
+                            })
+                        })
+                        .collect();
+                    tracing::info!(package, denied = ?details.iter().map(|d| &d.stream).collect::<Vec<_>>(), "subscriptions refused for missing permissions");
+                    link.text(outbound::permission_error(&details, &now_iso()));
+                }
+                entry.subscriptions = allowed;
                 tracing::debug!(package, subscriptions = ?entry.subscriptions.iter().map(|s| &s.raw).collect::<Vec<_>>(), "subscriptions replaced");
                 self.send_app_state(None);
                 self.update_mic(false);
