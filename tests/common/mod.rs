@@ -27,6 +27,7 @@ pub const WAIT: Duration = Duration::from_secs(5);
 pub struct TestServer {
     pub addr: SocketAddr,
     pub store: Arc<dyn Store>,
+    supervisor: actix::Addr<sightline::runtime::SessionSupervisor>,
     handle: actix_web::dev::ServerHandle,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -51,18 +52,25 @@ impl TestServer {
             let sys = actix_rt::System::new();
             sys.block_on(async move {
                 let sightline = Sightline::builder(config).store(s).build().expect("build");
+                let supervisor = sightline.runtime().supervisor.clone();
                 let server = serve_on(listener, sightline).expect("serve");
-                tx.send(server.handle()).expect("send handle");
+                tx.send((server.handle(), supervisor)).expect("send handle");
                 let _ = server.await;
             });
         });
-        let handle = rx.recv().expect("server handle");
+        let (handle, supervisor) = rx.recv().expect("server handle");
         TestServer {
             addr,
             store,
+            supervisor,
             handle,
             thread: Some(thread),
         }
+    }
+
+    /// The runtime's supervisor, for tests that inspect or inject faults.
+    pub fn supervisor(&self) -> &actix::Addr<sightline::runtime::SessionSupervisor> {
+        &self.supervisor
     }
 
     pub fn ws_url(&self, path: &str) -> String {

@@ -98,6 +98,12 @@ impl Heartbeat for AppConnection {
             _ => format!("app {} (not bound)", self.id),
         }
     }
+    fn session_alive(&self) -> bool {
+        match &self.binding {
+            Binding::Bound(w) | Binding::Attaching(w) => w.session.connected(),
+            _ => true,
+        }
+    }
 }
 
 impl Handler<Outbound> for AppConnection {

@@ -76,6 +76,10 @@ impl Reassembler {
 pub trait Heartbeat: Actor<Context = WebsocketContext<Self>> {
     fn last_seen(&self) -> Instant;
     fn describe(&self) -> String;
+    /// Whether the session this connection serves is still alive. A
+    /// connection whose session died is closed 1011 so that its client
+    /// reconnects into a fresh session instead of lingering as a ghost.
+    fn session_alive(&self) -> bool;
 }
 
 /// Pings every `interval`; closes the connection with 1001 "Connection
@@ -93,6 +97,11 @@ pub fn start_heartbeat<A: Heartbeat>(
                 description: Some("Connection timeout detected".into()),
             }));
             ctx.stop();
+            return;
+        }
+        if !act.session_alive() {
+            tracing::warn!(connection = %act.describe(), "session is gone; closing so the client reconnects");
+            close_with(ctx, 1011, "Session restarting, please reconnect");
             return;
         }
         ctx.ping(b"");

@@ -72,6 +72,9 @@ impl Heartbeat for GlassesConnection {
     fn describe(&self) -> String {
         format!("glasses {} of {}", self.id, self.user_id)
     }
+    fn session_alive(&self) -> bool {
+        self.session.connected()
+    }
 }
 
 impl Handler<Outbound> for GlassesConnection {

@@ -104,6 +104,7 @@ impl Sightline {
                 .route("/glasses-ws", web::get().to(glasses_ws::glasses_ws))
                 .route("/app-ws", web::get().to(app_ws::app_ws))
                 .route("/health", web::get().to(health))
+                .route("/ready", web::get().to(ready))
                 .service(
                     web::scope("/api/admin")
                         .route("/apps", web::post().to(admin::create_app))
@@ -127,6 +128,20 @@ async fn health(state: web::Data<SharedState>) -> HttpResponse {
         "store": state.runtime.store.backend(),
         "sessions": sessions,
     }))
+}
+
+/// Readiness: the store answers and the supervisor accepts work.
+async fn ready(state: web::Data<SharedState>) -> HttpResponse {
+    let store = state.runtime.store.ping().await;
+    let supervisor = state.runtime.supervisor.connected();
+    match (store, supervisor) {
+        (Ok(()), true) => HttpResponse::Ok().json(serde_json::json!({"ready": true})),
+        (store, supervisor) => HttpResponse::ServiceUnavailable().json(serde_json::json!({
+            "ready": false,
+            "store": store.err().map(|e| e.to_string()),
+            "supervisor": supervisor,
+        })),
+    }
 }
 
 /// Runs Sightline on an already-bound listener until the server stops.

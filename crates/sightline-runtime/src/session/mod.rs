@@ -288,3 +288,18 @@ pub(crate) fn app_settings_for(user: &UserRecord, record: &AppRecord) -> serde_j
         _ => serde_json::Value::Array(record.settings_schema.clone()),
     }
 }
+
+/// Makes the session actor panic. Only for fault-injection tests, which
+/// prove that one failing session leaves the others untouched.
+#[cfg(feature = "fault-injection")]
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct InjectPanic;
+
+#[cfg(feature = "fault-injection")]
+impl Handler<InjectPanic> for UserSession {
+    type Result = ();
+    fn handle(&mut self, _: InjectPanic, _: &mut Context<Self>) {
+        panic!("fault injected into the session of {}", self.user.email);
+    }
+}
