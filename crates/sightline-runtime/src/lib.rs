@@ -14,6 +14,7 @@
 //! [`webhook`].
 
 pub mod config;
+pub mod display;
 pub mod link;
 pub mod session;
 pub mod supervisor;
