@@ -11,19 +11,6 @@ use serde_json::{json, Value};
 use sightline::store::AppType;
 use tokio_tungstenite::tungstenite::Message;
 
-const PKG: &str = "com.example.notes";
-const KEY: &str = "notes-api-key";
-
-async fn setup(email: &str) -> (TestServer, FakeApp, Client) {
-    let server = TestServer::start();
-    let fake = FakeApp::start(PKG, KEY, AppBehaviour::Connect).await;
-    server
-        .register(PKG, &fake.url, KEY, AppType::Standard)
-        .await;
-    let glasses = Client::glasses(&server, email).await;
-    (server, fake, glasses)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn glasses_without_or_with_bad_token_get_401_json() {
     let server = TestServer::start();
@@ -302,24 +289,36 @@ async fn bad_app_frames_get_errors_and_the_app_keeps_receiving() {
 async fn microphone_follows_audio_subscriptions_and_audio_is_relayed() {
     let (server, mut fake, mut g) = setup("dan@example.com").await;
     let mut app = start_app(&mut g, &mut fake, PKG).await;
-    app.send(json!({"type": "subscription_update", "subscriptions": ["transcription:en-US", "audio_chunk"]})).await;
+    app.send(json!({"type": "subscription_update",
+        "subscriptions": ["transcription:en-US", "audio_chunk", "button_press"]}))
+        .await;
     let on = g
         .expect("mic on", |v| {
             v["type"] == "microphone_state_change" && v["isMicrophoneEnabled"] == true
         })
         .await;
     assert_eq!(on["requiredData"], json!(["pcm"]));
+    // Audio is relayed as a binary frame, in order with the events after it.
     g.send_raw(Message::binary(vec![7u8; 320])).await;
-    // Audio arrives as a binary frame; a following text proves ordering.
-    g.send(json!({"type": "connection_init"})).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    g.send(json!({"type": "button_press", "buttonId": "after-audio", "pressType": "short"}))
+        .await;
+    app.expect_type("data_stream").await;
+    assert_eq!(
+        app.binary,
+        vec![vec![7u8; 320]],
+        "audio arrives before the later event"
+    );
+    // Once no app wants audio, the mic goes off and audio is no longer relayed.
     app.send(json!({"type": "subscription_update", "subscriptions": ["button_press"]}))
         .await;
     let off = g
         .expect("mic off", |v| v["type"] == "microphone_state_change")
         .await;
     assert_eq!(off["isMicrophoneEnabled"], false);
-    app.drain(Duration::from_millis(200)).await;
+    g.send_raw(Message::binary(vec![9u8; 320])).await;
+    g.send(json!({"type": "button_press", "buttonId": "after-off", "pressType": "short"}))
+        .await;
+    app.expect_type("data_stream").await;
     assert_eq!(app.binary, vec![vec![7u8; 320]]);
     server.stop().await;
 }
@@ -410,15 +409,11 @@ async fn only_one_standard_app_runs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn session_end_after_glasses_grace_tells_apps() {
-    let server = TestServer::start_with(
+    let (server, mut fake, mut g) = setup_with(
         |c| c.runtime.glasses_grace = Duration::from_millis(600),
-        std::sync::Arc::new(sightline::store::MemoryStore::new()),
-    );
-    let mut fake = FakeApp::start(PKG, KEY, AppBehaviour::Connect).await;
-    server
-        .register(PKG, &fake.url, KEY, AppType::Standard)
-        .await;
-    let mut g = Client::glasses(&server, "hal@example.com").await;
+        "hal@example.com",
+    )
+    .await;
     let mut app = start_app(&mut g, &mut fake, PKG).await;
     app.send(json!({"type": "subscription_update", "subscriptions": ["glasses_connection_state"]}))
         .await;

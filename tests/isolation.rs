@@ -10,27 +10,19 @@ use common::*;
 use serde_json::json;
 use sightline::runtime::session::InjectPanic;
 use sightline::runtime::supervisor::FindSession;
-use sightline::store::{AppType, MemoryStore};
-
-const PKG: &str = "com.example.notes";
-const KEY: &str = "notes-api-key";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panicking_session_leaves_others_untouched() {
-    let server = TestServer::start_with(
+    let (server, mut fake, mut victim) = setup_with(
         |c| {
             c.heartbeat_interval = Duration::from_millis(200);
             // Both sessions on one arbiter thread: the panic must not take
             // the thread (and the other session) down.
             c.runtime.session_threads = 1;
         },
-        std::sync::Arc::new(MemoryStore::new()),
-    );
-    let mut fake = FakeApp::start(PKG, KEY, AppBehaviour::Connect).await;
-    server
-        .register(PKG, &fake.url, KEY, AppType::Standard)
-        .await;
-    let mut victim = Client::glasses(&server, "victim@example.com").await;
+        "victim@example.com",
+    )
+    .await;
     let mut other = Client::glasses(&server, "other@example.com").await;
     let mut victim_app = start_app(&mut victim, &mut fake, PKG).await;
     let mut other_app = start_app(&mut other, &mut fake, PKG).await;

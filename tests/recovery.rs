@@ -9,19 +9,11 @@ use std::time::Duration;
 
 use common::*;
 use serde_json::json;
-use sightline::store::{AppType, EmbeddedStore, MemoryStore};
-
-const PKG: &str = "com.example.notes";
-const KEY: &str = "notes-api-key";
+use sightline::store::{AppType, EmbeddedStore};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn app_reconnect_within_grace_keeps_subscriptions() {
-    let server = TestServer::start();
-    let mut fake = FakeApp::start(PKG, KEY, AppBehaviour::Connect).await;
-    server
-        .register(PKG, &fake.url, KEY, AppType::Standard)
-        .await;
-    let mut g = Client::glasses(&server, "ivy@example.com").await;
+    let (server, mut fake, mut g) = setup("ivy@example.com").await;
     let app = start_app(&mut g, &mut fake, PKG).await;
     let mut app = app;
     app.send(json!({"type": "subscription_update", "subscriptions": ["button_press"]}))
@@ -62,15 +54,11 @@ async fn app_reconnect_within_grace_keeps_subscriptions() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn released_app_is_not_resurrected() {
-    let server = TestServer::start_with(
+    let (server, mut fake, mut g) = setup_with(
         |c| c.runtime.app_reconnect_grace = Duration::from_millis(400),
-        Arc::new(MemoryStore::new()),
-    );
-    let mut fake = FakeApp::start(PKG, KEY, AppBehaviour::Connect).await;
-    server
-        .register(PKG, &fake.url, KEY, AppType::Standard)
-        .await;
-    let mut g = Client::glasses(&server, "jo@example.com").await;
+        "jo@example.com",
+    )
+    .await;
     let mut app = start_app(&mut g, &mut fake, PKG).await;
     app.send(json!({"type": "ownership_release", "reason": "clean_shutdown"}))
         .await;
@@ -88,15 +76,11 @@ async fn released_app_is_not_resurrected() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vanished_app_is_resurrected_with_a_fresh_webhook() {
-    let server = TestServer::start_with(
+    let (server, mut fake, mut g) = setup_with(
         |c| c.runtime.app_reconnect_grace = Duration::from_millis(400),
-        Arc::new(MemoryStore::new()),
-    );
-    let mut fake = FakeApp::start(PKG, KEY, AppBehaviour::Connect).await;
-    server
-        .register(PKG, &fake.url, KEY, AppType::Standard)
-        .await;
-    let mut g = Client::glasses(&server, "kim@example.com").await;
+        "kim@example.com",
+    )
+    .await;
     let app = start_app(&mut g, &mut fake, PKG).await;
     app.close(1011).await;
     let (_fresh, ack) = fake.next_socket().await;

@@ -20,6 +20,9 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub const SECRET: &str = "test-secret";
+/// The app most tests run, answered by a [`FakeApp`].
+pub const PKG: &str = "com.example.notes";
+pub const KEY: &str = "notes-api-key";
 pub const ADMIN: &str = "admin-token-123";
 pub const WAIT: Duration = Duration::from_secs(5);
 
@@ -534,4 +537,24 @@ pub async fn eventually(what: &str, cond: impl Fn() -> bool) {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// A server with [`PKG`] registered (a standard app whose fake server
+/// answers like the SDK) and `email`'s glasses connected.
+pub async fn setup(email: &str) -> (TestServer, FakeApp, Client) {
+    setup_with(|_| {}, email).await
+}
+
+/// [`setup`] with the server configuration changed by `tweak`.
+pub async fn setup_with(
+    tweak: impl FnOnce(&mut ServerConfig),
+    email: &str,
+) -> (TestServer, FakeApp, Client) {
+    let server = TestServer::start_with(tweak, Arc::new(MemoryStore::new()));
+    let fake = FakeApp::start(PKG, KEY, AppBehaviour::Connect).await;
+    server
+        .register(PKG, &fake.url, KEY, AppType::Standard)
+        .await;
+    let glasses = Client::glasses(&server, email).await;
+    (server, fake, glasses)
 }

@@ -53,16 +53,15 @@ impl PartialEq for GlassesEvent {
 }
 
 impl GlassesEvent {
-    /// Builds an event from a JSON object, for events Sightline itself emits
-    /// (for example `glasses_connection_state` when the glasses drop).
-    pub fn from_value(value: &Value) -> Option<GlassesEvent> {
-        let kind = value.get("type")?.as_str()?.to_string();
-        let json = RawValue::from_string(value.to_string()).ok()?;
-        Some(GlassesEvent {
-            kind,
+    /// Builds an event Sightline itself emits (for example
+    /// `glasses_connection_state` when the glasses drop).
+    pub fn synthetic(kind: &str, value: &Value) -> GlassesEvent {
+        GlassesEvent {
+            kind: kind.to_string(),
             gesture: None,
-            json,
-        })
+            // Serialising a `Value` cannot fail; `null` is the harmless default.
+            json: serde_json::value::to_raw_value(value).unwrap_or_default(),
+        }
     }
 }
 

@@ -11,7 +11,8 @@
 //! and ignored.
 //!
 //! Reading order: [`config`], [`link`], [`supervisor`], [`session`],
-//! [`webhook`].
+//! [`webhook`], and [`display`] (arbitration logic, not yet used by
+//! sessions).
 
 pub mod config;
 pub mod display;

@@ -31,8 +31,7 @@ impl Reassembler {
     /// complete, `Err` with a reason when the sender broke the rules.
     pub fn push(&mut self, item: Item) -> Result<Option<Frame>, &'static str> {
         match item {
-            Item::FirstText(b) | Item::FirstBinary(b) if self.buf.is_some() => {
-                let _ = b;
+            Item::FirstText(_) | Item::FirstBinary(_) if self.buf.is_some() => {
                 Err("a new fragmented message started before the previous one ended")
             }
             Item::FirstText(b) => self.start(true, b),

@@ -65,7 +65,8 @@ pub(crate) struct AppEntry {
     pub link: Option<ConnectionLink>,
     pub subscriptions: Vec<Subscription>,
     pub generation: u64,
-    backoff: ExponentialBackoff,
+    /// Delays between `session_request` attempts of the current launch.
+    backoff: Option<ExponentialBackoff>,
     pub connected_at: Option<Instant>,
     /// The app announced (`ownership_release`) that its next close is
     /// deliberate.
@@ -150,7 +151,7 @@ impl UserSession {
             link: None,
             subscriptions: Vec::new(),
             generation: 0,
-            backoff: self.new_backoff(),
+            backoff: None,
             connected_at: None,
             ownership_released: false,
             resurrections: 0,
@@ -173,10 +174,10 @@ impl UserSession {
         };
         entry.state = AppState::Loading;
         entry.generation = generation;
-        entry.backoff = backoff;
+        entry.backoff = Some(backoff);
         let pkg = package.to_string();
-        ctx.run_later(self.config.app_start_timeout, move |act, ctx| {
-            act.on_start_timeout(&pkg, generation, ctx)
+        ctx.run_later(self.config.app_start_timeout, move |act, _| {
+            act.on_start_timeout(&pkg, generation)
         });
         self.send_session_webhook(package, generation, ctx);
     }
@@ -220,7 +221,7 @@ impl UserSession {
         let Err(err) = result else {
             return;
         };
-        match entry.backoff.next_backoff() {
+        match entry.backoff.as_mut().and_then(|b| b.next_backoff()) {
             Some(delay) => {
                 tracing::warn!(user = %user, package, correlation_id = %entry.correlation_id, error = %err, retry_in_ms = delay.as_millis() as u64, "session webhook failed; retrying");
                 let pkg = package.to_string();
@@ -239,7 +240,7 @@ impl UserSession {
         }
     }
 
-    fn on_start_timeout(&mut self, package: &str, generation: u64, ctx: &mut Context<Self>) {
+    fn on_start_timeout(&mut self, package: &str, generation: u64) {
         let timed_out = self
             .apps
             .get(package)
@@ -256,17 +257,11 @@ impl UserSession {
             self.config.app_start_timeout.as_millis()
         )));
         self.update_mic(false);
-        let _ = ctx;
     }
 
     /// Binds an authenticated app connection to its app, answering on the
     /// link with `InitAccepted` + the ack, or `InitRejected`.
-    pub(super) fn attach_app(
-        &mut self,
-        package: String,
-        link: ConnectionLink,
-        ctx: &mut Context<Self>,
-    ) {
+    pub(super) fn attach_app(&mut self, package: String, link: ConnectionLink) {
         let generation = self.generation();
         let user = self.user.clone();
         let Some(entry) = self.apps.get_mut(&package) else {
@@ -302,7 +297,6 @@ impl UserSession {
         }
         self.send_app_state(None);
         self.update_mic(false);
-        let _ = ctx;
     }
 
     pub(super) fn app_disconnected(

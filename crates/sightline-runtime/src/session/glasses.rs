@@ -178,9 +178,5 @@ fn connection_state_event(status: &str) -> GlassesEvent {
         "modelName": null,
         "timestamp": now_iso(),
     });
-    GlassesEvent::from_value(&v).unwrap_or_else(|| GlassesEvent {
-        kind: "glasses_connection_state".into(),
-        gesture: None,
-        json: Box::default(),
-    })
+    GlassesEvent::synthetic("glasses_connection_state", &v)
 }

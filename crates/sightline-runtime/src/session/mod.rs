@@ -19,11 +19,10 @@ mod routing;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use actix::{Actor, Addr, Context, Handler, Message, MessageResult, SpawnHandle};
+use actix::{Actor, Addr, Context, Handler, Message, SpawnHandle};
 use bytes::Bytes;
 use sightline_protocol::app::AppMessage;
 use sightline_protocol::glasses::GlassesMessage;
-use sightline_protocol::outbound::SessionSnapshot;
 use sightline_store::{AppRecord, Store, UserRecord};
 
 use crate::config::RuntimeConfig;
@@ -187,8 +186,8 @@ pub struct AttachApp {
 
 impl Handler<AttachApp> for UserSession {
     type Result = ();
-    fn handle(&mut self, msg: AttachApp, ctx: &mut Context<Self>) {
-        self.attach_app(msg.package_name, msg.link, ctx);
+    fn handle(&mut self, msg: AttachApp, _: &mut Context<Self>) {
+        self.attach_app(msg.package_name, msg.link);
     }
 }
 
@@ -220,22 +219,8 @@ pub struct FromApp {
 
 impl Handler<FromApp> for UserSession {
     type Result = ();
-    fn handle(&mut self, msg: FromApp, ctx: &mut Context<Self>) {
-        self.app_message(&msg.package_name, msg.id, msg.msg, ctx);
-    }
-}
-
-/// Starts an app (for callers other than the glasses, e.g. REST).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct StartApp {
-    pub package_name: String,
-}
-
-impl Handler<StartApp> for UserSession {
-    type Result = ();
-    fn handle(&mut self, msg: StartApp, ctx: &mut Context<Self>) {
-        self.request_start(msg.package_name, ctx);
+    fn handle(&mut self, msg: FromApp, _: &mut Context<Self>) {
+        self.app_message(&msg.package_name, msg.id, msg.msg);
     }
 }
 
@@ -249,34 +234,6 @@ impl Handler<Dispose> for UserSession {
     type Result = ();
     fn handle(&mut self, _: Dispose, ctx: &mut Context<Self>) {
         self.dispose(ctx);
-    }
-}
-
-/// A picture of the session for stats and tests.
-#[derive(Message)]
-#[rtype(result = "SessionView")]
-pub struct GetSessionView;
-
-/// What [`GetSessionView`] returns.
-#[derive(Debug, Clone)]
-pub struct SessionView {
-    pub snapshot: SessionSnapshot,
-    pub glasses_connected: bool,
-    pub apps: Vec<(String, AppState, bool)>,
-}
-
-impl Handler<GetSessionView> for UserSession {
-    type Result = MessageResult<GetSessionView>;
-    fn handle(&mut self, _: GetSessionView, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(SessionView {
-            snapshot: self.snapshot(),
-            glasses_connected: self.glasses.is_some(),
-            apps: self
-                .apps
-                .iter()
-                .map(|(p, e)| (p.clone(), e.state, e.link.is_some()))
-                .collect(),
-        })
     }
 }
 

@@ -3,7 +3,6 @@
 
 use std::time::Instant;
 
-use actix::Context;
 use bytes::Bytes;
 use serde_json::json;
 use sightline_protocol::app::{AppMessage, DisplayRequest};
@@ -61,13 +60,7 @@ impl UserSession {
 
     /// Handles a frame from an app connection, attributed to the package the
     /// socket was bound to.
-    pub(super) fn app_message(
-        &mut self,
-        package: &str,
-        id: ConnectionId,
-        msg: AppMessage,
-        ctx: &mut Context<Self>,
-    ) {
+    pub(super) fn app_message(&mut self, package: &str, id: ConnectionId, msg: AppMessage) {
         let Some(entry) = self.apps.get_mut(package) else {
             return;
         };
@@ -117,7 +110,8 @@ impl UserSession {
             }
             AppMessage::DisplayEvent(req) => self.show(package, &req),
             AppMessage::DashboardContentUpdate { .. } => {
-                // Accepted; the dashboard renders it (dashboard module).
+                // Accepted so SDK apps see no error; the dashboard that
+                // would render it is not built yet (nothing is shown).
             }
             AppMessage::DashboardModeChange { mode } => {
                 if package != self.config.dashboard_package {
@@ -158,7 +152,6 @@ impl UserSession {
                 "this connection is already initialised",
             ),
         }
-        let _ = ctx;
     }
 
     /// Puts an app's display request on the glasses.
