@@ -11,10 +11,11 @@
 //! and ignored.
 //!
 //! Reading order: [`config`], [`link`], [`supervisor`], [`session`],
-//! [`webhook`], and [`display`] (arbitration logic, not yet used by
-//! sessions).
+//! [`webhook`], and the screen logic the sessions own: [`display`] (which
+//! app's display reaches the glasses, and when) and [`dashboard`].
 
 pub mod config;
+pub mod dashboard;
 pub mod display;
 pub mod link;
 pub mod session;

@@ -222,25 +222,25 @@ impl AppConnection {
                 })
                 .await
             {
-                Ok(Some(session)) => Ok(Identity {
-                    user_id,
-                    package: init.package_name,
-                    session,
-                }),
+                Ok(Some(session)) => Ok((
+                    Identity {
+                        user_id,
+                        package: init.package_name,
+                        session,
+                    },
+                    app,
+                )),
                 Ok(None) => Err(("SESSION_NOT_FOUND", "Session not found".to_string())),
                 Err(_) => Err(("INTERNAL_ERROR", "Internal server error".to_string())),
             }
         };
         ctx.spawn(check.into_actor(self).map(move |res, act, ctx| match res {
-            Ok(who) => {
+            Ok((who, app)) => {
                 let link = ConnectionLink {
                     id: act.id,
                     out: ctx.address().recipient(),
                 };
-                who.session.do_send(AttachApp {
-                    package_name: who.package.clone(),
-                    link,
-                });
+                who.session.do_send(AttachApp { app, link });
                 act.binding = Binding::Attaching(who);
             }
             Err((code, message)) => {

@@ -89,6 +89,22 @@ impl UserSession {
         }
     }
 
+    fn new_entry(&self, record: AppRecord, state: AppState) -> AppEntry {
+        AppEntry {
+            session_id: app_session_id(&self.user.email, &record.package_name),
+            record,
+            state,
+            link: None,
+            subscriptions: Vec::new(),
+            generation: 0,
+            backoff: None,
+            connected_at: None,
+            ownership_released: false,
+            resurrections: 0,
+            correlation_id: uuid::Uuid::new_v4().to_string(),
+        }
+    }
+
     /// Starts an app: looks it up, then [`Self::begin_start`].
     pub(super) fn request_start(&mut self, package: String, ctx: &mut Context<Self>) {
         if self.apps.contains_key(&package) {
@@ -144,21 +160,11 @@ impl UserSession {
                 self.stop_app(&other, StopReason::SystemStop, ctx);
             }
         }
-        let entry = AppEntry {
-            session_id: app_session_id(&self.user.email, &package),
-            record,
-            state: AppState::Loading,
-            link: None,
-            subscriptions: Vec::new(),
-            generation: 0,
-            backoff: None,
-            connected_at: None,
-            ownership_released: false,
-            resurrections: 0,
-            correlation_id: uuid::Uuid::new_v4().to_string(),
-        };
+        let entry = self.new_entry(record, AppState::Loading);
         tracing::info!(user = %self.user.email, package = %package, correlation_id = %entry.correlation_id, "starting app");
+        let app_type = entry.record.app_type;
         self.apps.insert(package.clone(), entry);
+        self.screen_app_started(&package, app_type, ctx);
         self.remember_running(&package);
         self.launch(&package, ctx);
         self.send_app_state(None);
@@ -176,8 +182,8 @@ impl UserSession {
         entry.generation = generation;
         entry.backoff = Some(backoff);
         let pkg = package.to_string();
-        ctx.run_later(self.config.app_start_timeout, move |act, _| {
-            act.on_start_timeout(&pkg, generation)
+        ctx.run_later(self.config.app_start_timeout, move |act, ctx| {
+            act.on_start_timeout(&pkg, generation, ctx)
         });
         self.send_session_webhook(package, generation, ctx);
     }
@@ -240,7 +246,7 @@ impl UserSession {
         }
     }
 
-    fn on_start_timeout(&mut self, package: &str, generation: u64) {
+    fn on_start_timeout(&mut self, package: &str, generation: u64, ctx: &mut Context<Self>) {
         let timed_out = self
             .apps
             .get(package)
@@ -251,7 +257,7 @@ impl UserSession {
         tracing::warn!(user = %self.user.email, package, "app did not connect in time; start abandoned");
         self.apps.remove(package);
         self.forget_running(package);
-        self.forget_display_of(package);
+        self.screen_app_stopped(package, ctx);
         self.send_app_state(Some(&format!(
             "App {package} did not connect within {} ms",
             self.config.app_start_timeout.as_millis()
@@ -261,7 +267,20 @@ impl UserSession {
 
     /// Binds an authenticated app connection to its app, answering on the
     /// link with `InitAccepted` + the ack, or `InitRejected`.
-    pub(super) fn attach_app(&mut self, package: String, link: ConnectionLink) {
+    pub(super) fn attach_app(
+        &mut self,
+        record: AppRecord,
+        link: ConnectionLink,
+        ctx: &mut Context<Self>,
+    ) {
+        let package = record.package_name.clone();
+        if package == self.config.dashboard_package && !self.apps.contains_key(&package) {
+            // The system dashboard runs in every session without a start:
+            // a dashboard app that connects is taken in as it is.
+            tracing::info!(user = %self.user.email, "system dashboard app connected");
+            let entry = self.new_entry(record, AppState::Loading);
+            self.apps.insert(package.clone(), entry);
+        }
         let generation = self.generation();
         let user = self.user.clone();
         let Some(entry) = self.apps.get_mut(&package) else {
@@ -295,6 +314,7 @@ impl UserSession {
         if was == AppState::Loading {
             entry.resurrections = 0;
         }
+        self.screen_app_booted(&package, ctx);
         self.send_app_state(None);
         self.update_mic(false);
     }
@@ -327,22 +347,25 @@ impl UserSession {
     fn on_app_grace_expired(&mut self, package: &str, generation: u64, ctx: &mut Context<Self>) {
         let glasses_here = self.glasses.is_some();
         let max = self.config.max_resurrections;
+        let is_dashboard = package == self.config.dashboard_package;
         let Some(entry) = self.apps.get_mut(package) else {
             return;
         };
         if entry.generation != generation || entry.state != AppState::Reconnecting {
             return;
         }
-        if entry.ownership_released || entry.resurrections >= max {
+        if entry.ownership_released || is_dashboard || entry.resurrections >= max {
             let why = if entry.ownership_released {
                 "it released its session"
+            } else if is_dashboard {
+                "the system dashboard app is never restarted by Sightline"
             } else {
                 "it could not be restarted"
             };
             tracing::warn!(user = %self.user.email, package, "app did not reconnect and {why}; marking it stopped");
             self.apps.remove(package);
             self.forget_running(package);
-            self.forget_display_of(package);
+            self.screen_app_stopped(package, ctx);
             self.send_app_state(Some(&format!("App {package} stopped: {why}")));
             self.update_mic(false);
             return;
@@ -428,7 +451,7 @@ impl UserSession {
             }
         }
         self.forget_running(package);
-        self.forget_display_of(package);
+        self.screen_app_stopped(package, ctx);
         self.send_app_state(None);
         self.update_mic(false);
     }

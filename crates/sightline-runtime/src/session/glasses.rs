@@ -39,11 +39,9 @@ impl UserSession {
             }
         } else if returning {
             self.route_event(&connection_state_event("CONNECTED"));
-            if let Some((text, _)) = &self.display {
-                self.send_to_glasses(text.clone());
-            }
             self.wake_dormant_apps(ctx);
         }
+        self.screen_restore();
         self.update_mic(true);
     }
 
@@ -85,7 +83,10 @@ impl UserSession {
                     &now_iso(),
                 ));
             }
-            GlassesMessage::Event(ev) => self.route_event(&ev),
+            GlassesMessage::Event(ev) => {
+                self.dashboard_observe(&ev);
+                self.route_event(&ev);
+            }
         }
     }
 

@@ -10,11 +10,13 @@
 //!
 //! This file holds the state and the messages with their handlers; the work
 //! is in [`glasses`] (the glasses side), [`apps`] (app lifecycle) and
-//! [`routing`] (events, audio, subscriptions and app requests).
+//! [`routing`] (events, audio, subscriptions and app requests) and
+//! [`screen`] (the display manager and the dashboard).
 
 mod apps;
 mod glasses;
 mod routing;
+mod screen;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -26,6 +28,8 @@ use sightline_protocol::glasses::GlassesMessage;
 use sightline_store::{AppRecord, Store, UserRecord};
 
 use crate::config::RuntimeConfig;
+use crate::dashboard::Dashboard;
+use crate::display::{DisplayConfig, DisplayManager};
 use crate::link::{ConnectionId, ConnectionLink};
 use crate::supervisor::SessionSupervisor;
 
@@ -53,8 +57,10 @@ pub struct UserSession {
     next_generation: u64,
     /// Last microphone state told to the glasses.
     mic: Option<(bool, Vec<&'static str>)>,
-    /// The last main-view display sent to the glasses, and its owner.
-    display: Option<(String, String)>,
+    /// Decides what the glasses' main view shows.
+    screen: DisplayManager,
+    /// The system dashboard of this session.
+    dashboard: Dashboard,
     /// Apps whose `stop_request` is still under way.
     pending_stops: HashSet<String>,
     /// Starts waiting for one of those stops to be answered.
@@ -69,6 +75,11 @@ impl UserSession {
         store: Arc<dyn Store>,
         supervisor: Addr<SessionSupervisor>,
     ) -> Self {
+        let screen = DisplayManager::new(DisplayConfig {
+            dashboard_package: config.dashboard_package.clone(),
+            ..DisplayConfig::default()
+        });
+        let dashboard = Dashboard::new(&config.dashboard_package);
         UserSession {
             user,
             seq,
@@ -82,7 +93,8 @@ impl UserSession {
             apps: BTreeMap::new(),
             next_generation: 0,
             mic: None,
-            display: None,
+            screen,
+            dashboard,
             pending_stops: HashSet::new(),
             deferred_starts: HashSet::new(),
         }
@@ -101,8 +113,9 @@ impl UserSession {
 impl Actor for UserSession {
     type Context = Context<Self>;
 
-    fn started(&mut self, _: &mut Self::Context) {
+    fn started(&mut self, ctx: &mut Self::Context) {
         tracing::debug!(user = %self.user.email, "user session started");
+        self.schedule_dashboard_clock(ctx);
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
@@ -180,14 +193,15 @@ impl Handler<GlassesAudio> for UserSession {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct AttachApp {
-    pub package_name: String,
+    /// The app, as the store knows it.
+    pub app: AppRecord,
     pub link: ConnectionLink,
 }
 
 impl Handler<AttachApp> for UserSession {
     type Result = ();
-    fn handle(&mut self, msg: AttachApp, _: &mut Context<Self>) {
-        self.attach_app(msg.package_name, msg.link);
+    fn handle(&mut self, msg: AttachApp, ctx: &mut Context<Self>) {
+        self.attach_app(msg.app, msg.link, ctx);
     }
 }
 
@@ -219,8 +233,8 @@ pub struct FromApp {
 
 impl Handler<FromApp> for UserSession {
     type Result = ();
-    fn handle(&mut self, msg: FromApp, _: &mut Context<Self>) {
-        self.app_message(&msg.package_name, msg.id, msg.msg);
+    fn handle(&mut self, msg: FromApp, ctx: &mut Context<Self>) {
+        self.app_message(&msg.package_name, msg.id, msg.msg, ctx);
     }
 }
 

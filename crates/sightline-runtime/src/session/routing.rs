@@ -3,15 +3,16 @@
 
 use std::time::Instant;
 
+use actix::Context;
 use bytes::Bytes;
-use serde_json::json;
-use sightline_protocol::app::{AppMessage, DisplayRequest};
+use sightline_protocol::app::AppMessage;
 use sightline_protocol::glasses::GlassesEvent;
 use sightline_protocol::outbound;
 use sightline_protocol::outbound::PermissionDenied;
 use sightline_protocol::stream::{parse_list, permission_granted, StreamKind};
 
 use super::{AppState, UserSession};
+use crate::dashboard::DashboardMode;
 use crate::link::{ConnectionId, Outbound};
 use crate::now_iso;
 
@@ -60,7 +61,13 @@ impl UserSession {
 
     /// Handles a frame from an app connection, attributed to the package the
     /// socket was bound to.
-    pub(super) fn app_message(&mut self, package: &str, id: ConnectionId, msg: AppMessage) {
+    pub(super) fn app_message(
+        &mut self,
+        package: &str,
+        id: ConnectionId,
+        msg: AppMessage,
+        ctx: &mut Context<Self>,
+    ) {
         let Some(entry) = self.apps.get_mut(package) else {
             return;
         };
@@ -108,10 +115,9 @@ impl UserSession {
                 self.send_app_state(None);
                 self.update_mic(false);
             }
-            AppMessage::DisplayEvent(req) => self.show(package, &req),
-            AppMessage::DashboardContentUpdate { .. } => {
-                // Accepted so SDK apps see no error; the dashboard that
-                // would render it is not built yet (nothing is shown).
+            AppMessage::DisplayEvent(req) => self.screen_request(package, req, ctx),
+            AppMessage::DashboardContentUpdate { content, modes } => {
+                self.dashboard_content(package, content, &modes)
             }
             AppMessage::DashboardModeChange { mode } => {
                 if package != self.config.dashboard_package {
@@ -121,18 +127,26 @@ impl UserSession {
                     );
                     return;
                 }
-                let ts = now_iso();
-                for e in self.apps.values() {
-                    if let Some(l) = &e.link {
-                        l.text(outbound::dashboard_mode_changed(&mode, &e.session_id, &ts));
-                    }
+                match DashboardMode::parse(&mode) {
+                    Some(mode) => self.dashboard_mode(mode),
+                    None => reply_error(
+                        "INVALID_DASHBOARD_MODE",
+                        &format!("unknown dashboard mode {mode:?}; expected main or expanded"),
+                    ),
                 }
             }
-            AppMessage::DashboardSystemUpdate { .. } => {
+            AppMessage::DashboardSystemUpdate { section, content } => {
                 if package != self.config.dashboard_package {
                     reply_error(
                         "FORBIDDEN",
                         "dashboard_system_update is accepted only from the system dashboard",
+                    );
+                    return;
+                }
+                if !self.dashboard_system(&section, content) {
+                    reply_error(
+                        "INVALID_DASHBOARD_SECTION",
+                        &format!("unknown dashboard section {section:?}; expected topLeft, topRight, bottomLeft or bottomRight"),
                     );
                 }
             }
@@ -151,36 +165,6 @@ impl UserSession {
                 "ALREADY_CONNECTED",
                 "this connection is already initialised",
             ),
-        }
-    }
-
-    /// Puts an app's display request on the glasses.
-    fn show(&mut self, package: &str, req: &DisplayRequest) {
-        let text = outbound::display_event(package, req, &now_iso());
-        if req.view == "main" {
-            self.display = Some((text.clone(), package.to_string()));
-        }
-        self.send_to_glasses(text);
-    }
-
-    /// Forgets what a stopped app put on the screen, clearing it if it is
-    /// still showing.
-    pub(super) fn forget_display_of(&mut self, package: &str) {
-        if self
-            .display
-            .as_ref()
-            .is_some_and(|(_, owner)| owner == package)
-        {
-            self.display = None;
-            let clear = json!({
-                "type": "display_event",
-                "packageName": self.config.dashboard_package,
-                "view": "main",
-                "layout": {"layoutType": "text_wall", "text": ""},
-                "durationMs": 0,
-                "timestamp": now_iso(),
-            });
-            self.send_to_glasses(clear.to_string());
         }
     }
 }
