@@ -148,8 +148,7 @@ async fn full_app_lifecycle_with_events_display_and_stop() {
     // Display: the SDK sends an empty sessionId; identity comes from the socket.
     app.send(json!({"type": "display_event", "packageName": "com.someone.else", "sessionId": "",
         "view": "main", "layout": {"layoutType": "text_wall", "text": "Hello"}, "durationMs": 3000})).await;
-    let d = g.expect_type("display_event").await;
-    assert_eq!(d["packageName"], PKG);
+    let d = g.expect_display_from(PKG).await;
     assert_eq!(d["layout"]["text"], "Hello");
     assert_eq!(d["durationMs"], 3000);
 

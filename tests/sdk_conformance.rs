@@ -6,114 +6,11 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
 use common::*;
 use serde_json::{json, Value};
 use sightline::store::AppType;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
-use tokio::sync::mpsc;
-
-const KEY: &str = "sdk-conformance-key";
-
-fn sdk_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sdk")
-}
-
-/// Makes sure the SDK is installed (scripts/setup-test-deps.sh does it; the
-/// README's test command runs that first).
-fn ensure_sdk() {
-    if sdk_dir()
-        .join("node_modules/@mentra/sdk/package.json")
-        .exists()
-    {
-        return;
-    }
-    let status = std::process::Command::new("bash")
-        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/setup-test-deps.sh"))
-        .status()
-        .expect("run scripts/setup-test-deps.sh");
-    assert!(status.success(), "installing the SDK failed");
-}
-
-/// A running SDK app process and the events it reports.
-struct SdkApp {
-    child: Child,
-    events: mpsc::UnboundedReceiver<Value>,
-    seen: Vec<Value>,
-    url: String,
-}
-
-impl SdkApp {
-    async fn start(package: &str, handlers: &str) -> SdkApp {
-        ensure_sdk();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let mut child = Command::new("node")
-            .arg("app.mjs")
-            .current_dir(sdk_dir())
-            .env("PACKAGE", package)
-            .env("API_KEY", KEY)
-            .env("PORT", port.to_string())
-            .env("HANDLERS", handlers)
-            .env("NODE_ENV", "production")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start node");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, events) = mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            let mut lines = BufReader::new(stdout).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                if let Some(json) = line.strip_prefix("SLTEST ") {
-                    if let Ok(v) = serde_json::from_str::<Value>(json) {
-                        let _ = tx.send(v);
-                    }
-                }
-            }
-        });
-        let mut app = SdkApp {
-            child,
-            events,
-            seen: vec![],
-            url: format!("http://127.0.0.1:{port}"),
-        };
-        app.wait_event("ready").await;
-        app
-    }
-
-    async fn wait_event(&mut self, name: &str) -> Value {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            match tokio::time::timeout(left, self.events.recv()).await {
-                Ok(Some(v)) => {
-                    self.seen.push(v.clone());
-                    if v["event"] == name {
-                        return v;
-                    }
-                }
-                _ => panic!("SDK app never reported {name}; saw {:?}", self.seen),
-            }
-        }
-    }
-
-    /// Collects events for `d` and returns how many were `name`.
-    async fn count_within(&mut self, name: &str, d: Duration) -> usize {
-        let deadline = tokio::time::Instant::now() + d;
-        while let Ok(Some(v)) = tokio::time::timeout_at(deadline, self.events.recv()).await {
-            self.seen.push(v);
-        }
-        self.seen.iter().filter(|v| v["event"] == name).count()
-    }
-}
 
 fn subscriptions_of(v: &Value, package: &str) -> Vec<String> {
     v["userSession"]["appSubscriptions"][package]
@@ -130,9 +27,9 @@ fn subscriptions_of(v: &Value, package: &str) -> Vec<String> {
 async fn sdk_app_runs_a_whole_session() {
     let server = TestServer::start();
     let package = "com.sightline.conformance";
-    let mut sdk = SdkApp::start(package, "early").await;
+    let mut sdk = SdkApp::conformance(package, "early").await;
     server
-        .register(package, &sdk.url, KEY, AppType::Standard)
+        .register(package, &sdk.url, SDK_KEY, AppType::Standard)
         .await;
     let email = "sdk-user@example.com";
     let mut g = Client::glasses(&server, email).await;
@@ -160,8 +57,7 @@ async fn sdk_app_runs_a_whole_session() {
     g.send(json!({"type": "button_press", "buttonId": "power", "pressType": "short", "timestamp": "2025-06-27T17:08:38.000Z"})).await;
     let pressed = sdk.wait_event("button_press").await;
     assert_eq!(pressed["data"]["buttonId"], "power");
-    let shown = g.expect_type("display_event").await;
-    assert_eq!(shown["packageName"], package);
+    let shown = g.expect_display_from(package).await;
     assert_eq!(shown["layout"]["layoutType"], "text_wall");
     assert_eq!(shown["layout"]["text"], "Pressed power (short)");
 
@@ -197,9 +93,9 @@ async fn sdk_app_runs_a_whole_session() {
 async fn sdk_app_with_late_handlers_gets_events_after_its_list_grows() {
     let server = TestServer::start();
     let package = "com.sightline.late";
-    let mut sdk = SdkApp::start(package, "late").await;
+    let mut sdk = SdkApp::conformance(package, "late").await;
     server
-        .register(package, &sdk.url, KEY, AppType::Background)
+        .register(package, &sdk.url, SDK_KEY, AppType::Background)
         .await;
     let mut g = Client::glasses(&server, "late@example.com").await;
     g.send(json!({"type": "start_app", "packageName": package}))
@@ -235,7 +131,7 @@ async fn sdk_app_with_late_handlers_gets_events_after_its_list_grows() {
         sdk.wait_event("button_press").await["data"]["buttonId"],
         "camera"
     );
-    let shown = g.expect_type("display_event").await;
+    let shown = g.expect_display_from(package).await;
     assert_eq!(shown["layout"]["text"], "Late camera");
     g.send(json!({"type": "head_position", "position": "up"}))
         .await;

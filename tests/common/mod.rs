@@ -4,6 +4,10 @@
 
 #![allow(dead_code)]
 
+pub mod sdk;
+#[allow(unused_imports)]
+pub use sdk::*;
+
 use std::net::{SocketAddr, TcpListener};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
@@ -268,6 +272,16 @@ impl Client {
                 Err(c) => panic!("waiting for {kind}: socket ended {c:?}"),
             }
         }
+    }
+
+    /// Waits for a `display_event` attributed to `package`, skipping others
+    /// (boot screens, clears and dashboard renders come from the dashboard
+    /// package).
+    pub async fn expect_display_from(&mut self, package: &str) -> Value {
+        self.expect(&format!("a display from {package}"), |v| {
+            v["type"] == "display_event" && v["packageName"] == package
+        })
+        .await
     }
 
     /// Waits for a message matching `pred`, skipping others.

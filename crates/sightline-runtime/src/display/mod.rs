@@ -30,7 +30,7 @@ mod rules;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
@@ -223,6 +223,8 @@ pub struct DisplayManager {
     /// asked for again on every call.
     announced_wake: Option<Instant>,
     next_serial: u64,
+    /// Names the boot screen shows for packages, where known.
+    app_names: HashMap<String, String>,
     /// Effects of the call in progress.
     effects: Vec<DisplayOutput>,
 }
@@ -270,7 +272,19 @@ impl DisplayManager {
             last_main_send: None,
             announced_wake: None,
             next_serial: 0,
+            app_names: HashMap::new(),
             effects: Vec::new(),
+        }
+    }
+
+    /// The name the boot screen shows for a package (the package name is
+    /// shown for apps without one).
+    pub fn set_app_name(&mut self, package: &str, name: &str) {
+        if name.trim().is_empty() {
+            self.app_names.remove(package);
+        } else {
+            self.app_names
+                .insert(package.to_string(), name.trim().to_string());
         }
     }
 
@@ -306,6 +320,7 @@ impl DisplayManager {
     /// then the next display is shown.
     pub fn app_stopped(&mut self, package: &str, now: Instant) -> Vec<DisplayOutput> {
         self.process_due(now);
+        self.app_names.remove(package);
         if self.forget_app(package) {
             self.show_next(now);
         }

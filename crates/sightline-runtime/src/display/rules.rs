@@ -227,7 +227,12 @@ impl DisplayManager {
             "title".into(),
             Value::String(format!("// MentraOS - Starting App{plural}")),
         );
-        layout.insert("text".into(), Value::String(boot.booting.join(", ")));
+        let names: Vec<&str> = boot
+            .booting
+            .iter()
+            .map(|p| self.app_names.get(p).map_or(p.as_str(), String::as_str))
+            .collect();
+        layout.insert("text".into(), Value::String(names.join(", ")));
         let already_shown = self
             .current
             .as_ref()

@@ -163,6 +163,18 @@ fn rule1_app_request_for_dashboard_view_is_arbitrated_like_main() {
 // ------------------------------------------------------------ rule 2 --
 
 #[test]
+fn rule2_boot_screen_shows_app_names_where_known() {
+    let t0 = Instant::now();
+    let mut m = DisplayManager::new(DisplayConfig::default());
+    m.set_app_name(CORE, "Live Captions");
+    m.app_started(CORE, Standard, t0);
+    assert_eq!(
+        shown(&m.app_started(BG, Background, at(t0, 10))),
+        ["system.augmentos.dashboard: // MentraOS - Starting Apps | Live Captions, com.example.notify"]
+    );
+}
+
+#[test]
 fn rule2_boot_screen_names_the_starting_apps() {
     let t0 = Instant::now();
     let mut m = DisplayManager::new(DisplayConfig::default());

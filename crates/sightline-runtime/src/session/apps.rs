@@ -162,9 +162,9 @@ impl UserSession {
         }
         let entry = self.new_entry(record, AppState::Loading);
         tracing::info!(user = %self.user.email, package = %package, correlation_id = %entry.correlation_id, "starting app");
-        let app_type = entry.record.app_type;
+        let (name, app_type) = (entry.record.name.clone(), entry.record.app_type);
         self.apps.insert(package.clone(), entry);
-        self.screen_app_started(&package, app_type, ctx);
+        self.screen_app_started(&package, &name, app_type, ctx);
         self.remember_running(&package);
         self.launch(&package, ctx);
         self.send_app_state(None);

@@ -56,9 +56,11 @@ impl UserSession {
     pub(super) fn screen_app_started(
         &mut self,
         package: &str,
+        name: &str,
         app_type: AppType,
         ctx: &mut Context<Self>,
     ) {
+        self.screen.set_app_name(package, name);
         let kind = match app_type {
             AppType::Standard => AppKind::Standard,
             AppType::Background => AppKind::Background,

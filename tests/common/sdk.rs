@@ -1,0 +1,122 @@
+//! Real `@mentra/sdk@2.1.29` apps for the tests: a Node process running one
+//! of the scripts in tests/sdk, which reports what the SDK does as lines
+//! `SLTEST <json>` on stdout.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
+
+/// The API key every SDK test app uses.
+pub const SDK_KEY: &str = "sdk-conformance-key";
+
+fn sdk_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sdk")
+}
+
+/// Makes sure the SDK is installed (scripts/setup-test-deps.sh does it; the
+/// README's test command runs that first).
+fn ensure_sdk() {
+    if sdk_dir()
+        .join("node_modules/@mentra/sdk/package.json")
+        .exists()
+    {
+        return;
+    }
+    let status = std::process::Command::new("bash")
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/setup-test-deps.sh"))
+        .status()
+        .expect("run scripts/setup-test-deps.sh");
+    assert!(status.success(), "installing the SDK failed");
+}
+
+/// A running SDK app process and the events it reports.
+pub struct SdkApp {
+    pub child: Child,
+    events: mpsc::UnboundedReceiver<Value>,
+    pub seen: Vec<Value>,
+    pub url: String,
+}
+
+impl SdkApp {
+    /// The conformance app (tests/sdk/app.mjs) with its handlers registered
+    /// `early` or `late`.
+    pub async fn conformance(package: &str, handlers: &str) -> SdkApp {
+        SdkApp::start("app.mjs", package, &[("HANDLERS", handlers)]).await
+    }
+
+    /// Runs `script` from tests/sdk as `package` on a free port, with extra
+    /// environment, and waits until its server listens.
+    pub async fn start(script: &str, package: &str, env: &[(&str, &str)]) -> SdkApp {
+        ensure_sdk();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let mut command = Command::new("node");
+        command
+            .arg(script)
+            .current_dir(sdk_dir())
+            .env("PACKAGE", package)
+            .env("API_KEY", SDK_KEY)
+            .env("PORT", port.to_string())
+            .env("NODE_ENV", "production")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().expect("start node");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, events) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(json) = line.strip_prefix("SLTEST ") {
+                    if let Ok(v) = serde_json::from_str::<Value>(json) {
+                        let _ = tx.send(v);
+                    }
+                }
+            }
+        });
+        let mut app = SdkApp {
+            child,
+            events,
+            seen: vec![],
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        app.wait_event("ready").await;
+        app
+    }
+
+    /// Waits (up to 10 s) for the app to report `name`.
+    pub async fn wait_event(&mut self, name: &str) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match tokio::time::timeout(left, self.events.recv()).await {
+                Ok(Some(v)) => {
+                    self.seen.push(v.clone());
+                    if v["event"] == name {
+                        return v;
+                    }
+                }
+                _ => panic!("SDK app never reported {name}; saw {:?}", self.seen),
+            }
+        }
+    }
+
+    /// Collects events for `d` and returns how many were `name`.
+    pub async fn count_within(&mut self, name: &str, d: Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + d;
+        while let Ok(Some(v)) = tokio::time::timeout_at(deadline, self.events.recv()).await {
+            self.seen.push(v);
+        }
+        self.seen.iter().filter(|v| v["event"] == name).count()
+    }
+}
