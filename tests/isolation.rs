@@ -15,7 +15,7 @@ use sightline::runtime::supervisor::FindSession;
 async fn a_panicking_session_leaves_others_untouched() {
     let (server, mut fake, mut victim) = setup_with(
         |c| {
-            c.heartbeat_interval = Duration::from_millis(200);
+            c.runtime.heartbeat_interval = Duration::from_millis(200);
             // Both sessions on one arbiter thread: the panic must not take
             // the thread (and the other session) down.
             c.runtime.session_threads = 1;

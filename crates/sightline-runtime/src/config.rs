@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use crate::breaker::BreakerPolicy;
+
 /// Configuration of the session runtime.
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
@@ -31,6 +33,18 @@ pub struct RuntimeConfig {
     pub dashboard_package: String,
     /// Number of arbiter threads user sessions are spread over.
     pub session_threads: usize,
+    /// How often each connection is pinged (`HEARTBEAT_INTERVAL_MS`).
+    pub heartbeat_interval: Duration,
+    /// Silence after which a connection is closed (`CONNECTION_TIMEOUT_MS`).
+    pub connection_timeout: Duration,
+    /// How often each session logs its health (`STATS_INTERVAL_MS`).
+    pub stats_interval: Duration,
+    /// Events kept at most for an app that is away.
+    pub replay_max_events: usize,
+    /// Bytes of events kept at most for an app that is away.
+    pub replay_max_bytes: usize,
+    /// When an app server's webhook breaker opens, and for how long.
+    pub webhook_breaker: BreakerPolicy,
 }
 
 impl Default for RuntimeConfig {
@@ -48,6 +62,12 @@ impl Default for RuntimeConfig {
             session_threads: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(2),
+            heartbeat_interval: Duration::from_secs(15),
+            connection_timeout: Duration::from_secs(45),
+            stats_interval: Duration::from_secs(60),
+            replay_max_events: 500,
+            replay_max_bytes: 512 * 1024,
+            webhook_breaker: BreakerPolicy::default(),
         }
     }
 }

@@ -14,9 +14,12 @@
 //! [`webhook`], and the screen logic the sessions own: [`display`] (which
 //! app's display reaches the glasses, and when) and [`dashboard`].
 
+pub mod breaker;
 pub mod config;
 pub mod dashboard;
 pub mod display;
+pub mod figures;
+pub mod health;
 pub mod link;
 pub mod session;
 pub mod supervisor;
@@ -28,6 +31,7 @@ use actix::{Actor, Addr};
 use sightline_store::Store;
 
 pub use config::RuntimeConfig;
+pub use figures::RuntimeHealth;
 pub use link::{ConnectionId, ConnectionLink, Outbound};
 pub use session::UserSession;
 pub use supervisor::SessionSupervisor;
@@ -39,18 +43,23 @@ pub struct Runtime {
     pub supervisor: Addr<SessionSupervisor>,
     pub store: Arc<dyn Store>,
     pub config: Arc<RuntimeConfig>,
+    /// Health figures and webhook breakers shared by every session.
+    pub health: Arc<RuntimeHealth>,
 }
 
 impl Runtime {
     /// Starts the supervisor and its session arbiters. Must be called from
     /// inside a running actix system.
     pub fn start(config: RuntimeConfig, store: Arc<dyn Store>) -> Runtime {
+        let health = Arc::new(RuntimeHealth::new(config.webhook_breaker));
         let config = Arc::new(config);
-        let supervisor = SessionSupervisor::new(config.clone(), store.clone()).start();
+        let supervisor =
+            SessionSupervisor::new(config.clone(), store.clone(), health.clone()).start();
         Runtime {
             supervisor,
             store,
             config,
+            health,
         }
     }
 }

@@ -8,6 +8,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use actix::{Message, Recipient};
+
+use crate::health::Activity;
 use bytes::Bytes;
 
 /// Unique id of one WebSocket connection for the life of the process.
@@ -47,6 +49,9 @@ pub enum Outbound {
     /// Another socket took over this app session; this one no longer
     /// speaks for it.
     Superseded,
+    /// Ping the client, and tell the health monitor when anything last
+    /// arrived from it.
+    Ping { reply: Recipient<Activity> },
 }
 
 /// A session's handle on one connection.

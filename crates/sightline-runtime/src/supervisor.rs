@@ -15,12 +15,14 @@ use actix::{Actor, Addr, Arbiter, AsyncContext, Context, Handler, Message, Messa
 use sightline_store::{Store, UserRecord};
 
 use crate::config::RuntimeConfig;
+use crate::figures::RuntimeHealth;
 use crate::session::{Dispose, UserSession};
 
 /// Supervisor of all user sessions.
 pub struct SessionSupervisor {
     config: Arc<RuntimeConfig>,
     store: Arc<dyn Store>,
+    health: Arc<RuntimeHealth>,
     sessions: HashMap<String, SessionEntry>,
     arbiters: Vec<Arbiter>,
     next_arbiter: usize,
@@ -33,10 +35,15 @@ struct SessionEntry {
 }
 
 impl SessionSupervisor {
-    pub fn new(config: Arc<RuntimeConfig>, store: Arc<dyn Store>) -> Self {
+    pub fn new(
+        config: Arc<RuntimeConfig>,
+        store: Arc<dyn Store>,
+        health: Arc<RuntimeHealth>,
+    ) -> Self {
         SessionSupervisor {
             config,
             store,
+            health,
             sessions: HashMap::new(),
             arbiters: Vec::new(),
             next_arbiter: 0,
@@ -55,8 +62,9 @@ impl SessionSupervisor {
         self.next_arbiter = self.next_arbiter.wrapping_add(1);
         let config = self.config.clone();
         let store = self.store.clone();
+        let health = self.health.clone();
         let addr = UserSession::start_in_arbiter(&self.arbiters[idx].handle(), move |_| {
-            UserSession::new(user, seq, config, store, me)
+            UserSession::new(user, seq, config, store, me, health)
         });
         tracing::info!(session_seq = seq, "user session created");
         SessionEntry { addr, seq }

@@ -23,6 +23,8 @@ pub enum WebhookError {
     Status { url: String, status: u16 },
     #[error("{url} did not answer within {ms} ms")]
     Timeout { url: String, ms: u64 },
+    #[error("not calling {origin}: it failed repeatedly; next try in {retry_in_ms} ms")]
+    CircuitOpen { origin: String, retry_in_ms: u64 },
 }
 
 /// Joins an app's public URL and a path, tolerating a trailing slash.

@@ -66,7 +66,11 @@ impl Actor for AppConnection {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         let cfg = &self.state.config;
-        frames::start_heartbeat(ctx, cfg.heartbeat_interval, cfg.connection_timeout);
+        frames::start_self_checks(
+            ctx,
+            cfg.runtime.heartbeat_interval,
+            cfg.runtime.connection_timeout,
+        );
         ctx.run_later(cfg.app_init_timeout, |act, ctx| {
             if matches!(act.binding, Binding::AwaitingInit) {
                 tracing::info!(connection = %act.id, "app socket sent no tpa_connection_init; closing");
@@ -87,6 +91,9 @@ impl Actor for AppConnection {
 }
 
 impl Heartbeat for AppConnection {
+    fn connection_id(&self) -> ConnectionId {
+        self.id
+    }
     fn last_seen(&self) -> Instant {
         self.last_seen
     }
@@ -130,6 +137,7 @@ impl Handler<Outbound> for AppConnection {
                 tracing::info!(connection = %self.id, "app socket superseded by a newer connection");
                 self.binding = Binding::Superseded;
             }
+            Outbound::Ping { reply } => frames::answer_ping(self, &reply, ctx),
             _ => {}
         }
     }

@@ -29,10 +29,6 @@ pub struct ServerConfig {
     pub jwt_secret: String,
     /// Bearer token of the admin API; `None` disables it.
     pub admin_token: Option<String>,
-    /// Send a protocol ping this often on every connection.
-    pub heartbeat_interval: Duration,
-    /// Close a connection that sent nothing (not even a pong) for this long.
-    pub connection_timeout: Duration,
     /// Close an app socket that has not sent `tpa_connection_init` by then.
     pub app_init_timeout: Duration,
     pub max_frame_bytes: usize,
@@ -50,8 +46,6 @@ impl std::fmt::Debug for ServerConfig {
                 "admin_token",
                 &self.admin_token.as_ref().map(|_| "<redacted>"),
             )
-            .field("heartbeat_interval", &self.heartbeat_interval)
-            .field("connection_timeout", &self.connection_timeout)
             .field("runtime", &self.runtime)
             .finish()
     }
@@ -66,8 +60,6 @@ impl ServerConfig {
             data_dir: PathBuf::from("sightline-data"),
             jwt_secret: jwt_secret.into(),
             admin_token: None,
-            heartbeat_interval: Duration::from_secs(15),
-            connection_timeout: Duration::from_secs(45),
             app_init_timeout: Duration::from_secs(10),
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
             runtime: RuntimeConfig {
@@ -118,10 +110,13 @@ impl ServerConfig {
                 .transpose()
         };
         if let Some(d) = ms("HEARTBEAT_INTERVAL_MS")? {
-            c.heartbeat_interval = d;
+            c.runtime.heartbeat_interval = d;
         }
         if let Some(d) = ms("CONNECTION_TIMEOUT_MS")? {
-            c.connection_timeout = d;
+            c.runtime.connection_timeout = d;
+        }
+        if let Some(d) = ms("STATS_INTERVAL_MS")? {
+            c.runtime.stats_interval = d;
         }
         if let Some(d) = ms("SIGHTLINE_APP_START_TIMEOUT_MS")? {
             c.runtime.app_start_timeout = d;

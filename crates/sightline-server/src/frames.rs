@@ -3,11 +3,12 @@
 
 use std::time::{Duration, Instant};
 
-use actix::{Actor, ActorContext, AsyncContext};
+use actix::{Actor, ActorContext, AsyncContext, Recipient};
 use actix_http::ws::Item;
 use actix_web_actors::ws::{self, CloseCode, CloseReason, WebsocketContext};
 use bytes::{Bytes, BytesMut};
-use sightline_runtime::Outbound;
+use sightline_runtime::health::Activity;
+use sightline_runtime::{ConnectionId, Outbound};
 
 /// A complete message after reassembly.
 pub enum Frame {
@@ -73,6 +74,7 @@ impl Reassembler {
 
 /// A connection that keeps a last-seen time for the heartbeat.
 pub trait Heartbeat: Actor<Context = WebsocketContext<Self>> {
+    fn connection_id(&self) -> ConnectionId;
     fn last_seen(&self) -> Instant;
     fn describe(&self) -> String;
     /// Whether the session this connection serves is still alive. A
@@ -81,29 +83,41 @@ pub trait Heartbeat: Actor<Context = WebsocketContext<Self>> {
     fn session_alive(&self) -> bool;
 }
 
-/// Pings every `interval`; closes the connection with 1001 "Connection
-/// timeout detected" once nothing arrived for `timeout`.
-pub fn start_heartbeat<A: Heartbeat>(
+/// The connection's own checks, every `interval`. Pings and silence are
+/// the session's health monitor's business; here a connection only makes
+/// sure it is not left behind:
+/// - its session died: close 1011 so the client reconnects into a fresh one;
+/// - nothing arrived for twice `timeout` (a socket no monitor watches any
+///   more, such as a superseded app socket): close 1001.
+pub fn start_self_checks<A: Heartbeat>(
     ctx: &mut WebsocketContext<A>,
     interval: Duration,
     timeout: Duration,
 ) {
     ctx.run_interval(interval, move |act, ctx| {
-        if Instant::now().duration_since(act.last_seen()) > timeout {
-            tracing::info!(connection = %act.describe(), "connection silent too long; closing");
-            ctx.close(Some(CloseReason {
-                code: CloseCode::Away,
-                description: Some("Connection timeout detected".into()),
-            }));
-            ctx.stop();
-            return;
-        }
         if !act.session_alive() {
             tracing::warn!(connection = %act.describe(), "session is gone; closing so the client reconnects");
             close_with(ctx, 1011, "Session restarting, please reconnect");
             return;
         }
-        ctx.ping(b"");
+        if Instant::now().duration_since(act.last_seen()) > timeout.saturating_mul(2) {
+            tracing::info!(connection = %act.describe(), "unwatched connection silent too long; closing");
+            close_with(ctx, 1001, "Connection timeout detected");
+        }
+    });
+}
+
+/// Answers the health monitor's ping request: a protocol ping to the
+/// client, and when the client was last heard from.
+pub fn answer_ping<A: Heartbeat>(
+    act: &A,
+    reply: &Recipient<Activity>,
+    ctx: &mut WebsocketContext<A>,
+) {
+    ctx.ping(b"");
+    reply.do_send(Activity {
+        id: act.connection_id(),
+        last_seen: act.last_seen(),
     });
 }
 

@@ -43,7 +43,11 @@ impl Actor for GlassesConnection {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         let cfg = &self.state.config;
-        frames::start_heartbeat(ctx, cfg.heartbeat_interval, cfg.connection_timeout);
+        frames::start_self_checks(
+            ctx,
+            cfg.runtime.heartbeat_interval,
+            cfg.runtime.connection_timeout,
+        );
         let link = ConnectionLink {
             id: self.id,
             out: ctx.address().recipient(),
@@ -66,6 +70,9 @@ impl Actor for GlassesConnection {
 }
 
 impl Heartbeat for GlassesConnection {
+    fn connection_id(&self) -> ConnectionId {
+        self.id
+    }
     fn last_seen(&self) -> Instant {
         self.last_seen
     }
@@ -81,6 +88,10 @@ impl Handler<Outbound> for GlassesConnection {
     type Result = ();
 
     fn handle(&mut self, msg: Outbound, ctx: &mut Self::Context) {
+        if let Outbound::Ping { reply } = &msg {
+            frames::answer_ping(self, reply, ctx);
+            return;
+        }
         frames::write(&msg, ctx);
     }
 }

@@ -26,7 +26,9 @@ use sightline_protocol::stream::Subscription;
 use sightline_protocol::webhook::{SessionRequest, StopReason, StopRequest};
 use sightline_store::{AppRecord, AppType, StoreError};
 
+use super::replay::ReplayBuffer;
 use super::{app_settings_for, UserSession};
+use crate::health::ConnectionRole;
 use crate::link::{close, ConnectionId, ConnectionLink, Outbound};
 use crate::now_iso;
 use crate::webhook::{self, endpoint};
@@ -74,6 +76,11 @@ pub(crate) struct AppEntry {
     pub resurrections: u32,
     /// Ties the log lines and webhook calls of one start together.
     pub correlation_id: String,
+    /// Events kept for the app while its connection is away.
+    pub replay: Option<ReplayBuffer>,
+    /// A restarted app gets the kept events once it has subscribed again
+    /// (before that, the SDK has no handlers for them).
+    pub replay_after_subscribe: bool,
 }
 
 impl UserSession {
@@ -102,6 +109,53 @@ impl UserSession {
             ownership_released: false,
             resurrections: 0,
             correlation_id: uuid::Uuid::new_v4().to_string(),
+            replay: None,
+            replay_after_subscribe: false,
+        }
+    }
+
+    /// Sends an app the events kept while it was away, oldest first; with
+    /// `subscribed_only`, only those its current subscriptions still ask
+    /// for.
+    pub(super) fn flush_replay(&mut self, package: &str, subscribed_only: bool) {
+        let Some(entry) = self.apps.get_mut(package) else {
+            return;
+        };
+        entry.replay_after_subscribe = false;
+        let Some(mut replay) = entry.replay.take() else {
+            return;
+        };
+        let Some(link) = entry.link.clone() else {
+            return;
+        };
+        let mut sent = 0u64;
+        let mut skipped = 0u64;
+        for event in replay.drain() {
+            if subscribed_only
+                && !entry
+                    .subscriptions
+                    .iter()
+                    .any(|s| s.raw == event.stream_type)
+            {
+                skipped += 1;
+                continue;
+            }
+            link.text(event.text);
+            sent += 1;
+        }
+        if sent + skipped > 0 {
+            tracing::info!(user = %self.user.email, package, replayed = sent, skipped, "events kept while the app was away delivered");
+        }
+        self.figures.replayed_events += sent;
+        self.health.figures.replayed(sent);
+        self.count_dropped(skipped);
+    }
+
+    /// Counts events an app will never get.
+    pub(super) fn count_dropped(&mut self, n: u64) {
+        if n > 0 {
+            self.figures.dropped_events += n;
+            self.health.figures.dropped(n);
         }
     }
 
@@ -200,12 +254,10 @@ impl UserSession {
             now_iso(),
         ))
         .unwrap_or_default();
-        let timeout = self.config.webhook_timeout;
-        let cid = entry.correlation_id.clone();
+        let call = self.call_webhook(url, body, entry.correlation_id.clone());
         let pkg = package.to_string();
         ctx.spawn(
-            async move { webhook::post_json(&url, &body, timeout, &cid).await }
-                .into_actor(self)
+            call.into_actor(self)
                 .map(move |res, act, ctx| act.on_session_webhook(&pkg, generation, res, ctx)),
         );
     }
@@ -291,10 +343,12 @@ impl UserSession {
             });
             return;
         };
-        if let Some(old) = entry.link.replace(link.clone()) {
-            if old.id != link.id {
-                old.send(Outbound::Superseded);
-            }
+        let replaced = entry
+            .link
+            .replace(link.clone())
+            .filter(|old| old.id != link.id);
+        if let Some(old) = &replaced {
+            old.send(Outbound::Superseded);
         }
         let was = entry.state;
         entry.state = AppState::Running;
@@ -313,6 +367,21 @@ impl UserSession {
         link.text(ack);
         if was == AppState::Loading {
             entry.resurrections = 0;
+            entry.replay_after_subscribe = entry.replay.as_ref().is_some_and(|r| !r.is_empty());
+        }
+        if let Some(old) = replaced {
+            self.unwatch(old.id);
+        }
+        self.watch(
+            ConnectionRole::App {
+                package: package.clone(),
+            },
+            &link,
+        );
+        if matches!(was, AppState::Reconnecting | AppState::Dormant) {
+            self.figures.app_reconnects += 1;
+            self.health.figures.app_reconnected();
+            self.flush_replay(&package, false);
         }
         self.screen_app_booted(&package, ctx);
         self.send_app_state(None);
@@ -337,7 +406,12 @@ impl UserSession {
         entry.link = None;
         entry.generation = generation;
         entry.state = AppState::Reconnecting;
+        let (max_events, max_bytes) = (self.config.replay_max_events, self.config.replay_max_bytes);
+        entry
+            .replay
+            .get_or_insert_with(|| ReplayBuffer::new(max_events, max_bytes));
         tracing::info!(user = %self.user.email, package, ?code, released = entry.ownership_released, glasses_here, "app connection lost; waiting for it to reconnect");
+        self.unwatch(id);
         let pkg = package.to_string();
         ctx.run_later(self.config.app_reconnect_grace, move |act, ctx| {
             act.on_app_grace_expired(&pkg, generation, ctx)
@@ -363,7 +437,9 @@ impl UserSession {
                 "it could not be restarted"
             };
             tracing::warn!(user = %self.user.email, package, "app did not reconnect and {why}; marking it stopped");
+            let lost = entry.replay.as_ref().map_or(0, |r| r.len() as u64);
             self.apps.remove(package);
+            self.count_dropped(lost);
             self.forget_running(package);
             self.screen_app_stopped(package, ctx);
             self.send_app_state(Some(&format!("App {package} stopped: {why}")));
@@ -390,6 +466,8 @@ impl UserSession {
         entry.resurrections += 1;
         entry.generation = generation;
         entry.state = AppState::Reconnecting;
+        self.figures.resurrections += 1;
+        self.health.figures.resurrected();
         tracing::warn!(user = %self.user.email, package, attempt = entry.resurrections, "resurrecting app");
         let pkg = package.to_string();
         ctx.spawn(
@@ -445,7 +523,9 @@ impl UserSession {
         }
         if let Some(entry) = self.apps.remove(package) {
             tracing::info!(user = %self.user.email, package, reason = reason.as_str(), "app stopped");
+            self.count_dropped(entry.replay.as_ref().map_or(0, |r| r.len() as u64));
             if let Some(link) = entry.link {
+                self.unwatch(link.id);
                 link.text(outbound::app_stopped(reason.as_str(), &now_iso()));
                 link.close(close::NORMAL, "App stopped");
             }
@@ -454,6 +534,32 @@ impl UserSession {
         self.screen_app_stopped(package, ctx);
         self.send_app_state(None);
         self.update_mic(false);
+    }
+
+    /// One webhook call through the app server's circuit breaker: refused
+    /// at once while the breaker is open, and its outcome recorded.
+    fn call_webhook(
+        &self,
+        url: String,
+        body: serde_json::Value,
+        correlation_id: String,
+    ) -> impl std::future::Future<Output = Result<(), webhook::WebhookError>> + 'static {
+        let health = self.health.clone();
+        let timeout = self.config.webhook_timeout;
+        async move {
+            if let Err(open) = health.breakers.check(&url, Instant::now()) {
+                health.figures.webhook_fast_failure();
+                return Err(webhook::WebhookError::CircuitOpen {
+                    origin: open.origin,
+                    retry_in_ms: open.retry_in.as_millis() as u64,
+                });
+            }
+            let result = webhook::post_json(&url, &body, timeout, &correlation_id).await;
+            if health.breakers.record(&url, result.is_ok(), Instant::now()) {
+                tracing::warn!(url = %url, correlation_id = %correlation_id, "app server keeps failing; its circuit breaker is open and calls to it fail fast for a while");
+            }
+            result
+        }
     }
 
     /// The `stop_request` call for an app, as a future that logs its own
@@ -472,11 +578,10 @@ impl UserSession {
             now_iso(),
         ))
         .unwrap_or_default();
-        let timeout = self.config.webhook_timeout;
-        let cid = entry.correlation_id.clone();
+        let call = self.call_webhook(url, body, entry.correlation_id.clone());
         let pkg = package.to_string();
         Some(async move {
-            if let Err(e) = webhook::post_json(&url, &body, timeout, &cid).await {
+            if let Err(e) = call.await {
                 tracing::info!(package = %pkg, error = %e, "stop webhook failed (the app is stopped regardless)");
             }
         })

@@ -9,6 +9,7 @@ use sightline_protocol::settings::mentraos_settings;
 use sightline_protocol::webhook::StopReason;
 
 use super::{AppState, UserSession};
+use crate::health::ConnectionRole;
 use crate::link::{close, ConnectionId, ConnectionLink};
 use crate::now_iso;
 use crate::supervisor::RetireSession;
@@ -26,7 +27,9 @@ impl UserSession {
             }
             None => false,
         };
+        self.watch(ConnectionRole::Glasses, &link);
         if let Some(old) = self.glasses.replace(link) {
+            self.unwatch(old.id);
             tracing::info!(user = %self.user.email, old = %old.id, "glasses connection replaced by a newer one");
             old.close(close::REPLACED, "Replaced by a newer connection");
         }
@@ -38,6 +41,8 @@ impl UserSession {
                 self.request_start(package, ctx);
             }
         } else if returning {
+            self.figures.glasses_reconnects += 1;
+            self.health.figures.glasses_reconnected();
             self.route_event(&connection_state_event("CONNECTED"));
             self.wake_dormant_apps(ctx);
         }
@@ -50,6 +55,7 @@ impl UserSession {
             return;
         }
         self.glasses = None;
+        self.unwatch(id);
         tracing::info!(user = %self.user.email, grace_ms = self.config.glasses_grace.as_millis() as u64, "glasses disconnected; waiting for them to return");
         self.route_event(&connection_state_event("DISCONNECTED"));
         let handle = ctx.run_later(self.config.glasses_grace, |act, _| {

@@ -15,13 +15,14 @@
 
 mod apps;
 mod glasses;
+mod replay;
 mod routing;
 mod screen;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use actix::{Actor, Addr, Context, Handler, Message, SpawnHandle};
+use actix::{Actor, Addr, AsyncContext, Context, Handler, Message, MessageResult, SpawnHandle};
 use bytes::Bytes;
 use sightline_protocol::app::AppMessage;
 use sightline_protocol::glasses::GlassesMessage;
@@ -30,6 +31,10 @@ use sightline_store::{AppRecord, Store, UserRecord};
 use crate::config::RuntimeConfig;
 use crate::dashboard::Dashboard;
 use crate::display::{DisplayConfig, DisplayManager};
+use crate::figures::RuntimeHealth;
+use crate::health::{
+    ConnectionRole, GetSessionFigures, HealthMonitor, HealthTimings, StopMonitoring, Unwatch, Watch,
+};
 use crate::link::{ConnectionId, ConnectionLink};
 use crate::supervisor::SessionSupervisor;
 
@@ -65,6 +70,24 @@ pub struct UserSession {
     pending_stops: HashSet<String>,
     /// Starts waiting for one of those stops to be answered.
     deferred_starts: HashSet<String>,
+    /// Watches this session's connections; started with the session.
+    monitor: Option<Addr<HealthMonitor>>,
+    /// Figures and webhook breakers shared with every other session.
+    health: Arc<RuntimeHealth>,
+    /// This session's own figures.
+    figures: SessionFigures,
+}
+
+/// What happened in one session, for the stats and the logs.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionFigures {
+    pub glasses_reconnects: u64,
+    pub app_reconnects: u64,
+    pub resurrections: u64,
+    pub replayed_events: u64,
+    pub dropped_events: u64,
+    pub connection_timeouts: u64,
 }
 
 impl UserSession {
@@ -74,6 +97,7 @@ impl UserSession {
         config: Arc<RuntimeConfig>,
         store: Arc<dyn Store>,
         supervisor: Addr<SessionSupervisor>,
+        health: Arc<RuntimeHealth>,
     ) -> Self {
         let screen = DisplayManager::new(DisplayConfig {
             dashboard_package: config.dashboard_package.clone(),
@@ -97,6 +121,9 @@ impl UserSession {
             dashboard,
             pending_stops: HashSet::new(),
             deferred_starts: HashSet::new(),
+            monitor: None,
+            health,
+            figures: SessionFigures::default(),
         }
     }
 
@@ -108,6 +135,23 @@ impl UserSession {
         self.next_generation += 1;
         self.next_generation
     }
+
+    /// Has the health monitor watch a connection.
+    fn watch(&self, role: ConnectionRole, link: &ConnectionLink) {
+        if let Some(m) = &self.monitor {
+            m.do_send(Watch {
+                role,
+                link: link.clone(),
+            });
+        }
+    }
+
+    /// Tells the health monitor a connection is no longer the session's.
+    fn unwatch(&self, id: ConnectionId) {
+        if let Some(m) = &self.monitor {
+            m.do_send(Unwatch { id });
+        }
+    }
 }
 
 impl Actor for UserSession {
@@ -115,11 +159,26 @@ impl Actor for UserSession {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         tracing::debug!(user = %self.user.email, "user session started");
+        let timings = HealthTimings {
+            heartbeat_interval: self.config.heartbeat_interval,
+            connection_timeout: self.config.connection_timeout,
+            stats_interval: self.config.stats_interval,
+        };
+        let monitor = HealthMonitor::new(
+            self.user.email.clone(),
+            ctx.address(),
+            timings,
+            self.health.clone(),
+        );
+        self.monitor = Some(monitor.start());
         self.schedule_dashboard_clock(ctx);
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
-        tracing::info!(user = %self.user.email, "user session stopped");
+        if let Some(m) = self.monitor.take() {
+            m.do_send(StopMonitoring);
+        }
+        tracing::info!(user = %self.user.email, figures = ?self.figures, "user session stopped");
     }
 }
 
@@ -235,6 +294,35 @@ impl Handler<FromApp> for UserSession {
     type Result = ();
     fn handle(&mut self, msg: FromApp, ctx: &mut Context<Self>) {
         self.app_message(&msg.package_name, msg.id, msg.msg, ctx);
+    }
+}
+
+/// The health monitor closed a connection that fell silent (or found it
+/// gone): the session treats it as disconnected, in the same step.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ConnectionTimedOut {
+    pub id: ConnectionId,
+    pub role: ConnectionRole,
+}
+
+impl Handler<ConnectionTimedOut> for UserSession {
+    type Result = ();
+    fn handle(&mut self, msg: ConnectionTimedOut, ctx: &mut Context<Self>) {
+        self.figures.connection_timeouts += 1;
+        match msg.role {
+            ConnectionRole::Glasses => self.glasses_disconnected(msg.id, ctx),
+            ConnectionRole::App { package } => {
+                self.app_disconnected(&package, msg.id, Some(crate::link::close::GOING_AWAY), ctx)
+            }
+        }
+    }
+}
+
+impl Handler<GetSessionFigures> for UserSession {
+    type Result = MessageResult<GetSessionFigures>;
+    fn handle(&mut self, _: GetSessionFigures, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.figures)
     }
 }
 

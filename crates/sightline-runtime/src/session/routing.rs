@@ -19,29 +19,33 @@ use crate::now_iso;
 impl UserSession {
     /// Sends a glasses event to every connected app with a matching
     /// subscription: one `data_stream` per matching subscription string, with
-    /// that string as `streamType` (the SDK matches it exactly).
-    pub(super) fn route_event(&self, ev: &GlassesEvent) {
+    /// that string as `streamType` (the SDK matches it exactly). An app whose
+    /// connection is away gets it kept in its replay buffer instead.
+    pub(super) fn route_event(&mut self, ev: &GlassesEvent) {
         let ts = now_iso();
-        for entry in self.apps.values() {
-            let Some(link) = &entry.link else { continue };
-            if entry.state != AppState::Running {
+        let mut dropped = 0;
+        for entry in self.apps.values_mut() {
+            let connected = entry.state == AppState::Running && entry.link.is_some();
+            if !connected && entry.replay.is_none() {
                 continue;
             }
             for sub in &entry.subscriptions {
-                if sub.matches_event(&ev.kind, ev.gesture.as_deref()) {
-                    let stream_type = match sub.kind {
-                        StreamKind::All => ev.kind.as_str(),
-                        _ => sub.raw.as_str(),
-                    };
-                    link.text(outbound::data_stream(
-                        &entry.session_id,
-                        stream_type,
-                        &ev.json,
-                        &ts,
-                    ));
+                if !sub.matches_event(&ev.kind, ev.gesture.as_deref()) {
+                    continue;
+                }
+                let stream_type = match sub.kind {
+                    StreamKind::All => ev.kind.as_str(),
+                    _ => sub.raw.as_str(),
+                };
+                let text = outbound::data_stream(&entry.session_id, stream_type, &ev.json, &ts);
+                match (&entry.link, &mut entry.replay) {
+                    (Some(link), _) if connected => link.text(text),
+                    (_, Some(replay)) => dropped += replay.push(stream_type, text),
+                    _ => {}
                 }
             }
         }
+        self.count_dropped(dropped);
     }
 
     /// Relays an audio frame to apps subscribed to `audio_chunk`.
@@ -112,6 +116,9 @@ impl UserSession {
                 }
                 entry.subscriptions = allowed;
                 tracing::debug!(package, subscriptions = ?entry.subscriptions.iter().map(|s| &s.raw).collect::<Vec<_>>(), "subscriptions replaced");
+                if entry.replay_after_subscribe && !entry.subscriptions.is_empty() {
+                    self.flush_replay(package, true);
+                }
                 self.send_app_state(None);
                 self.update_mic(false);
             }

@@ -1,0 +1,290 @@
+//! The health monitor: one actor per user session that watches every
+//! connection of that session.
+//!
+//! It knows each connection with its metadata (glasses or app, package,
+//! connection id, when it connected, when it was last heard from). Every
+//! `heartbeat_interval` it asks each connection to ping its client; the
+//! connection answers with [`Activity`] — when it last received anything
+//! (any frame or pong counts). A connection silent for longer than
+//! `connection_timeout` is closed gracefully with 1001 "Connection timeout
+//! detected", and the session is told in the same step
+//! ([`ConnectionTimedOut`]), so the session never holds a connection the
+//! monitor has given up on (the original cloud's global monitor closed
+//! sockets behind the sessions' backs). A connection whose mailbox is
+//! already gone cannot be sent a close; it is forgotten and the session is
+//! told all the same. Every `stats_interval` it logs the session's health.
+//!
+//! The monitor lives and dies with its session: the session starts it and
+//! stops it, and a monitor whose session has died stops on its next tick.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Handler, Message, MessageResult};
+use serde::Serialize;
+
+use crate::figures::RuntimeHealth;
+use crate::link::{close, ConnectionId, ConnectionLink, Outbound};
+use crate::session::{ConnectionTimedOut, SessionFigures, UserSession};
+
+/// The timings the monitor works with.
+#[derive(Debug, Clone, Copy)]
+pub struct HealthTimings {
+    /// How often each connection is pinged (`HEARTBEAT_INTERVAL_MS`).
+    pub heartbeat_interval: Duration,
+    /// Silence after which a connection is closed (`CONNECTION_TIMEOUT_MS`).
+    pub connection_timeout: Duration,
+    /// How often the session's health is logged (`STATS_INTERVAL_MS`).
+    pub stats_interval: Duration,
+}
+
+/// What a connection is for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ConnectionRole {
+    Glasses,
+    App { package: String },
+}
+
+struct Watched {
+    role: ConnectionRole,
+    link: ConnectionLink,
+    connected_at: Instant,
+    last_seen: Instant,
+}
+
+/// The monitor of one user session.
+pub struct HealthMonitor {
+    user_id: String,
+    session: Addr<UserSession>,
+    timings: HealthTimings,
+    health: Arc<RuntimeHealth>,
+    connections: BTreeMap<ConnectionId, Watched>,
+    /// Connections this monitor closed for silence.
+    timeouts: u64,
+}
+
+impl HealthMonitor {
+    pub fn new(
+        user_id: String,
+        session: Addr<UserSession>,
+        timings: HealthTimings,
+        health: Arc<RuntimeHealth>,
+    ) -> Self {
+        HealthMonitor {
+            user_id,
+            session,
+            timings,
+            health,
+            connections: BTreeMap::new(),
+            timeouts: 0,
+        }
+    }
+
+    /// One heartbeat: close the silent, ping the rest.
+    fn beat(&mut self, ctx: &mut Context<Self>) {
+        if !self.session.connected() {
+            // The session died; its connections notice by themselves and
+            // close 1011 so their clients reconnect into a fresh session.
+            ctx.stop();
+            return;
+        }
+        let now = Instant::now();
+        let me = ctx.address().recipient();
+        let mut silent = Vec::new();
+        for (id, c) in &self.connections {
+            if !c.link.out.connected() {
+                silent.push((*id, false));
+            } else if now.saturating_duration_since(c.last_seen) > self.timings.connection_timeout {
+                silent.push((*id, true));
+            } else {
+                c.link.send(Outbound::Ping { reply: me.clone() });
+            }
+        }
+        for (id, closable) in silent {
+            let Some(c) = self.connections.remove(&id) else {
+                continue;
+            };
+            if closable {
+                self.timeouts += 1;
+                self.health.figures.timeout(&c.role);
+                tracing::info!(user = %self.user_id, connection = %id, role = ?c.role,
+                    silent_ms = now.saturating_duration_since(c.last_seen).as_millis() as u64,
+                    "connection silent too long; closing it");
+                c.link
+                    .close(close::GOING_AWAY, "Connection timeout detected");
+            } else {
+                tracing::info!(user = %self.user_id, connection = %id, role = ?c.role,
+                    "connection gone without a close; forgetting it");
+            }
+            self.health.figures.connection_closed(&c.role);
+            self.session
+                .do_send(ConnectionTimedOut { id, role: c.role });
+        }
+    }
+
+    fn snapshot(&self) -> HealthSnapshot {
+        let now = Instant::now();
+        HealthSnapshot {
+            connections: self
+                .connections
+                .iter()
+                .map(|(id, c)| ConnectionHealth {
+                    id: id.to_string(),
+                    role: c.role.clone(),
+                    connected_ms: now.saturating_duration_since(c.connected_at).as_millis() as u64,
+                    silent_ms: now.saturating_duration_since(c.last_seen).as_millis() as u64,
+                })
+                .collect(),
+            timeouts: self.timeouts,
+        }
+    }
+
+    fn log_stats(&mut self, ctx: &mut Context<Self>) {
+        let snapshot = self.snapshot();
+        let user = self.user_id.clone();
+        let figures = self.session.send(GetSessionFigures);
+        ctx.spawn(actix::fut::wrap_future(async move {
+            let session = figures.await.ok();
+            let glasses = snapshot
+                .connections
+                .iter()
+                .filter(|c| c.role == ConnectionRole::Glasses)
+                .count();
+            tracing::info!(
+                user = %user,
+                glasses,
+                apps = snapshot.connections.len() - glasses,
+                timeouts = snapshot.timeouts,
+                session = ?session,
+                "session health"
+            );
+        }));
+    }
+}
+
+impl Actor for HealthMonitor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(self.timings.heartbeat_interval, |act, ctx| act.beat(ctx));
+        ctx.run_interval(self.timings.stats_interval, |act, ctx| act.log_stats(ctx));
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        for c in self.connections.values() {
+            self.health.figures.connection_closed(&c.role);
+        }
+    }
+}
+
+// ------------------------------------------------------------- messages --
+
+/// Start watching a connection of the session.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Watch {
+    pub role: ConnectionRole,
+    pub link: ConnectionLink,
+}
+
+impl Handler<Watch> for HealthMonitor {
+    type Result = ();
+    fn handle(&mut self, msg: Watch, _: &mut Context<Self>) {
+        let now = Instant::now();
+        self.health.figures.connection_opened(&msg.role);
+        let previous = self.connections.insert(
+            msg.link.id,
+            Watched {
+                role: msg.role,
+                link: msg.link,
+                connected_at: now,
+                last_seen: now,
+            },
+        );
+        if let Some(p) = previous {
+            self.health.figures.connection_closed(&p.role);
+        }
+    }
+}
+
+/// Stop watching a connection (it closed, or was replaced).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Unwatch {
+    pub id: ConnectionId,
+}
+
+impl Handler<Unwatch> for HealthMonitor {
+    type Result = ();
+    fn handle(&mut self, msg: Unwatch, _: &mut Context<Self>) {
+        if let Some(c) = self.connections.remove(&msg.id) {
+            self.health.figures.connection_closed(&c.role);
+        }
+    }
+}
+
+/// A connection's answer to a ping request: when it last heard from its
+/// client.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Activity {
+    pub id: ConnectionId,
+    pub last_seen: Instant,
+}
+
+impl Handler<Activity> for HealthMonitor {
+    type Result = ();
+    fn handle(&mut self, msg: Activity, _: &mut Context<Self>) {
+        if let Some(c) = self.connections.get_mut(&msg.id) {
+            c.last_seen = c.last_seen.max(msg.last_seen);
+        }
+    }
+}
+
+/// The session ends: stop watching.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StopMonitoring;
+
+impl Handler<StopMonitoring> for HealthMonitor {
+    type Result = ();
+    fn handle(&mut self, _: StopMonitoring, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}
+
+/// One connection as the monitor sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnectionHealth {
+    pub id: String,
+    #[serde(flatten)]
+    pub role: ConnectionRole,
+    pub connected_ms: u64,
+    pub silent_ms: u64,
+}
+
+/// The monitor's view of its session.
+#[derive(Debug, Clone, Serialize)]
+pub struct HealthSnapshot {
+    pub connections: Vec<ConnectionHealth>,
+    pub timeouts: u64,
+}
+
+/// Asks for the monitor's view.
+#[derive(Message)]
+#[rtype(result = "HealthSnapshot")]
+pub struct GetHealth;
+
+impl Handler<GetHealth> for HealthMonitor {
+    type Result = MessageResult<GetHealth>;
+    fn handle(&mut self, _: GetHealth, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.snapshot())
+    }
+}
+
+/// Asks a session for its own figures (sent by the monitor for its stats).
+#[derive(Message)]
+#[rtype(result = "SessionFigures")]
+pub struct GetSessionFigures;
