@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod speech;
+
 use std::net::{SocketAddr, TcpListener};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use sightline_transcription::AsrConfig;
+
 /// Configuration of the session runtime.
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
@@ -31,6 +33,8 @@ pub struct RuntimeConfig {
     pub dashboard_package: String,
     /// Number of arbiter threads user sessions are spread over.
     pub session_threads: usize,
+    /// Speech recognition: the provider and how streams behave.
+    pub asr: AsrConfig,
 }
 
 impl Default for RuntimeConfig {
@@ -48,6 +52,7 @@ impl Default for RuntimeConfig {
             session_threads: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(2),
+            asr: AsrConfig::default(),
         }
     }
 }

@@ -15,11 +15,14 @@
 mod apps;
 mod glasses;
 mod routing;
+mod transcription;
+
+pub use transcription::TranscriptionStatus;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use actix::{Actor, Addr, Context, Handler, Message, SpawnHandle};
+use actix::{Actor, Addr, AsyncContext, Context, Handler, Message, SpawnHandle};
 use bytes::Bytes;
 use sightline_protocol::app::AppMessage;
 use sightline_protocol::glasses::GlassesMessage;
@@ -59,6 +62,8 @@ pub struct UserSession {
     pending_stops: HashSet<String>,
     /// Starts waiting for one of those stops to be answered.
     deferred_starts: HashSet<String>,
+    /// Transcription streams (see `transcription.rs`).
+    transcription: transcription::Streams,
 }
 
 impl UserSession {
@@ -69,6 +74,7 @@ impl UserSession {
         store: Arc<dyn Store>,
         supervisor: Addr<SessionSupervisor>,
     ) -> Self {
+        let transcription = transcription::Streams::new(config.asr.build_provider());
         UserSession {
             user,
             seq,
@@ -85,6 +91,7 @@ impl UserSession {
             display: None,
             pending_stops: HashSet::new(),
             deferred_starts: HashSet::new(),
+            transcription,
         }
     }
 
@@ -101,7 +108,8 @@ impl UserSession {
 impl Actor for UserSession {
     type Context = Context<Self>;
 
-    fn started(&mut self, _: &mut Self::Context) {
+    fn started(&mut self, ctx: &mut Self::Context) {
+        self.transcription.bind(ctx.address().recipient());
         tracing::debug!(user = %self.user.email, "user session started");
     }
 
