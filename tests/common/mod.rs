@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod sdk;
+pub mod speech;
 #[allow(unused_imports)]
 pub use sdk::*;
 

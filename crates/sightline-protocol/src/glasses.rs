@@ -17,8 +17,13 @@ use crate::time::iso_from_epoch_ms;
 #[derive(Debug, Clone, PartialEq)]
 pub enum GlassesMessage {
     /// Sent by the phone about a second after opening; answered with
-    /// `connection_ack` every time.
-    ConnectionInit,
+    /// `connection_ack` every time. May choose the audio codec of the
+    /// connection's binary frames (`audioCodec`: `pcm` or `lc3`, and
+    /// `lc3FrameBytes`).
+    ConnectionInit {
+        audio_codec: Option<String>,
+        lc3_frame_bytes: Option<u32>,
+    },
     StartApp {
         package_name: String,
     },
@@ -75,6 +80,10 @@ struct Envelope<'a> {
     gesture_name: Option<String>,
     #[serde(default)]
     timestamp: Option<Value>,
+    #[serde(rename = "audioCodec", default)]
+    audio_codec: Option<String>,
+    #[serde(rename = "lc3FrameBytes", default)]
+    lc3_frame_bytes: Option<u32>,
 }
 
 /// Parses one text frame from the glasses.
@@ -91,7 +100,10 @@ pub fn parse_glasses_message(text: &str) -> Result<GlassesMessage, ProtocolError
         }
     };
     Ok(match kind.as_ref() {
-        "connection_init" => GlassesMessage::ConnectionInit,
+        "connection_init" => GlassesMessage::ConnectionInit {
+            audio_codec: env.audio_codec.clone(),
+            lc3_frame_bytes: env.lc3_frame_bytes,
+        },
         "start_app" => GlassesMessage::StartApp {
             package_name: package("start_app")?,
         },
@@ -134,7 +146,19 @@ mod tests {
     fn control_messages() {
         assert_eq!(
             parse_glasses_message(r#"{"type":"connection_init","coreToken":"x"}"#),
-            Ok(GlassesMessage::ConnectionInit)
+            Ok(GlassesMessage::ConnectionInit {
+                audio_codec: None,
+                lc3_frame_bytes: None
+            })
+        );
+        assert_eq!(
+            parse_glasses_message(
+                r#"{"type":"connection_init","audioCodec":"lc3","lc3FrameBytes":40}"#
+            ),
+            Ok(GlassesMessage::ConnectionInit {
+                audio_codec: Some("lc3".into()),
+                lc3_frame_bytes: Some(40)
+            })
         );
         assert_eq!(
             parse_glasses_message(r#"{"type":"start_app","packageName":"com.a"}"#),

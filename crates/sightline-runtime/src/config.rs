@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::breaker::BreakerPolicy;
+use sightline_transcription::AsrConfig;
 
 /// Configuration of the session runtime.
 #[derive(Debug, Clone)]
@@ -45,6 +46,8 @@ pub struct RuntimeConfig {
     pub replay_max_bytes: usize,
     /// When an app server's webhook breaker opens, and for how long.
     pub webhook_breaker: BreakerPolicy,
+    /// Speech recognition: the provider and how streams behave.
+    pub asr: AsrConfig,
 }
 
 impl Default for RuntimeConfig {
@@ -68,6 +71,7 @@ impl Default for RuntimeConfig {
             replay_max_events: 500,
             replay_max_bytes: 512 * 1024,
             webhook_breaker: BreakerPolicy::default(),
+            asr: AsrConfig::default(),
         }
     }
 }

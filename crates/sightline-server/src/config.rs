@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use sightline_runtime::RuntimeConfig;
+use sightline_transcription::{AsrConfig, ProviderKind};
 use thiserror::Error;
 
 /// Maximum size of one WebSocket message (a 1 MB bitmap display fits).
@@ -94,6 +95,17 @@ impl ServerConfig {
             c.data_dir = PathBuf::from(d);
         }
         c.admin_token = get("SIGHTLINE_ADMIN_TOKEN").filter(|t| !t.is_empty());
+        if let Some(p) = get("SIGHTLINE_ASR_PROVIDER") {
+            let kind = ProviderKind::parse(&p).ok_or_else(|| ConfigError::Invalid {
+                name: "SIGHTLINE_ASR_PROVIDER",
+                reason: format!("{p:?}: expected soniox, deepgram, vosk or none"),
+            })?;
+            c.runtime.asr = AsrConfig::new(
+                kind,
+                get("SIGHTLINE_ASR_URL").filter(|u| !u.is_empty()),
+                get("SIGHTLINE_ASR_API_KEY").filter(|k| !k.is_empty()),
+            );
+        }
         if let Some(p) = get("SYSTEM_DASHBOARD_PACKAGE_NAME").filter(|p| !p.is_empty()) {
             c.runtime.dashboard_package = p;
         }

@@ -5,6 +5,12 @@
 //! `connection_error` and no WebSocket. Once open, the connection parses
 //! each frame and hands it to the user's session; it holds no session state
 //! of its own.
+//!
+//! Binary frames are audio in the codec the glasses chose (the `audioCodec`
+//! and `lc3FrameBytes` query parameters of the upgrade, or the same fields
+//! of `connection_init`; PCM by default). The connection decodes them with
+//! its own [`AudioDecoder`], so the session only ever sees 16 kHz PCM and a
+//! damaged frame costs only this connection a concealed 10 ms.
 
 use std::time::Instant;
 
@@ -15,7 +21,8 @@ use actix::{
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_web_actors::ws::{self, WebsocketContext};
 use serde_json::json;
-use sightline_protocol::glasses::parse_glasses_message;
+use sightline_audio::{AudioCodec, AudioDecoder};
+use sightline_protocol::glasses::{parse_glasses_message, GlassesMessage};
 use sightline_protocol::outbound;
 use sightline_runtime::link::close;
 use sightline_runtime::session::{
@@ -36,6 +43,8 @@ pub struct GlassesConnection {
     state: web::Data<SharedState>,
     last_seen: Instant,
     reassembler: Reassembler,
+    /// Turns this connection's audio frames into PCM.
+    audio: AudioDecoder,
 }
 
 impl Actor for GlassesConnection {
@@ -97,9 +106,51 @@ impl Handler<Outbound> for GlassesConnection {
 }
 
 impl GlassesConnection {
+    /// Switches codec on the glasses' request in `connection_init`; an
+    /// unusable choice is answered with an error and the codec stays.
+    fn choose_codec(
+        &mut self,
+        name: &str,
+        frame_bytes: Option<u32>,
+        ctx: &mut WebsocketContext<Self>,
+    ) {
+        match AudioCodec::from_wire(name, frame_bytes) {
+            Ok(codec) if codec == self.audio.codec() => {}
+            Ok(codec) => {
+                tracing::info!(user = %self.user_id, codec = codec.name(), "glasses chose their audio codec");
+                self.audio = AudioDecoder::new(codec, self.describe());
+            }
+            Err(e) => ctx.text(outbound::connection_error(
+                "INVALID_AUDIO_CODEC",
+                &e.to_string(),
+                &crate::now_iso(),
+            )),
+        }
+    }
+
+    /// Decodes an audio frame and hands the PCM to the session.
+    fn audio(&mut self, frame: &[u8]) {
+        let pcm = self.audio.decode(frame);
+        if !pcm.is_empty() {
+            self.session.do_send(GlassesAudio {
+                id: self.id,
+                data: pcm,
+            });
+        }
+    }
+
     fn text(&mut self, text: &str, ctx: &mut WebsocketContext<Self>) {
         match parse_glasses_message(text) {
-            Ok(msg) => self.session.do_send(FromGlasses { id: self.id, msg }),
+            Ok(msg) => {
+                if let GlassesMessage::ConnectionInit {
+                    audio_codec: Some(name),
+                    lc3_frame_bytes,
+                } = &msg
+                {
+                    self.choose_codec(name, *lc3_frame_bytes, ctx);
+                }
+                self.session.do_send(FromGlasses { id: self.id, msg })
+            }
             Err(e) => {
                 tracing::debug!(user = %self.user_id, error = %e, "unusable frame from glasses");
                 ctx.text(outbound::connection_error(
@@ -125,16 +176,10 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for GlassesConnection
         };
         match msg {
             ws::Message::Text(t) => self.text(&t, ctx),
-            ws::Message::Binary(b) => self.session.do_send(GlassesAudio {
-                id: self.id,
-                data: b,
-            }),
+            ws::Message::Binary(b) => self.audio(&b),
             ws::Message::Continuation(item) => match self.reassembler.push(item) {
                 Ok(Some(Frame::Text(t))) => self.text(&t, ctx),
-                Ok(Some(Frame::Binary(b))) => self.session.do_send(GlassesAudio {
-                    id: self.id,
-                    data: b,
-                }),
+                Ok(Some(Frame::Binary(b))) => self.audio(&b),
                 Ok(None) => {}
                 Err(reason) => ctx.text(outbound::connection_error(
                     "MALFORMED_MESSAGE",
@@ -172,6 +217,17 @@ pub async fn glasses_ws(
             }));
         }
     };
+    let codec = match codec_from_query(req.query_string()) {
+        Ok(c) => c,
+        Err(e) => {
+            return HttpResponse::BadRequest().json(json!({
+                "type": "connection_error",
+                "code": "INVALID_AUDIO_CODEC",
+                "message": e.to_string(),
+                "timestamp": crate::now_iso(),
+            }));
+        }
+    };
     let user = match state.runtime.store.ensure_user(&user_id).await {
         Ok(u) => u,
         Err(e) => {
@@ -196,8 +252,11 @@ pub async fn glasses_ws(
             }));
         }
     };
+    let id = ConnectionId::next();
+    let audio = AudioDecoder::new(codec, format!("glasses {id} of {user_id}"));
     let conn = GlassesConnection {
-        id: ConnectionId::next(),
+        id,
+        audio,
         user_id,
         session,
         state: state.clone(),
@@ -207,5 +266,46 @@ pub async fn glasses_ws(
     match frames::handshake(conn, &req, stream, state.config.max_frame_bytes) {
         Ok(resp) => resp,
         Err(e) => e.error_response(),
+    }
+}
+
+/// The codec named by the upgrade's `audioCodec` / `lc3FrameBytes` query
+/// parameters (PCM when absent).
+fn codec_from_query(query: &str) -> Result<AudioCodec, sightline_audio::AudioError> {
+    let (mut name, mut bytes) = (None, None);
+    for pair in query.split('&') {
+        match pair.split_once('=') {
+            Some(("audioCodec", v)) => name = Some(v.to_string()),
+            Some(("lc3FrameBytes", v)) => {
+                bytes = Some(
+                    v.parse::<u32>()
+                        .map_err(|_| sightline_audio::AudioError::BadFrameBytes(0))?,
+                )
+            }
+            _ => {}
+        }
+    }
+    match name {
+        Some(n) => AudioCodec::from_wire(&n, bytes),
+        None => Ok(AudioCodec::Pcm),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codec_query_parameters() {
+        assert_eq!(codec_from_query(""), Ok(AudioCodec::Pcm));
+        assert_eq!(
+            codec_from_query("audioCodec=lc3"),
+            Ok(AudioCodec::Lc3 { frame_bytes: 20 })
+        );
+        assert_eq!(
+            codec_from_query("x=1&audioCodec=lc3&lc3FrameBytes=40"),
+            Ok(AudioCodec::Lc3 { frame_bytes: 40 })
+        );
+        assert!(codec_from_query("audioCodec=mp3").is_err());
     }
 }

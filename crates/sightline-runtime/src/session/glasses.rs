@@ -56,6 +56,7 @@ impl UserSession {
         }
         self.glasses = None;
         self.unwatch(id);
+        self.sync_transcription();
         tracing::info!(user = %self.user.email, grace_ms = self.config.glasses_grace.as_millis() as u64, "glasses disconnected; waiting for them to return");
         self.route_event(&connection_state_event("DISCONNECTED"));
         let handle = ctx.run_later(self.config.glasses_grace, |act, _| {
@@ -72,7 +73,7 @@ impl UserSession {
 
     pub(super) fn glasses_message(&mut self, msg: GlassesMessage, ctx: &mut Context<Self>) {
         match msg {
-            GlassesMessage::ConnectionInit => self.send_connection_ack(),
+            GlassesMessage::ConnectionInit { .. } => self.send_connection_ack(),
             GlassesMessage::StartApp { package_name } => self.request_start(package_name, ctx),
             GlassesMessage::StopApp { package_name } => {
                 self.stop_app(&package_name, StopReason::UserDisabled, ctx)
@@ -91,6 +92,7 @@ impl UserSession {
             }
             GlassesMessage::Event(ev) => {
                 self.dashboard_observe(&ev);
+                self.transcription_vad(&ev);
                 self.route_event(&ev);
             }
         }
@@ -147,6 +149,7 @@ impl UserSession {
     /// Recomputes whether the glasses should stream audio and tells them when
     /// that changed (or always, with `force`, e.g. after a reconnect).
     pub(super) fn update_mic(&mut self, force: bool) {
+        self.sync_transcription();
         let (mut pcm, mut transcription) = (false, false);
         for entry in self.apps.values().filter(|e| e.state != AppState::Loading) {
             for s in &entry.subscriptions {

@@ -18,6 +18,9 @@ mod glasses;
 mod replay;
 mod routing;
 mod screen;
+mod transcription;
+
+pub use transcription::TranscriptionStatus;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -76,6 +79,8 @@ pub struct UserSession {
     health: Arc<RuntimeHealth>,
     /// This session's own figures.
     figures: SessionFigures,
+    /// Transcription streams (see `transcription.rs`).
+    transcription: transcription::Streams,
 }
 
 /// What happened in one session, for the stats and the logs.
@@ -104,6 +109,7 @@ impl UserSession {
             ..DisplayConfig::default()
         });
         let dashboard = Dashboard::new(&config.dashboard_package);
+        let transcription = transcription::Streams::new(config.asr.build_provider());
         UserSession {
             user,
             seq,
@@ -124,6 +130,7 @@ impl UserSession {
             monitor: None,
             health,
             figures: SessionFigures::default(),
+            transcription,
         }
     }
 
@@ -158,6 +165,7 @@ impl Actor for UserSession {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        self.transcription.bind(ctx.address().recipient());
         tracing::debug!(user = %self.user.email, "user session started");
         let timings = HealthTimings {
             heartbeat_interval: self.config.heartbeat_interval,

@@ -48,11 +48,13 @@ impl UserSession {
         self.count_dropped(dropped);
     }
 
-    /// Relays an audio frame to apps subscribed to `audio_chunk`.
+    /// Relays decoded PCM to apps subscribed to `audio_chunk` and to the
+    /// transcription streams.
     pub(super) fn route_audio(&self, data: Bytes) {
         if data.is_empty() {
             return; // the SDK treats an empty binary frame as an error
         }
+        self.feed_transcription(&data);
         for entry in self.apps.values() {
             let Some(link) = &entry.link else { continue };
             if entry.state == AppState::Running

@@ -1,0 +1,334 @@
+//! Transcription inside a user session: which [`TranscriptionStream`]s run,
+//! what they are fed, and where their results go.
+//!
+//! A stream runs per language (or translation pair) that at least one
+//! running app subscribes to, and only while the glasses are connected: the
+//! first subscription starts it, the last unsubscribe (or the glasses
+//! leaving, or the session ending) stops it. Two apps on the same language
+//! share one stream. Decoded PCM and the glasses' `VAD` events are fed to
+//! every stream; each result goes to every app with a matching
+//! subscription, as a `data_stream` whose `streamType` is that app's exact
+//! subscription string (with its `?hints=` or other query).
+//!
+//! The session calls [`UserSession::sync_transcription`] whenever
+//! subscriptions, app states or the glasses link change.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use actix::{Actor, Addr, Context, Handler, Message, MessageResult, Recipient};
+use bytes::Bytes;
+use serde_json::{json, value::RawValue, Value};
+use sightline_protocol::glasses::GlassesEvent;
+use sightline_protocol::outbound;
+use sightline_protocol::stream::StreamKind;
+use sightline_transcription::stream::{StopStream, StreamAudio, StreamVad};
+use sightline_transcription::{
+    Provider, StreamEvent, StreamSpec, StreamUpdate, TranscriptionStream,
+};
+
+use super::{AppState, UserSession};
+use crate::now_iso;
+
+/// The session's transcription streams.
+pub(crate) struct Streams {
+    provider: Option<Arc<dyn Provider>>,
+    /// The session itself, where results are sent (set when it starts).
+    me: Option<Recipient<StreamUpdate>>,
+    running: BTreeMap<StreamSpec, Addr<TranscriptionStream>>,
+    /// Streams the provider cannot serve, already reported to their apps.
+    unsupported: BTreeSet<StreamSpec>,
+}
+
+impl Streams {
+    pub(crate) fn new(provider: Option<Arc<dyn Provider>>) -> Streams {
+        Streams {
+            provider,
+            me: None,
+            running: BTreeMap::new(),
+            unsupported: BTreeSet::new(),
+        }
+    }
+
+    pub(crate) fn bind(&mut self, me: Recipient<StreamUpdate>) {
+        self.me = Some(me);
+    }
+}
+
+impl Drop for Streams {
+    fn drop(&mut self) {
+        for (_, addr) in std::mem::take(&mut self.running) {
+            addr.do_send(StopStream);
+        }
+    }
+}
+
+/// The stream a subscription needs, if it needs one.
+fn spec_of(kind: &StreamKind) -> Option<StreamSpec> {
+    match kind {
+        StreamKind::Transcription { language } => Some(StreamSpec::transcription(language)),
+        StreamKind::Translation { source, target } => Some(StreamSpec::translation(source, target)),
+        _ => None,
+    }
+}
+
+impl UserSession {
+    /// Starts the streams running apps need and stops the others.
+    pub(super) fn sync_transcription(&mut self) {
+        let mut wanted = BTreeSet::new();
+        if self.glasses.is_some() {
+            for entry in self.apps.values().filter(|e| e.state == AppState::Running) {
+                wanted.extend(entry.subscriptions.iter().filter_map(|s| spec_of(&s.kind)));
+            }
+        }
+        let stale: Vec<StreamSpec> = self
+            .transcription
+            .running
+            .keys()
+            .filter(|s| !wanted.contains(*s))
+            .cloned()
+            .collect();
+        for spec in stale {
+            if let Some(addr) = self.transcription.running.remove(&spec) {
+                tracing::info!(user = %self.user.email, stream = %spec, "last subscriber left; stopping transcription stream");
+                addr.do_send(StopStream);
+            }
+        }
+        self.transcription
+            .unsupported
+            .retain(|s| wanted.contains(s));
+        let (Some(provider), Some(me)) = (
+            self.transcription.provider.clone(),
+            self.transcription.me.clone(),
+        ) else {
+            return;
+        };
+        let bypass_vad = self
+            .user
+            .mentraos_settings
+            .get("bypassVad")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false);
+        for spec in wanted {
+            if self.transcription.running.contains_key(&spec)
+                || self.transcription.unsupported.contains(&spec)
+            {
+                continue;
+            }
+            if !provider.supports(&spec) {
+                let reason = format!(
+                    "{spec} is not available: the speech provider ({}) does not support it",
+                    provider.name()
+                );
+                self.tell_subscribers(&spec, "TRANSCRIPTION_UNSUPPORTED", &reason);
+                self.transcription.unsupported.insert(spec);
+                continue;
+            }
+            let stream = TranscriptionStream::new(
+                spec.clone(),
+                provider.clone(),
+                self.config.asr.clone(),
+                bypass_vad,
+                me.clone(),
+            )
+            .start();
+            self.transcription.running.insert(spec, stream);
+        }
+    }
+
+    /// Feeds decoded PCM to every stream.
+    pub(super) fn feed_transcription(&self, pcm: &Bytes) {
+        for stream in self.transcription.running.values() {
+            stream.do_send(StreamAudio(pcm.clone()));
+        }
+    }
+
+    /// Passes the glasses' voice-activity state to every stream.
+    pub(super) fn transcription_vad(&self, ev: &GlassesEvent) {
+        if ev.kind != "VAD" {
+            return;
+        }
+        let Ok(v) = serde_json::from_str::<Value>(ev.json.get()) else {
+            return;
+        };
+        let speaking = match &v["status"] {
+            Value::Bool(b) => *b,
+            Value::String(s) => s == "true",
+            _ => return,
+        };
+        for stream in self.transcription.running.values() {
+            stream.do_send(StreamVad { speaking });
+        }
+    }
+
+    /// Sends `tpa_connection_error` to every app subscribed to `spec`.
+    fn tell_subscribers(&self, spec: &StreamSpec, code: &str, message: &str) {
+        let text = outbound::tpa_connection_error(code, message, &now_iso());
+        for entry in self.apps.values() {
+            let Some(link) = &entry.link else { continue };
+            if entry
+                .subscriptions
+                .iter()
+                .any(|s| spec_of(&s.kind).as_ref() == Some(spec))
+            {
+                link.text(text.clone());
+            }
+        }
+    }
+
+    fn fan_out(&self, spec: &StreamSpec, data: &Value) {
+        let Ok(raw) = RawValue::from_string(data.to_string()) else {
+            return;
+        };
+        let ts = now_iso();
+        for entry in self.apps.values() {
+            let Some(link) = &entry.link else { continue };
+            if entry.state != AppState::Running {
+                continue;
+            }
+            for sub in &entry.subscriptions {
+                if spec_of(&sub.kind).as_ref() == Some(spec) {
+                    link.text(outbound::data_stream(
+                        &entry.session_id,
+                        &sub.raw,
+                        &raw,
+                        &ts,
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// The `data` of a result's `data_stream` (protocol §5.4).
+fn result_data(spec: &StreamSpec, event: &StreamEvent) -> Option<Value> {
+    let StreamEvent::Transcript {
+        transcript: t,
+        start_ms,
+        end_ms,
+        provider,
+    } = event
+    else {
+        return None;
+    };
+    let mut data = match &spec.target {
+        None => json!({
+            "type": "transcription",
+            "text": t.text,
+            "isFinal": t.is_final,
+            "startTime": start_ms,
+            "endTime": end_ms,
+            "transcribeLanguage": spec.language,
+            "provider": provider,
+        }),
+        Some(target) => json!({
+            "type": "translation",
+            "text": t.text,
+            "originalText": t.original_text.clone().unwrap_or_default(),
+            "isFinal": t.is_final,
+            "startTime": start_ms,
+            "endTime": end_ms,
+            "transcribeLanguage": spec.language,
+            "translateLanguage": target,
+            "didTranslate": true,
+            "provider": provider,
+        }),
+    };
+    if t.is_final {
+        data["duration"] = json!(end_ms.saturating_sub(*start_ms));
+    }
+    if let Some(s) = &t.speaker {
+        data["speakerId"] = json!(s);
+    }
+    if let Some(c) = t.confidence {
+        data["confidence"] = json!(c);
+    }
+    Some(data)
+}
+
+impl Handler<StreamUpdate> for UserSession {
+    type Result = ();
+
+    fn handle(&mut self, msg: StreamUpdate, _: &mut Context<Self>) {
+        if !self.transcription.running.contains_key(&msg.spec) {
+            return; // a stream that was stopped meanwhile
+        }
+        match &msg.event {
+            StreamEvent::Failed { reason } => {
+                self.tell_subscribers(
+                    &msg.spec,
+                    "TRANSCRIPTION_FAILED",
+                    &format!("{} stopped: {reason}", msg.spec),
+                );
+            }
+            event => {
+                if let Some(data) = result_data(&msg.spec, event) {
+                    self.fan_out(&msg.spec, &data);
+                }
+            }
+        }
+    }
+}
+
+/// The session's running transcription streams (as `transcription:<lang>`
+/// or `translation:<src>-to-<tgt>`) with their addresses, for status pages
+/// and tests.
+#[derive(Message)]
+#[rtype(result = "Vec<(String, Addr<TranscriptionStream>)>")]
+pub struct TranscriptionStatus;
+
+impl Handler<TranscriptionStatus> for UserSession {
+    type Result = MessageResult<TranscriptionStatus>;
+
+    fn handle(&mut self, _: TranscriptionStatus, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(
+            self.transcription
+                .running
+                .iter()
+                .map(|(s, a)| (s.to_string(), a.clone()))
+                .collect(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sightline_transcription::Transcript;
+
+    #[test]
+    fn transcription_data_has_the_fields_the_sdk_reads() {
+        let spec = StreamSpec::transcription("en-US");
+        let mut t = Transcript::new("hello", true);
+        t.confidence = Some(0.5);
+        let ev = StreamEvent::Transcript {
+            transcript: t,
+            start_ms: 100,
+            end_ms: 900,
+            provider: "vosk",
+        };
+        let d = result_data(&spec, &ev).unwrap();
+        assert_eq!(d["type"], "transcription");
+        assert_eq!(d["isFinal"], true);
+        assert_eq!(d["startTime"], 100);
+        assert_eq!(d["endTime"], 900);
+        assert_eq!(d["duration"], 800);
+        assert_eq!(d["transcribeLanguage"], "en-US");
+    }
+
+    #[test]
+    fn subscriptions_map_to_streams() {
+        use sightline_protocol::stream::Subscription;
+        let s = |x: &str| spec_of(&Subscription::parse(x).kind);
+        assert_eq!(
+            s("transcription:en-US?hints=ja"),
+            Some(StreamSpec::transcription("en-US"))
+        );
+        assert_eq!(s("transcription"), Some(StreamSpec::transcription("en-US")));
+        assert_eq!(
+            s("translation:es-ES-to-en-US"),
+            Some(StreamSpec::translation("es-ES", "en-US"))
+        );
+        assert_eq!(s("audio_chunk"), None);
+    }
+}

@@ -1,0 +1,228 @@
+//! Speech for the transcription tests: a spoken sentence made with espeak-ng
+//! and sox (PCM, 16 kHz) and encoded with liblc3's elc3 (20-byte frames),
+//! the local recogniser (tools/whisper-vosk) on a free port, and an
+//! unmodified SDK app (tests/sdk/app.mjs) that reports what it receives.
+//! Everything missing makes the test fail with a message naming it.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
+
+pub const SENTENCE: &str = "please remind me to call my mother tomorrow";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn cache() -> PathBuf {
+    std::env::var_os("SIGHTLINE_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/sightline")
+        })
+}
+
+fn run(tool: &str, args: &[&str]) {
+    let out = std::process::Command::new(tool)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{tool} is required ({e}); run scripts/setup-test-deps.sh"));
+    assert!(
+        out.status.success(),
+        "{tool} {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The sentence as PCM (s16le, 16 kHz, mono) and as LC3 frames.
+pub struct Speech {
+    pub pcm: Vec<u8>,
+    pub lc3_frames: Vec<Vec<u8>>,
+}
+
+impl Speech {
+    pub fn make(dir: &Path) -> Speech {
+        let p = |n: &str| dir.join(n).to_str().expect("utf-8 path").to_string();
+        run("espeak-ng", &["-w", &p("raw.wav"), SENTENCE]);
+        // 300 ms of silence before and after, as a microphone would hear.
+        run(
+            "sox",
+            &[
+                &p("raw.wav"),
+                "-r",
+                "16000",
+                "-c",
+                "1",
+                "-b",
+                "16",
+                &p("s16.wav"),
+                "pad",
+                "0.3",
+                "0.3",
+            ],
+        );
+        run("sox", &[&p("s16.wav"), "-t", "raw", &p("s16.raw")]);
+        run(
+            "elc3",
+            &["-b", "16000", "-m", "10", &p("s16.wav"), &p("s.lc3")],
+        );
+        let pcm = std::fs::read(p("s16.raw")).expect("read pcm");
+        let bytes = std::fs::read(p("s.lc3")).expect("read lc3");
+        let header = u16::from_le_bytes([bytes[2], bytes[3]]) as usize;
+        let mut at = header;
+        let mut lc3_frames = Vec::new();
+        while at + 2 <= bytes.len() {
+            let len = u16::from_le_bytes([bytes[at], bytes[at + 1]]) as usize;
+            lc3_frames.push(bytes[at + 2..at + 2 + len].to_vec());
+            at += 2 + len;
+        }
+        Speech { pcm, lc3_frames }
+    }
+
+    /// PCM in 50 ms messages, as the phone sends it.
+    pub fn pcm_messages(&self) -> Vec<Vec<u8>> {
+        self.pcm.chunks(1600).map(|c| c.to_vec()).collect()
+    }
+
+    /// LC3 in messages of five 10 ms frames.
+    pub fn lc3_messages(&self) -> Vec<Vec<u8>> {
+        self.lc3_frames.chunks(5).map(|c| c.concat()).collect()
+    }
+}
+
+/// The local Vosk-protocol recogniser, stopped on drop.
+pub struct Recogniser {
+    child: Child,
+    pub port: u16,
+}
+
+impl Recogniser {
+    pub async fn start() -> Recogniser {
+        Self::start_on(0).await
+    }
+
+    pub async fn start_on(port: u16) -> Recogniser {
+        let python = cache().join("asr-venv/current/bin/python");
+        assert!(
+            python.exists(),
+            "the local recogniser's environment is missing ({}); run scripts/setup-test-deps.sh",
+            python.display()
+        );
+        let mut child = Command::new(python)
+            .arg(root().join("tools/whisper-vosk/server.py"))
+            .args(["--port", &port.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start the local recogniser");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+            .await
+            .expect("the recogniser did not start within 60 s")
+            .expect("read recogniser output")
+            .expect("the recogniser exited before listening");
+        let port = line
+            .strip_prefix("LISTENING ")
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or_else(|| panic!("unexpected recogniser output {line:?}"));
+        Recogniser { child, port }
+    }
+
+    pub fn url(&self) -> String {
+        format!("ws://127.0.0.1:{}", self.port)
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+/// An SDK app (tests/sdk/app.mjs) and the events it reports.
+pub struct SdkApp {
+    child: Child,
+    events: mpsc::UnboundedReceiver<Value>,
+    pub seen: Vec<Value>,
+    pub url: String,
+}
+
+impl SdkApp {
+    pub async fn start(package: &str, api_key: &str, env: &[(&str, &str)]) -> SdkApp {
+        let sdk = root().join("tests/sdk");
+        assert!(
+            sdk.join("node_modules/@mentra/sdk/package.json").exists(),
+            "the SDK is not installed; run scripts/setup-test-deps.sh"
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let mut child = Command::new("node")
+            .arg("app.mjs")
+            .current_dir(&sdk)
+            .env("PACKAGE", package)
+            .env("API_KEY", api_key)
+            .env("PORT", port.to_string())
+            .env("NODE_ENV", "production")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start node");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, events) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(json) = line.strip_prefix("SLTEST ") {
+                    if let Ok(v) = serde_json::from_str::<Value>(json) {
+                        let _ = tx.send(v);
+                    }
+                }
+            }
+        });
+        let mut app = SdkApp {
+            child,
+            events,
+            seen: vec![],
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        app.wait_for("ready", Duration::from_secs(10), |_| true)
+            .await;
+        app
+    }
+
+    /// Waits for an event `name` that satisfies `pred`.
+    pub async fn wait_for(
+        &mut self,
+        name: &str,
+        within: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            match tokio::time::timeout_at(deadline, self.events.recv()).await {
+                Ok(Some(v)) => {
+                    self.seen.push(v.clone());
+                    if v["event"] == name && pred(&v) {
+                        return v;
+                    }
+                }
+                _ => panic!(
+                    "SDK app never reported a matching {name}; saw {:?}",
+                    self.seen
+                ),
+            }
+        }
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
