@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod outage;
 pub mod sdk;
 pub mod speech;
 #[allow(unused_imports)]
@@ -222,8 +223,11 @@ impl Client {
     }
 
     pub async fn next_within(&mut self, d: Duration) -> Result<Value, Closed> {
+        // One deadline for the whole wait: pings and binary frames do not
+        // extend it.
+        let deadline = tokio::time::Instant::now() + d;
         loop {
-            let item = tokio::time::timeout(d, self.ws.next()).await;
+            let item = tokio::time::timeout_at(deadline, self.ws.next()).await;
             match item {
                 Err(_) => {
                     return Err(Closed {

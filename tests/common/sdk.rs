@@ -52,11 +52,17 @@ impl SdkApp {
     /// Runs `script` from tests/sdk as `package` on a free port, with extra
     /// environment, and waits until its server listens.
     pub async fn start(script: &str, package: &str, env: &[(&str, &str)]) -> SdkApp {
-        ensure_sdk();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("free port")
             .port();
+        SdkApp::start_on(script, package, port, env).await
+    }
+
+    /// [`SdkApp::start`] on a given port (to restart an app server where it
+    /// was).
+    pub async fn start_on(script: &str, package: &str, port: u16, env: &[(&str, &str)]) -> SdkApp {
+        ensure_sdk();
         let mut command = Command::new("node");
         command
             .arg(script)

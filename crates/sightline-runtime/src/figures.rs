@@ -32,6 +32,8 @@ impl RuntimeHealth {
 /// Counters shared by every session of one runtime.
 #[derive(Debug, Default)]
 pub struct HealthFigures {
+    live_sessions: AtomicI64,
+    live_monitors: AtomicI64,
     glasses_connections: AtomicI64,
     app_connections: AtomicI64,
     glasses_timeouts: AtomicU64,
@@ -48,6 +50,10 @@ pub struct HealthFigures {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HealthFiguresSnapshot {
+    /// User-session actors running now.
+    pub live_sessions: i64,
+    /// Health-monitor actors running now.
+    pub live_monitors: i64,
     pub glasses_connections: i64,
     pub app_connections: i64,
     pub glasses_timeouts: u64,
@@ -67,6 +73,16 @@ fn add(counter: &AtomicU64, n: u64) {
 }
 
 impl HealthFigures {
+    /// A session actor started (`1`) or stopped (`-1`).
+    pub fn session_lives(&self, delta: i64) {
+        self.live_sessions.fetch_add(delta, Ordering::Relaxed);
+    }
+
+    /// A health-monitor actor started (`1`) or stopped (`-1`).
+    pub fn monitor_lives(&self, delta: i64) {
+        self.live_monitors.fetch_add(delta, Ordering::Relaxed);
+    }
+
     pub fn connection_opened(&self, role: &ConnectionRole) {
         self.gauge(role).fetch_add(1, Ordering::Relaxed);
     }
@@ -116,6 +132,8 @@ impl HealthFigures {
     pub fn snapshot(&self) -> HealthFiguresSnapshot {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         HealthFiguresSnapshot {
+            live_sessions: self.live_sessions.load(Ordering::Relaxed),
+            live_monitors: self.live_monitors.load(Ordering::Relaxed),
             glasses_connections: self.glasses_connections.load(Ordering::Relaxed),
             app_connections: self.app_connections.load(Ordering::Relaxed),
             glasses_timeouts: get(&self.glasses_timeouts),

@@ -168,11 +168,13 @@ impl Actor for HealthMonitor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        self.health.figures.monitor_lives(1);
         ctx.run_interval(self.timings.heartbeat_interval, |act, ctx| act.beat(ctx));
         ctx.run_interval(self.timings.stats_interval, |act, ctx| act.log_stats(ctx));
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
+        self.health.figures.monitor_lives(-1);
         for c in self.connections.values() {
             self.health.figures.connection_closed(&c.role);
         }

@@ -95,7 +95,7 @@ pub fn app_view(app: &AppRecord) -> serde_json::Value {
     })
 }
 
-fn require_admin(req: &HttpRequest, state: &SharedState) -> Result<(), ApiError> {
+pub(crate) fn require_admin(req: &HttpRequest, state: &SharedState) -> Result<(), ApiError> {
     let Some(configured) = state.config.admin_token.as_deref() else {
         return Err(ApiError::AdminDisabled);
     };

@@ -28,7 +28,7 @@ use sightline_runtime::link::close;
 use sightline_runtime::session::{
     FromGlasses, GlassesAudio, GlassesConnected, GlassesDisconnected,
 };
-use sightline_runtime::supervisor::OpenSession;
+use sightline_runtime::supervisor::{FindSession, OpenSession};
 use sightline_runtime::{ConnectionId, ConnectionLink, Outbound, UserSession};
 
 use crate::auth::{bearer, verify_core_token};
@@ -228,19 +228,36 @@ pub async fn glasses_ws(
             }));
         }
     };
-    let user = match state.runtime.store.ensure_user(&user_id).await {
-        Ok(u) => u,
-        Err(e) => {
-            tracing::error!(user = %user_id, error = %e, "user record unavailable; glasses connection refused");
-            return HttpResponse::ServiceUnavailable().json(json!({
-                "type": "connection_error",
-                "code": "SESSION_ERROR",
-                "message": format!("Session could not be opened: {e}"),
-                "timestamp": crate::now_iso(),
-            }));
+    // A user whose session is alive reconnects to it without the store, so
+    // glasses that drop during a store outage get back into their session.
+    let existing = state
+        .runtime
+        .supervisor
+        .send(FindSession {
+            user_id: user_id.clone(),
+        })
+        .await
+        .ok()
+        .flatten();
+    let opened = match existing {
+        Some(session) => Ok(session),
+        None => {
+            let user = match state.runtime.store.ensure_user(&user_id).await {
+                Ok(u) => u,
+                Err(e) => {
+                    tracing::error!(user = %user_id, error = %e, "user record unavailable; glasses connection refused");
+                    return HttpResponse::ServiceUnavailable().json(json!({
+                        "type": "connection_error",
+                        "code": "STORE_UNAVAILABLE",
+                        "message": format!("Session could not be opened: {e}"),
+                        "timestamp": crate::now_iso(),
+                    }));
+                }
+            };
+            state.runtime.supervisor.send(OpenSession { user }).await
         }
     };
-    let session = match state.runtime.supervisor.send(OpenSession { user }).await {
+    let session = match opened {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(error = %e, "session supervisor unavailable");

@@ -31,6 +31,7 @@ pub mod config;
 pub mod error;
 mod frames;
 pub mod glasses_ws;
+pub mod stats;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -105,6 +106,7 @@ impl Sightline {
                 .route("/app-ws", web::get().to(app_ws::app_ws))
                 .route("/health", web::get().to(health))
                 .route("/ready", web::get().to(ready))
+                .route("/stats", web::get().to(stats::stats))
                 .service(
                     web::scope("/api/admin")
                         .route("/apps", web::post().to(admin::create_app))

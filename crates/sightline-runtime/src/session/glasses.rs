@@ -46,6 +46,10 @@ impl UserSession {
             self.route_event(&connection_state_event("CONNECTED"));
             self.wake_dormant_apps(ctx);
         }
+        if !self.apps.is_empty() {
+            // Returning (or replacing) glasses learn which apps run.
+            self.send_app_state(None);
+        }
         self.screen_restore();
         self.update_mic(true);
     }

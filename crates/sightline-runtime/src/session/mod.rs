@@ -167,6 +167,7 @@ impl Actor for UserSession {
     fn started(&mut self, ctx: &mut Self::Context) {
         self.transcription.bind(ctx.address().recipient());
         tracing::debug!(user = %self.user.email, "user session started");
+        self.health.figures.session_lives(1);
         let timings = HealthTimings {
             heartbeat_interval: self.config.heartbeat_interval,
             connection_timeout: self.config.connection_timeout,
@@ -183,6 +184,7 @@ impl Actor for UserSession {
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
+        self.health.figures.session_lives(-1);
         if let Some(m) = self.monitor.take() {
             m.do_send(StopMonitoring);
         }

@@ -1,0 +1,88 @@
+//! A store that can be switched off: every call fails (after a short delay,
+//! as a database that stopped answering would) until it is switched back
+//! on. Wraps a real [`MemoryStore`]; used by the store-outage tests.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::Value;
+use sightline::store::{AppRecord, MemoryStore, Store, StoreError, UserRecord};
+
+#[derive(Default)]
+pub struct OutageStore {
+    inner: MemoryStore,
+    down: AtomicBool,
+}
+
+impl OutageStore {
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+    }
+
+    async fn gate(&self, op: &'static str) -> Result<(), StoreError> {
+        if self.down.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            return Err(StoreError::Timeout { op, ms: 20 });
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Store for OutageStore {
+    fn backend(&self) -> &'static str {
+        "outage-test"
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.gate("ping").await?;
+        self.inner.ping().await
+    }
+    async fn create_app(&self, app: AppRecord) -> Result<(), StoreError> {
+        self.gate("create_app").await?;
+        self.inner.create_app(app).await
+    }
+    async fn upsert_app(&self, app: AppRecord) -> Result<(), StoreError> {
+        self.gate("upsert_app").await?;
+        self.inner.upsert_app(app).await
+    }
+    async fn get_app(&self, package_name: &str) -> Result<Option<AppRecord>, StoreError> {
+        self.gate("get_app").await?;
+        self.inner.get_app(package_name).await
+    }
+    async fn list_apps(&self) -> Result<Vec<AppRecord>, StoreError> {
+        self.gate("list_apps").await?;
+        self.inner.list_apps().await
+    }
+    async fn delete_app(&self, package_name: &str) -> Result<bool, StoreError> {
+        self.gate("delete_app").await?;
+        self.inner.delete_app(package_name).await
+    }
+    async fn get_user(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
+        self.gate("get_user").await?;
+        self.inner.get_user(email).await
+    }
+    async fn ensure_user(&self, email: &str) -> Result<UserRecord, StoreError> {
+        self.gate("ensure_user").await?;
+        self.inner.ensure_user(email).await
+    }
+    async fn add_running_app(&self, email: &str, package_name: &str) -> Result<(), StoreError> {
+        self.gate("add_running_app").await?;
+        self.inner.add_running_app(email, package_name).await
+    }
+    async fn remove_running_app(&self, email: &str, package_name: &str) -> Result<(), StoreError> {
+        self.gate("remove_running_app").await?;
+        self.inner.remove_running_app(email, package_name).await
+    }
+    async fn set_app_settings(
+        &self,
+        email: &str,
+        package_name: &str,
+        settings: Value,
+    ) -> Result<(), StoreError> {
+        self.gate("set_app_settings").await?;
+        self.inner
+            .set_app_settings(email, package_name, settings)
+            .await
+    }
+}
