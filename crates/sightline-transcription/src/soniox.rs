@@ -23,10 +23,17 @@ pub const ENDPOINT: &str = "wss://stt-rt.soniox.com/transcribe-websocket";
 /// The real-time model Sightline asks for.
 pub const MODEL: &str = "stt-rt-preview";
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Soniox {
     url: String,
     api_key: String,
+}
+
+impl std::fmt::Debug for Soniox {
+    // The key is never printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Soniox").field("url", &self.url).finish()
+    }
 }
 
 impl Soniox {
