@@ -40,7 +40,8 @@ pub struct AsrConfig {
     /// for Vosk, [`DEFAULT_VOSK_URL`]).
     pub url: Option<String>,
     pub api_key: Option<String>,
-    /// First reconnect delay after a transient failure (doubles, jittered).
+    /// First reconnect delay after a transient failure (doubles each time,
+    /// each delay jittered by up to ±50%).
     pub initial_backoff: Duration,
     /// Longest reconnect delay.
     pub max_backoff: Duration,
