@@ -10,14 +10,12 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::speech::{Recogniser, SdkApp, Speech};
+use common::speech::{Recogniser, Speech};
 use common::*;
 use serde_json::{json, Value};
 use sightline::store::AppType;
 use sightline_transcription::{AsrConfig, ProviderKind};
 use tokio_tungstenite::tungstenite::Message;
-
-const APP_KEY: &str = "captions-key";
 
 fn has_words(v: &Value) -> bool {
     let text = v["data"]["text"]
@@ -61,9 +59,9 @@ async fn captions_over(codec_query: &str, lc3: bool) {
     } else {
         "com.sightline.captions.pcm"
     };
-    let mut app = SdkApp::start(package, APP_KEY, &[("HANDLERS", "early")]).await;
+    let mut app = SdkApp::conformance(package, "early").await;
     server
-        .register(package, &app.url, APP_KEY, AppType::Standard)
+        .register(package, &app.url, SDK_KEY, AppType::Standard)
         .await;
     let email = format!("speaker-{}@example.com", if lc3 { "lc3" } else { "pcm" });
     let mut glasses = Client::connect(

@@ -102,17 +102,30 @@ impl SdkApp {
 
     /// Waits (up to 10 s) for the app to report `name`.
     pub async fn wait_event(&mut self, name: &str) -> Value {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        self.wait_for(name, Duration::from_secs(10), |_| true).await
+    }
+
+    /// Waits up to `within` for the app to report `name` with an event that
+    /// satisfies `pred`.
+    pub async fn wait_for(
+        &mut self,
+        name: &str,
+        within: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = tokio::time::Instant::now() + within;
         loop {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            match tokio::time::timeout(left, self.events.recv()).await {
+            match tokio::time::timeout_at(deadline, self.events.recv()).await {
                 Ok(Some(v)) => {
                     self.seen.push(v.clone());
-                    if v["event"] == name {
+                    if v["event"] == name && pred(&v) {
                         return v;
                     }
                 }
-                _ => panic!("SDK app never reported {name}; saw {:?}", self.seen),
+                _ => panic!(
+                    "SDK app never reported a matching {name}; saw {:?}",
+                    self.seen
+                ),
             }
         }
     }
@@ -124,5 +137,10 @@ impl SdkApp {
             self.seen.push(v);
         }
         self.seen.iter().filter(|v| v["event"] == name).count()
+    }
+
+    /// Ends the app's process.
+    pub async fn stop(mut self) {
+        let _ = self.child.kill().await;
     }
 }

@@ -1,17 +1,15 @@
 //! Speech for the transcription tests: a spoken sentence made with espeak-ng
 //! and sox (PCM, 16 kHz) and encoded with liblc3's elc3 (20-byte frames),
-//! the local recogniser (tools/whisper-vosk) on a free port, and an
-//! unmodified SDK app (tests/sdk/app.mjs) that reports what it receives.
+//! and the local recogniser (tools/whisper-vosk) on a free port or a given
+//! one. The SDK apps that receive the transcripts are [`super::sdk::SdkApp`].
 //! Everything missing makes the test fail with a message naming it.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
-use tokio::sync::mpsc;
 
 pub const SENTENCE: &str = "please remind me to call my mother tomorrow";
 
@@ -46,10 +44,16 @@ pub struct Speech {
 }
 
 impl Speech {
+    /// [`SENTENCE`], spoken.
     pub fn make(dir: &Path) -> Speech {
+        Speech::say(dir, SENTENCE)
+    }
+
+    /// `text` spoken by espeak-ng, with 300 ms of silence before and after
+    /// as a microphone would hear. Files go into `dir`.
+    pub fn say(dir: &Path, text: &str) -> Speech {
         let p = |n: &str| dir.join(n).to_str().expect("utf-8 path").to_string();
-        run("espeak-ng", &["-w", &p("raw.wav"), SENTENCE]);
-        // 300 ms of silence before and after, as a microphone would hear.
+        run("espeak-ng", &["-w", &p("raw.wav"), text]);
         run(
             "sox",
             &[
@@ -136,90 +140,6 @@ impl Recogniser {
 
     pub fn url(&self) -> String {
         format!("ws://127.0.0.1:{}", self.port)
-    }
-
-    pub async fn stop(mut self) {
-        let _ = self.child.kill().await;
-    }
-}
-
-/// An SDK app (tests/sdk/app.mjs) and the events it reports.
-pub struct SdkApp {
-    child: Child,
-    events: mpsc::UnboundedReceiver<Value>,
-    pub seen: Vec<Value>,
-    pub url: String,
-}
-
-impl SdkApp {
-    pub async fn start(package: &str, api_key: &str, env: &[(&str, &str)]) -> SdkApp {
-        let sdk = root().join("tests/sdk");
-        assert!(
-            sdk.join("node_modules/@mentra/sdk/package.json").exists(),
-            "the SDK is not installed; run scripts/setup-test-deps.sh"
-        );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let mut child = Command::new("node")
-            .arg("app.mjs")
-            .current_dir(&sdk)
-            .env("PACKAGE", package)
-            .env("API_KEY", api_key)
-            .env("PORT", port.to_string())
-            .env("NODE_ENV", "production")
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start node");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, events) = mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            let mut lines = BufReader::new(stdout).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                if let Some(json) = line.strip_prefix("SLTEST ") {
-                    if let Ok(v) = serde_json::from_str::<Value>(json) {
-                        let _ = tx.send(v);
-                    }
-                }
-            }
-        });
-        let mut app = SdkApp {
-            child,
-            events,
-            seen: vec![],
-            url: format!("http://127.0.0.1:{port}"),
-        };
-        app.wait_for("ready", Duration::from_secs(10), |_| true)
-            .await;
-        app
-    }
-
-    /// Waits for an event `name` that satisfies `pred`.
-    pub async fn wait_for(
-        &mut self,
-        name: &str,
-        within: Duration,
-        pred: impl Fn(&Value) -> bool,
-    ) -> Value {
-        let deadline = tokio::time::Instant::now() + within;
-        loop {
-            match tokio::time::timeout_at(deadline, self.events.recv()).await {
-                Ok(Some(v)) => {
-                    self.seen.push(v.clone());
-                    if v["event"] == name && pred(&v) {
-                        return v;
-                    }
-                }
-                _ => panic!(
-                    "SDK app never reported a matching {name}; saw {:?}",
-                    self.seen
-                ),
-            }
-        }
     }
 
     pub async fn stop(mut self) {

@@ -197,4 +197,86 @@ mod tests {
         .unwrap_err();
         assert!(e.to_string().contains("HEARTBEAT_INTERVAL_MS"));
     }
+
+    #[test]
+    fn speech_provider_url_and_key_are_read() {
+        let c = ServerConfig::from_lookup(lookup(&[
+            ("SIGHTLINE_JWT_SECRET", "s"),
+            ("SIGHTLINE_ASR_PROVIDER", "Deepgram"),
+            ("SIGHTLINE_ASR_URL", "wss://asr.example.com/v1/listen"),
+            ("SIGHTLINE_ASR_API_KEY", "dg-key"),
+        ]))
+        .unwrap();
+        assert_eq!(c.runtime.asr.provider, ProviderKind::Deepgram);
+        assert_eq!(
+            c.runtime.asr.url.as_deref(),
+            Some("wss://asr.example.com/v1/listen")
+        );
+        assert_eq!(c.runtime.asr.api_key.as_deref(), Some("dg-key"));
+        let provider = c.runtime.asr.build_provider().expect("a provider");
+        assert_eq!(provider.name(), "deepgram");
+        assert_eq!(provider.headers()[0].1, "Token dg-key");
+        assert!(
+            !format!("{c:?}").contains("dg-key"),
+            "the key is not printed"
+        );
+
+        // A provider without a URL uses its default endpoint; empty values
+        // count as unset.
+        let c = ServerConfig::from_lookup(lookup(&[
+            ("SIGHTLINE_JWT_SECRET", "s"),
+            ("SIGHTLINE_ASR_PROVIDER", "vosk"),
+            ("SIGHTLINE_ASR_URL", ""),
+            ("SIGHTLINE_ASR_API_KEY", ""),
+        ]))
+        .unwrap();
+        assert_eq!(c.runtime.asr.provider, ProviderKind::Vosk);
+        assert_eq!(
+            (
+                c.runtime.asr.url.as_deref(),
+                c.runtime.asr.api_key.as_deref()
+            ),
+            (None, None)
+        );
+        let spec = sightline_transcription::StreamSpec::transcription("en-US");
+        assert_eq!(
+            c.runtime.asr.build_provider().expect("vosk").url(&spec),
+            sightline_transcription::config::DEFAULT_VOSK_URL
+        );
+
+        // Without SIGHTLINE_ASR_PROVIDER, transcription is off.
+        let c = ServerConfig::from_lookup(lookup(&[
+            ("SIGHTLINE_JWT_SECRET", "s"),
+            ("SIGHTLINE_ASR_URL", "ws://127.0.0.1:2700"),
+        ]))
+        .unwrap();
+        assert_eq!(c.runtime.asr.provider, ProviderKind::None);
+        assert!(c.runtime.asr.build_provider().is_none());
+    }
+
+    #[test]
+    fn an_unknown_speech_provider_is_refused_by_name() {
+        let e = ServerConfig::from_lookup(lookup(&[
+            ("SIGHTLINE_JWT_SECRET", "s"),
+            ("SIGHTLINE_ASR_PROVIDER", "azure"),
+        ]))
+        .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                ConfigError::Invalid {
+                    name: "SIGHTLINE_ASR_PROVIDER",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        let text = e.to_string();
+        assert!(text.contains("SIGHTLINE_ASR_PROVIDER"), "{text}");
+        assert!(text.contains("\"azure\""), "{text}");
+        assert!(
+            text.contains("soniox, deepgram, vosk or none"),
+            "the error lists the choices: {text}"
+        );
+    }
 }

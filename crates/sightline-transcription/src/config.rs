@@ -32,14 +32,16 @@ impl ProviderKind {
 }
 
 /// Speech recognition settings, shared by every session of a runtime.
-#[derive(Debug, Clone)]
+/// Its `Debug` output leaves the API key out.
+#[derive(Clone)]
 pub struct AsrConfig {
     pub provider: ProviderKind,
     /// The provider's WebSocket URL; `None` means its public endpoint (or,
     /// for Vosk, [`DEFAULT_VOSK_URL`]).
     pub url: Option<String>,
     pub api_key: Option<String>,
-    /// First reconnect delay after a transient failure (doubles, jittered).
+    /// First reconnect delay after a transient failure (doubles each time,
+    /// each delay jittered by up to ±50%).
     pub initial_backoff: Duration,
     /// Longest reconnect delay.
     pub max_backoff: Duration,
@@ -55,6 +57,23 @@ pub struct AsrConfig {
     pub breaker_cooldown: Duration,
     /// Shared by every stream of this configuration.
     pub breaker: Arc<CircuitBreaker>,
+}
+
+impl std::fmt::Debug for AsrConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsrConfig")
+            .field("provider", &self.provider)
+            .field("url", &self.url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("initial_backoff", &self.initial_backoff)
+            .field("max_backoff", &self.max_backoff)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("drain_timeout", &self.drain_timeout)
+            .field("replay_capacity", &self.replay_capacity)
+            .field("breaker_threshold", &self.breaker_threshold)
+            .field("breaker_cooldown", &self.breaker_cooldown)
+            .finish()
+    }
 }
 
 impl Default for AsrConfig {

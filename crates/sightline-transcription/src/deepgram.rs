@@ -16,10 +16,17 @@ use crate::provider::{EndOfAudio, MessageReader, Provider, ProviderEvent, Stream
 /// Deepgram's public live endpoint.
 pub const ENDPOINT: &str = "wss://api.deepgram.com/v1/listen";
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Deepgram {
     url: String,
     api_key: String,
+}
+
+impl std::fmt::Debug for Deepgram {
+    // The key is never printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deepgram").field("url", &self.url).finish()
+    }
 }
 
 impl Deepgram {

@@ -92,6 +92,12 @@ impl ReplayBuffer {
         self.sent = 0;
     }
 
+    /// Where the oldest audio no final result has covered starts (stream
+    /// samples), if there is any.
+    pub fn start(&self) -> Option<u64> {
+        self.chunks.front().map(|c| c.at)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.chunks.is_empty()
     }
@@ -127,6 +133,7 @@ mod tests {
             "a new connection gets everything again"
         );
         r.covered_until(200);
+        assert_eq!(r.start(), Some(200), "what is left starts after the final");
         r.rewind();
         assert_eq!(r.take_unsent()[0].at, 200);
     }

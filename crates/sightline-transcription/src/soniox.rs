@@ -1,10 +1,12 @@
 //! Soniox real-time speech recognition (and translation) over its
 //! WebSocket API (`wss://stt-rt.soniox.com/transcribe-websocket`).
 //!
-//! The key goes in the handshake's `Authorization: Bearer` header; the first
-//! text message configures the stream (model, PCM format, language hints,
-//! endpoint detection, and a one-way translation target for translation
-//! streams); audio follows as binary frames and an empty frame ends it.
+//! The key goes in the handshake's `Authorization: Bearer` header and in
+//! the `api_key` field of the first text message (the documented place for
+//! the `stt-rt-preview` model; newer documentation reads the header), which
+//! configures the stream (model, PCM format, language hints, endpoint
+//! detection, and a one-way translation target for translation streams);
+//! audio follows as binary frames and an empty frame ends it.
 //! Replies carry `tokens` (`text`, `start_ms`, `end_ms`, `confidence`,
 //! `is_final`, `speaker`, `translation_status`); a final token `<end>`
 //! marks the end of an utterance. Errors arrive as `error_code` and
@@ -23,10 +25,17 @@ pub const ENDPOINT: &str = "wss://stt-rt.soniox.com/transcribe-websocket";
 /// The real-time model Sightline asks for.
 pub const MODEL: &str = "stt-rt-preview";
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Soniox {
     url: String,
     api_key: String,
+}
+
+impl std::fmt::Debug for Soniox {
+    // The key is never printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Soniox").field("url", &self.url).finish()
+    }
 }
 
 impl Soniox {
@@ -50,6 +59,7 @@ impl Provider for Soniox {
     }
     fn opening(&self, spec: &StreamSpec) -> Option<String> {
         let mut config = json!({
+            "api_key": self.api_key,
             "model": MODEL,
             "audio_format": "pcm_s16le",
             "sample_rate": crate::SAMPLE_RATE,

@@ -120,6 +120,8 @@ impl TranscriptionStream {
         let backoff = ExponentialBackoff {
             initial_interval: config.initial_backoff,
             max_interval: config.max_backoff,
+            multiplier: 2.0,
+            randomization_factor: 0.5,
             max_elapsed_time: None,
             ..ExponentialBackoff::default()
         };
@@ -204,9 +206,17 @@ impl TranscriptionStream {
     }
 
     fn result(&mut self, t: Transcript) {
+        // A result without times (a Vosk partial) covers the audio since
+        // the last final result: the oldest audio still in the replay
+        // buffer.
         let start_ms = t
             .start_ms
             .map(|ms| self.timeline.to_stream_ms(ms))
+            .or_else(|| {
+                self.replay
+                    .start()
+                    .map(|at| at * 1000 / crate::SAMPLE_RATE as u64)
+            })
             .unwrap_or_else(|| self.timeline.to_stream_ms(0));
         let end_ms = t
             .end_ms
