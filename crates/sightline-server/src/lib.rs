@@ -38,7 +38,7 @@ use std::sync::Arc;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use sightline_runtime::supervisor::ListSessions;
 use sightline_runtime::Runtime;
-use sightline_store::{EmbeddedStore, Store, StoreError};
+use sightline_store::{EmbeddedStore, MongoStore, Store, StoreError};
 
 pub use config::{ConfigError, ServerConfig};
 
@@ -54,6 +54,16 @@ pub struct Sightline {
     state: web::Data<SharedState>,
 }
 
+/// Opens the store `config` asks for: MongoDB when
+/// [`ServerConfig::mongodb`] is set (connecting and creating its indexes),
+/// else the embedded store in [`ServerConfig::data_dir`].
+pub async fn open_store(config: &ServerConfig) -> Result<Arc<dyn Store>, StoreError> {
+    match &config.mongodb {
+        Some(m) => Ok(Arc::new(MongoStore::connect(m.clone()).await?)),
+        None => Ok(Arc::new(EmbeddedStore::open(&config.data_dir)?)),
+    }
+}
+
 /// Builds a [`Sightline`] from a config and, optionally, a store.
 pub struct SightlineBuilder {
     config: ServerConfig,
@@ -67,11 +77,23 @@ impl SightlineBuilder {
         self
     }
 
-    /// Starts the runtime. Must run inside an actix system.
+    /// Starts the runtime. Must run inside an actix system. Without a
+    /// store it opens the embedded one; a config naming MongoDB needs the
+    /// store from [`open_store`].
     pub fn build(self) -> Result<Sightline, StoreError> {
-        let store: Arc<dyn Store> = match self.store {
-            Some(s) => s,
-            None => Arc::new(EmbeddedStore::open(&self.config.data_dir)?),
+        let store: Arc<dyn Store> = match (self.store, &self.config.mongodb) {
+            (Some(s), _) => s,
+            (None, None) => Arc::new(EmbeddedStore::open(&self.config.data_dir)?),
+            (None, Some(m)) => {
+                return Err(StoreError::Backend {
+                    op: "choose the store",
+                    reason: format!(
+                        "MongoDB is configured ({}): connect with `open_store(&config).await` \
+                         and pass the store to `.store()`",
+                        m.redacted_uri()
+                    ),
+                })
+            }
         };
         let runtime = Runtime::start(self.config.runtime.clone(), store);
         Ok(Sightline {

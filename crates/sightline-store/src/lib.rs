@@ -3,14 +3,18 @@
 //! The runtime talks to storage only through the async [`Store`] trait, so a
 //! deployment chooses its backend without the sessions noticing:
 //! [`EmbeddedStore`] (the default, one crash-safe redb file under the data
-//! directory) or [`MemoryStore`] (tests, throwaway servers). Every backend
+//! directory), [`MongoStore`] (a MongoDB database shared by cloud
+//! instances) or [`MemoryStore`] (tests, throwaway servers). Every backend
 //! passes the same [`conformance`] suite.
 
 pub mod conformance;
 mod embedded;
 mod error;
 mod memory;
+mod mongo;
 mod record;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 use async_trait::async_trait;
 use serde_json::Value;
@@ -18,6 +22,7 @@ use serde_json::Value;
 pub use embedded::EmbeddedStore;
 pub use error::StoreError;
 pub use memory::MemoryStore;
+pub use mongo::{redact_uri, MongoConfig, MongoStore, DEFAULT_DATABASE};
 pub use record::{hash_api_key, verify_api_key, AppRecord, AppType, UserRecord};
 
 /// Persistent state of Sightline. Implementations must make each method
