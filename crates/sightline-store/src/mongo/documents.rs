@@ -8,6 +8,11 @@
 //! therefore stored escaped (`%` → `%25`, `.` → `%2E`, a leading `$` →
 //! `%24`), which also lets one `$set` on `appSettings.<escaped package>`
 //! replace a single app's settings atomically.
+//!
+//! Each MentraOS setting is stored wrapped as `{value: <value>}`. A scalar
+//! written by path (`$set: {"mentraosSettings.x": true}`) does not keep its
+//! type on every MongoDB-compatible server (nx-27017, which the tests use,
+//! stores such a boolean as 1); a sub-document written by path does.
 
 use mongodb::bson::{self, Bson, Document};
 use serde::de::DeserializeOwned;
@@ -63,6 +68,13 @@ pub fn to_bson(what: &str, value: &Value) -> Result<Bson, StoreError> {
     })
 }
 
+/// One MentraOS setting as stored: `{value: <value>}`.
+pub fn wrapped_setting(key: &str, value: &Value) -> Result<Bson, StoreError> {
+    let mut doc = Document::new();
+    doc.insert("value", to_bson(&format!("MentraOS setting {key}"), value)?);
+    Ok(Bson::Document(doc))
+}
+
 /// A document read back as a record. `_id` and unknown fields are ignored;
 /// the escaped maps of user documents get their keys back.
 pub fn from_document<T: DeserializeOwned>(what: &str, doc: Document) -> Result<T, StoreError> {
@@ -73,7 +85,13 @@ pub fn from_document<T: DeserializeOwned>(what: &str, doc: Document) -> Result<T
             if let Some(Value::Object(entries)) = fields.get_mut(map) {
                 let unescaped: Map<String, Value> = std::mem::take(entries)
                     .into_iter()
-                    .map(|(k, v)| (unescape_key(&k), v))
+                    .map(|(k, v)| match (map, v) {
+                        (MENTRAOS_SETTINGS, Value::Object(mut wrapped)) => (
+                            unescape_key(&k),
+                            wrapped.remove("value").unwrap_or(Value::Null),
+                        ),
+                        (_, v) => (unescape_key(&k), v),
+                    })
                     .collect();
                 *entries = unescaped;
             }

@@ -30,14 +30,16 @@ use async_trait::async_trait;
 use mongodb::bson::{doc, Document};
 use mongodb::options::{ClientOptions, IndexOptions};
 use mongodb::{Client, Collection, IndexModel};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use tokio::runtime::{Handle, Runtime};
 
 pub use config::{redact_uri, MongoConfig, DEFAULT_DATABASE};
 
 use crate::record::now_iso;
 use crate::{AppRecord, Store, StoreError, UserRecord};
-use documents::{from_document, map_path, to_bson, to_document, APP_SETTINGS};
+use documents::{
+    from_document, map_path, to_bson, to_document, wrapped_setting, APP_SETTINGS, MENTRAOS_SETTINGS,
+};
 use errors::{is_duplicate_key, store_error};
 
 /// A [`Store`] in a MongoDB database.
@@ -163,6 +165,32 @@ impl MongoStore {
             }),
             Err(e) => Err(StoreError::backend(op, e)),
         }
+    }
+
+    /// Applies `update` to an existing app; [`StoreError::NotFound`] if
+    /// there is none.
+    async fn update_existing_app(
+        &self,
+        op: &'static str,
+        package: &str,
+        update: Document,
+    ) -> Result<(), StoreError> {
+        let package = package.to_string();
+        self.call(op, move |d| async move {
+            let res = d
+                .apps
+                .update_one(doc! { "packageName": &package }, update)
+                .await
+                .map_err(|e| store_error(op, e))?;
+            if res.matched_count > 0 {
+                Ok(())
+            } else {
+                Err(StoreError::NotFound {
+                    what: format!("app {package}"),
+                })
+            }
+        })
+        .await
     }
 
     /// Applies `update` (one update operator document) to the user's
@@ -378,6 +406,25 @@ impl Store for MongoStore {
         .await
     }
 
+    async fn update_app(&self, app: AppRecord) -> Result<(), StoreError> {
+        let package = app.package_name.clone();
+        let mut fields = to_document(&format!("app {package}"), &app)?;
+        fields.remove("hashedApiKey");
+        fields.remove("packageName");
+        self.update_existing_app("update app", &package, doc! { "$set": fields })
+            .await
+    }
+
+    async fn set_app_key_hash(
+        &self,
+        package_name: &str,
+        hashed_api_key: &str,
+    ) -> Result<(), StoreError> {
+        let update = doc! { "$set": { "hashedApiKey": hashed_api_key } };
+        self.update_existing_app("rotate app key", package_name, update)
+            .await
+    }
+
     async fn get_user(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
         let email = email.to_string();
         self.call("read user", |d| async move {
@@ -428,6 +475,46 @@ impl Store for MongoStore {
         let value = to_bson(&format!("settings of {package_name}"), &settings)?;
         let update = doc! { "$set": { map_path(APP_SETTINGS, package_name): value } };
         self.update_user("write app settings", email, update).await
+    }
+
+    async fn install_app(&self, email: &str, package_name: &str) -> Result<(), StoreError> {
+        let update = doc! { "$addToSet": { "installedApps": package_name } };
+        self.update_user("install app", email, update).await
+    }
+
+    async fn uninstall_app(&self, email: &str, package_name: &str) -> Result<(), StoreError> {
+        let update = doc! { "$pull": { "installedApps": package_name } };
+        self.update_user("uninstall app", email, update).await
+    }
+
+    async fn set_mentraos_settings(
+        &self,
+        email: &str,
+        changes: Map<String, Value>,
+    ) -> Result<(), StoreError> {
+        if changes.is_empty() {
+            return self.ensure_user(email).await.map(|_| ());
+        }
+        let mut fields = Document::new();
+        for (key, value) in &changes {
+            fields.insert(
+                map_path(MENTRAOS_SETTINGS, key),
+                wrapped_setting(key, value)?,
+            );
+        }
+        let update = doc! { "$set": fields };
+        self.update_user("write MentraOS settings", email, update)
+            .await
+    }
+
+    async fn set_location(&self, email: &str, location: Value) -> Result<(), StoreError> {
+        let update = doc! { "$set": { "location": to_bson("location", &location)? } };
+        self.update_user("write location", email, update).await
+    }
+
+    async fn set_timezone(&self, email: &str, timezone: &str) -> Result<(), StoreError> {
+        let update = doc! { "$set": { "timezone": timezone } };
+        self.update_user("write time zone", email, update).await
     }
 }
 
