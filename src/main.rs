@@ -43,6 +43,8 @@ enum Command {
         #[command(subcommand)]
         command: AppsCommand,
     },
+    /// Print the OpenAPI description of the REST API (docs/openapi.json).
+    Openapi,
     /// Print a glasses core token for a user, signed with SIGHTLINE_JWT_SECRET.
     Token {
         #[arg(long)]
@@ -105,6 +107,10 @@ fn main() -> ExitCode {
         } => serve(bind, data_dir, store.as_deref()),
         Command::Apps { command } => apps(command),
         Command::Token { email } => token(&email),
+        Command::Openapi => {
+            print!("{}", sightline::server::openapi::openapi_json());
+            Ok(())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -195,12 +201,12 @@ fn apps(command: AppsCommand) -> Result<(), String> {
             permissions,
             data_dir,
         } => {
-            let record = NewApp {
+            let (record, _) = NewApp {
                 package_name: package,
                 name,
                 description: String::new(),
                 public_url,
-                api_key,
+                api_key: Some(api_key),
                 app_type,
                 permissions,
                 settings: Vec::new(),

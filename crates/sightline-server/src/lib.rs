@@ -1,8 +1,9 @@
 //! Sightline's HTTP and WebSocket front.
 //!
 //! `/glasses-ws` and `/app-ws` turn sockets into connection actors that talk
-//! to the runtime's user sessions; `/api/admin/*` registers apps; `/health`
-//! answers liveness. Embed it in any actix-web application:
+//! to the runtime's user sessions; `/api/admin/*` registers apps (developers),
+//! `/api/apps*` and `/appsettings/*` serve users and SDK apps (described in
+//! `docs/openapi.json`, see [`openapi`]); `/health` answers liveness. Embed it in any actix-web application:
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -25,12 +26,16 @@
 //! ```
 
 pub mod admin;
+pub mod app_settings;
 pub mod app_ws;
 pub mod auth;
 pub mod config;
 pub mod error;
 mod frames;
 pub mod glasses_ws;
+pub mod openapi;
+pub mod user_apps;
+pub mod views;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -127,11 +132,40 @@ impl Sightline {
                 .route("/app-ws", web::get().to(app_ws::app_ws))
                 .route("/health", web::get().to(health))
                 .route("/ready", web::get().to(ready))
+                .route("/openapi.json", web::get().to(openapi::serve))
                 .service(
                     web::scope("/api/admin")
                         .route("/apps", web::post().to(admin::create_app))
                         .route("/apps", web::get().to(admin::list_apps))
-                        .route("/apps/{package}", web::delete().to(admin::delete_app)),
+                        .route("/apps/{package}", web::get().to(admin::get_app))
+                        .route("/apps/{package}", web::put().to(admin::update_app))
+                        .route("/apps/{package}", web::delete().to(admin::delete_app))
+                        .route("/apps/{package}/api-key", web::post().to(admin::rotate_key)),
+                )
+                .route("/api/apps", web::get().to(user_apps::list_apps))
+                .route(
+                    "/api/apps/install/{package}",
+                    web::post().to(user_apps::install),
+                )
+                .route(
+                    "/api/apps/uninstall/{package}",
+                    web::post().to(user_apps::uninstall),
+                )
+                .route(
+                    "/appsettings/user/{package}",
+                    web::get().to(app_settings::sdk_settings),
+                )
+                .route(
+                    "/tpasettings/user/{package}",
+                    web::get().to(app_settings::sdk_settings),
+                )
+                .route(
+                    "/appsettings/{package}",
+                    web::get().to(app_settings::get_settings),
+                )
+                .route(
+                    "/appsettings/{package}",
+                    web::post().to(app_settings::post_settings),
                 );
         }
     }

@@ -15,6 +15,7 @@
 mod apps;
 mod glasses;
 mod routing;
+mod settings;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -31,6 +32,7 @@ use crate::supervisor::SessionSupervisor;
 
 use apps::AppEntry;
 pub use apps::AppState;
+pub use settings::AppSettingsChanged;
 
 /// The actor holding one user's session.
 pub struct UserSession {
