@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use sightline::server::admin::{app_view, NewApp};
-use sightline::server::{serve_on, ServerConfig, Sightline};
-use sightline::store::{EmbeddedStore, MemoryStore, Store};
+use sightline::server::{open_store, serve_on, ServerConfig, Sightline};
+use sightline::store::{EmbeddedStore, MemoryStore, MongoConfig, Store};
 
 #[derive(Parser)]
 #[command(
@@ -32,15 +32,19 @@ enum Command {
         /// Data directory of the embedded store (overrides SIGHTLINE_DATA_DIR).
         #[arg(long)]
         data_dir: Option<PathBuf>,
-        /// Storage backend: "embedded" (default) or "memory".
-        #[arg(long, default_value = "embedded")]
-        store: String,
+        /// Storage backend: "embedded", "memory", or a MongoDB URI
+        /// (mongodb://... or mongodb+srv://...). Default: SIGHTLINE_MONGODB_URI
+        /// if set, else embedded.
+        #[arg(long)]
+        store: Option<String>,
     },
     /// Manage registered apps in the embedded store (server stopped).
     Apps {
         #[command(subcommand)]
         command: AppsCommand,
     },
+    /// Print the OpenAPI description of the REST API (docs/openapi.json).
+    Openapi,
     /// Print a glasses core token for a user, signed with SIGHTLINE_JWT_SECRET.
     Token {
         #[arg(long)]
@@ -100,9 +104,13 @@ fn main() -> ExitCode {
             bind,
             data_dir,
             store,
-        } => serve(bind, data_dir, &store),
+        } => serve(bind, data_dir, store.as_deref()),
         Command::Apps { command } => apps(command),
         Command::Token { email } => token(&email),
+        Command::Openapi => {
+            print!("{}", sightline::server::openapi::openapi_json());
+            Ok(())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -113,7 +121,11 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(bind: Option<String>, data_dir: Option<PathBuf>, store: &str) -> Result<(), String> {
+fn serve(
+    bind: Option<String>,
+    data_dir: Option<PathBuf>,
+    store: Option<&str>,
+) -> Result<(), String> {
     let mut config = ServerConfig::from_env().map_err(|e| e.to_string())?;
     if let Some(b) = bind {
         config.bind = b.parse().map_err(|e| format!("--bind {b:?}: {e}"))?;
@@ -125,23 +137,45 @@ fn serve(bind: Option<String>, data_dir: Option<PathBuf>, store: &str) -> Result
     if let Some(d) = data_dir {
         config.data_dir = d;
     }
-    let store: Option<Arc<dyn Store>> = match store {
-        "embedded" => None,
-        "memory" => Some(Arc::new(MemoryStore::new())),
-        other => {
+    let in_memory = match store {
+        None => false,
+        Some("embedded") => {
+            config.mongodb = None;
+            false
+        }
+        Some("memory") => true,
+        Some(uri) if uri.starts_with("mongodb://") || uri.starts_with("mongodb+srv://") => {
+            let mut m = config
+                .mongodb
+                .take()
+                .unwrap_or_else(|| MongoConfig::new(uri));
+            m.uri = uri.to_string();
+            config.mongodb = Some(m);
+            false
+        }
+        Some(other) => {
             return Err(format!(
-                "unknown --store {other:?}: use \"embedded\" or \"memory\""
+                "unknown --store {other:?}: use \"embedded\", \"memory\" or a mongodb:// URI"
             ))
         }
     };
     let listener = TcpListener::bind(config.bind)
         .map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
-    tracing::info!(bind = %config.bind, public_ws_url = %config.runtime.public_ws_url, data_dir = %config.data_dir.display(), "Sightline starting");
+    let backend = match (&config.mongodb, in_memory) {
+        (_, true) => "memory".to_string(),
+        (Some(m), false) => format!("mongodb {}", m.redacted_uri()),
+        (None, false) => format!("embedded {}", config.data_dir.display()),
+    };
+    tracing::info!(bind = %config.bind, public_ws_url = %config.runtime.public_ws_url, store = %backend, "Sightline starting");
     actix_rt::System::new().block_on(async move {
-        let mut builder = Sightline::builder(config);
-        if let Some(s) = store {
-            builder = builder.store(s);
-        }
+        let store: Arc<dyn Store> = if in_memory {
+            Arc::new(MemoryStore::new())
+        } else {
+            open_store(&config)
+                .await
+                .map_err(|e| format!("cannot open the store ({backend}): {e}"))?
+        };
+        let builder = Sightline::builder(config).store(store);
         let sightline = builder.build().map_err(|e| e.to_string())?;
         let server = serve_on(listener, sightline).map_err(|e| e.to_string())?;
         let handle = server.handle();
@@ -167,25 +201,25 @@ fn apps(command: AppsCommand) -> Result<(), String> {
             permissions,
             data_dir,
         } => {
-            let record = NewApp {
+            let (record, _) = NewApp {
                 package_name: package,
                 name,
                 description: String::new(),
                 public_url,
-                api_key,
+                api_key: Some(api_key),
                 app_type,
                 permissions,
                 settings: Vec::new(),
                 logo_url: None,
             }
             .into_record()?;
-            let store = open_store(&data_dir)?;
+            let store = open_embedded(&data_dir)?;
             rt.block_on(store.upsert_app(record.clone()))
                 .map_err(|e| e.to_string())?;
             println!("{}", app_view(&record));
         }
         AppsCommand::List { data_dir } => {
-            let store = open_store(&data_dir)?;
+            let store = open_embedded(&data_dir)?;
             for app in rt.block_on(store.list_apps()).map_err(|e| e.to_string())? {
                 println!("{}", app_view(&app));
             }
@@ -194,7 +228,7 @@ fn apps(command: AppsCommand) -> Result<(), String> {
     Ok(())
 }
 
-fn open_store(data_dir: &std::path::Path) -> Result<EmbeddedStore, String> {
+fn open_embedded(data_dir: &std::path::Path) -> Result<EmbeddedStore, String> {
     EmbeddedStore::open(data_dir).map_err(|e| {
         format!("{e} (if the server is running, register apps with POST /api/admin/apps instead)")
     })

@@ -3,6 +3,8 @@
 //! sockets: webhook → connect → ack → subscribe → glasses events reach the
 //! SDK handlers → `showTextWall` reaches the glasses → stop → `onStop` runs
 //! and the SDK does not reconnect. A second app registers its handlers late.
+//! The whole session also runs with the MongoDB store (against nx-27017, a
+//! MongoDB wire-protocol server), which is how a cloud deployment runs.
 
 mod common;
 
@@ -10,7 +12,10 @@ use std::time::Duration;
 
 use common::*;
 use serde_json::{json, Value};
-use sightline::store::AppType;
+use std::sync::Arc;
+
+use sightline::store::testing::Nx27017;
+use sightline::store::{AppType, MongoConfig, MongoStore};
 
 fn subscriptions_of(v: &Value, package: &str) -> Vec<String> {
     v["userSession"]["appSubscriptions"][package]
@@ -25,7 +30,22 @@ fn subscriptions_of(v: &Value, package: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sdk_app_runs_a_whole_session() {
-    let server = TestServer::start();
+    whole_session(TestServer::start()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdk_app_runs_a_whole_session_on_mongodb() {
+    let nx = Nx27017::start();
+    let store = MongoStore::connect(MongoConfig::new(nx.uri()))
+        .await
+        .expect("connect to nx-27017");
+    let server = TestServer::start_with(|_| {}, Arc::new(store));
+    assert_eq!(server.store.backend(), "mongodb");
+    whole_session(server).await;
+    drop(nx);
+}
+
+async fn whole_session(server: TestServer) {
     let package = "com.sightline.conformance";
     let mut sdk = SdkApp::conformance(package, "early").await;
     server

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use sightline::store::{AppRecord, MemoryStore, Store, StoreError, UserRecord};
 
 #[derive(Default)]
@@ -84,5 +84,37 @@ impl Store for OutageStore {
         self.inner
             .set_app_settings(email, package_name, settings)
             .await
+    }
+    async fn update_app(&self, app: AppRecord) -> Result<(), StoreError> {
+        self.gate("update_app").await?;
+        self.inner.update_app(app).await
+    }
+    async fn set_app_key_hash(&self, package_name: &str, hash: &str) -> Result<(), StoreError> {
+        self.gate("set_app_key_hash").await?;
+        self.inner.set_app_key_hash(package_name, hash).await
+    }
+    async fn install_app(&self, email: &str, package_name: &str) -> Result<(), StoreError> {
+        self.gate("install_app").await?;
+        self.inner.install_app(email, package_name).await
+    }
+    async fn uninstall_app(&self, email: &str, package_name: &str) -> Result<(), StoreError> {
+        self.gate("uninstall_app").await?;
+        self.inner.uninstall_app(email, package_name).await
+    }
+    async fn set_mentraos_settings(
+        &self,
+        email: &str,
+        changes: Map<String, Value>,
+    ) -> Result<(), StoreError> {
+        self.gate("set_mentraos_settings").await?;
+        self.inner.set_mentraos_settings(email, changes).await
+    }
+    async fn set_location(&self, email: &str, location: Value) -> Result<(), StoreError> {
+        self.gate("set_location").await?;
+        self.inner.set_location(email, location).await
+    }
+    async fn set_timezone(&self, email: &str, timezone: &str) -> Result<(), StoreError> {
+        self.gate("set_timezone").await?;
+        self.inner.set_timezone(email, timezone).await
     }
 }

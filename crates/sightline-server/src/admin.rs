@@ -1,17 +1,19 @@
-//! The admin API: app registration for developers and operators, guarded by
-//! the admin bearer token.
+//! The developer API: register, read, update and delete apps and rotate
+//! their API keys, guarded by the admin bearer token. An API key is shown
+//! once, in the answer that created it; Sightline keeps only its sha256.
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
-use serde_json::json;
 use sightline_store::{hash_api_key, AppRecord, AppType};
+use utoipa::ToSchema;
 
 use crate::auth::{admin_token_matches, bearer};
 use crate::error::ApiError;
+use crate::views::{AppUpdate, AppView, CreatedApp, ErrorBody, RotatedKey};
 use crate::SharedState;
 
 /// Body of `POST /api/admin/apps`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NewApp {
     pub package_name: String,
@@ -20,7 +22,10 @@ pub struct NewApp {
     #[serde(default)]
     pub description: String,
     pub public_url: String,
-    pub api_key: String,
+    /// The key the app server will present; generated when absent.
+    #[serde(default)]
+    pub api_key: Option<String>,
+    /// `standard` (default) or `background`.
     #[serde(default)]
     pub app_type: Option<String>,
     #[serde(default)]
@@ -32,29 +37,42 @@ pub struct NewApp {
 }
 
 impl NewApp {
-    /// Checks the fields and builds the record (hashing the key).
-    pub fn into_record(self) -> Result<AppRecord, String> {
+    /// Checks the fields and builds the record (hashing the key, which is
+    /// generated if none was given). Returns the record and the key.
+    pub fn into_record(self) -> Result<(AppRecord, String), String> {
         validate_package(&self.package_name)?;
         validate_url(&self.public_url)?;
-        if self.api_key.len() < 8 {
+        let api_key = self.api_key.unwrap_or_else(generate_api_key);
+        if api_key.len() < 8 {
             return Err("apiKey must be at least 8 characters".into());
         }
         let app_type = match self.app_type.as_deref() {
             None => AppType::Standard,
             Some(t) => t.parse()?,
         };
-        Ok(AppRecord {
+        let record = AppRecord {
             name: self.name.unwrap_or_else(|| self.package_name.clone()),
             package_name: self.package_name,
             description: self.description,
             public_url: self.public_url.trim_end_matches('/').to_string(),
-            hashed_api_key: hash_api_key(&self.api_key),
+            hashed_api_key: hash_api_key(&api_key),
             app_type,
             permissions: self.permissions,
             settings_schema: self.settings,
             logo_url: self.logo_url,
-        })
+        };
+        Ok((record, api_key))
     }
+}
+
+/// A fresh random API key: 64 hex characters (two v4 UUIDs, 244 random
+/// bits).
+pub fn generate_api_key() -> String {
+    format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
 }
 
 /// Package names: reverse-DNS style, letters, digits, `.`, `_`, `-`.
@@ -72,7 +90,7 @@ pub fn validate_package(p: &str) -> Result<(), String> {
     }
 }
 
-fn validate_url(u: &str) -> Result<(), String> {
+pub fn validate_url(u: &str) -> Result<(), String> {
     if (u.starts_with("http://") || u.starts_with("https://")) && u.len() <= 2048 {
         Ok(())
     } else {
@@ -82,17 +100,9 @@ fn validate_url(u: &str) -> Result<(), String> {
     }
 }
 
-/// Public view of an app: everything but the key hash.
+/// Public view of an app as JSON (everything but the key hash).
 pub fn app_view(app: &AppRecord) -> serde_json::Value {
-    json!({
-        "packageName": app.package_name,
-        "name": app.name,
-        "description": app.description,
-        "publicUrl": app.public_url,
-        "appType": app.app_type,
-        "permissions": app.permissions,
-        "logoUrl": app.logo_url,
-    })
+    serde_json::to_value(AppView::from(app)).unwrap_or(serde_json::Value::Null)
 }
 
 pub(crate) fn require_admin(req: &HttpRequest, state: &SharedState) -> Result<(), ApiError> {
@@ -106,33 +116,181 @@ pub(crate) fn require_admin(req: &HttpRequest, state: &SharedState) -> Result<()
     }
 }
 
-/// `POST /api/admin/apps`: registers an app.
+/// Registers an app. Without an `apiKey` in the body, Sightline generates
+/// one and returns it in this answer only.
+#[utoipa::path(
+    post, path = "/api/admin/apps", tag = "developers",
+    request_body = NewApp,
+    responses(
+        (status = 201, description = "Registered", body = CreatedApp),
+        (status = 400, description = "Invalid fields", body = ErrorBody),
+        (status = 401, description = "Wrong admin token", body = ErrorBody),
+        (status = 409, description = "The package name is taken", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("admin_token" = []))
+)]
 pub async fn create_app(
     req: HttpRequest,
     state: web::Data<SharedState>,
     body: web::Json<NewApp>,
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&req, &state)?;
-    let record = body
-        .into_inner()
-        .into_record()
-        .map_err(ApiError::BadRequest)?;
+    let body = body.into_inner();
+    let generated = body.api_key.is_none();
+    let (record, api_key) = body.into_record().map_err(ApiError::BadRequest)?;
     state.runtime.store.create_app(record.clone()).await?;
     tracing::info!(package = %record.package_name, "app registered");
-    Ok(HttpResponse::Created().json(app_view(&record)))
+    Ok(HttpResponse::Created().json(CreatedApp {
+        app: AppView::from(&record),
+        api_key: generated.then_some(api_key),
+    }))
 }
 
-/// `GET /api/admin/apps`: lists apps.
+/// Lists every registered app.
+#[utoipa::path(
+    get, path = "/api/admin/apps", tag = "developers",
+    responses(
+        (status = 200, description = "All apps", body = Vec<AppView>),
+        (status = 401, description = "Wrong admin token", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("admin_token" = []))
+)]
 pub async fn list_apps(
     req: HttpRequest,
     state: web::Data<SharedState>,
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&req, &state)?;
     let apps = state.runtime.store.list_apps().await?;
-    Ok(HttpResponse::Ok().json(apps.iter().map(app_view).collect::<Vec<_>>()))
+    Ok(HttpResponse::Ok().json(apps.iter().map(AppView::from).collect::<Vec<_>>()))
 }
 
-/// `DELETE /api/admin/apps/{packageName}`.
+async fn existing_app(state: &SharedState, package: &str) -> Result<AppRecord, ApiError> {
+    state
+        .runtime
+        .store
+        .get_app(package)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("app {package} not found")))
+}
+
+/// Reads one app.
+#[utoipa::path(
+    get, path = "/api/admin/apps/{packageName}", tag = "developers",
+    params(("packageName" = String, Path, description = "The app's package name")),
+    responses(
+        (status = 200, description = "The app", body = AppView),
+        (status = 401, description = "Wrong admin token", body = ErrorBody),
+        (status = 404, description = "No such app", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("admin_token" = []))
+)]
+pub async fn get_app(
+    req: HttpRequest,
+    state: web::Data<SharedState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    require_admin(&req, &state)?;
+    let app = existing_app(&state, &path).await?;
+    Ok(HttpResponse::Ok().json(AppView::from(&app)))
+}
+
+/// Changes an app's details (the fields given; the API key is untouched).
+#[utoipa::path(
+    put, path = "/api/admin/apps/{packageName}", tag = "developers",
+    params(("packageName" = String, Path, description = "The app's package name")),
+    request_body = AppUpdate,
+    responses(
+        (status = 200, description = "The updated app", body = AppView),
+        (status = 400, description = "Invalid fields", body = ErrorBody),
+        (status = 401, description = "Wrong admin token", body = ErrorBody),
+        (status = 404, description = "No such app", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("admin_token" = []))
+)]
+pub async fn update_app(
+    req: HttpRequest,
+    state: web::Data<SharedState>,
+    path: web::Path<String>,
+    body: web::Json<AppUpdate>,
+) -> Result<HttpResponse, ApiError> {
+    require_admin(&req, &state)?;
+    let mut app = existing_app(&state, &path).await?;
+    let change = body.into_inner();
+    if let Some(url) = change.public_url {
+        validate_url(&url).map_err(ApiError::BadRequest)?;
+        app.public_url = url.trim_end_matches('/').to_string();
+    }
+    if let Some(t) = change.app_type {
+        app.app_type = t.parse().map_err(ApiError::BadRequest)?;
+    }
+    if let Some(name) = change.name {
+        app.name = name;
+    }
+    if let Some(d) = change.description {
+        app.description = d;
+    }
+    if let Some(p) = change.permissions {
+        app.permissions = p;
+    }
+    if let Some(s) = change.settings {
+        app.settings_schema = s;
+    }
+    if let Some(l) = change.logo_url {
+        app.logo_url = Some(l);
+    }
+    state.runtime.store.update_app(app.clone()).await?;
+    tracing::info!(package = %app.package_name, "app updated");
+    Ok(HttpResponse::Ok().json(AppView::from(&app)))
+}
+
+/// Gives an app a new API key and returns it; the old key stops working.
+#[utoipa::path(
+    post, path = "/api/admin/apps/{packageName}/api-key", tag = "developers",
+    params(("packageName" = String, Path, description = "The app's package name")),
+    responses(
+        (status = 200, description = "The new key, shown once", body = RotatedKey),
+        (status = 401, description = "Wrong admin token", body = ErrorBody),
+        (status = 404, description = "No such app", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("admin_token" = []))
+)]
+pub async fn rotate_key(
+    req: HttpRequest,
+    state: web::Data<SharedState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    require_admin(&req, &state)?;
+    let package = path.into_inner();
+    let api_key = generate_api_key();
+    state
+        .runtime
+        .store
+        .set_app_key_hash(&package, &hash_api_key(&api_key))
+        .await?;
+    tracing::info!(package = %package, "app API key rotated");
+    Ok(HttpResponse::Ok().json(RotatedKey {
+        package_name: package,
+        api_key,
+    }))
+}
+
+/// Removes an app.
+#[utoipa::path(
+    delete, path = "/api/admin/apps/{packageName}", tag = "developers",
+    params(("packageName" = String, Path, description = "The app's package name")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Wrong admin token", body = ErrorBody),
+        (status = 404, description = "No such app", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("admin_token" = []))
+)]
 pub async fn delete_app(
     req: HttpRequest,
     state: web::Data<SharedState>,

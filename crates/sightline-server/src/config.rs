@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use sightline_runtime::RuntimeConfig;
+use sightline_store::MongoConfig;
 use sightline_transcription::{AsrConfig, ProviderKind};
 use thiserror::Error;
 
@@ -33,6 +34,8 @@ pub struct ServerConfig {
     /// Close an app socket that has not sent `tpa_connection_init` by then.
     pub app_init_timeout: Duration,
     pub max_frame_bytes: usize,
+    /// MongoDB connection; `None` runs on the embedded store in `data_dir`.
+    pub mongodb: Option<MongoConfig>,
     pub runtime: RuntimeConfig,
 }
 
@@ -47,6 +50,7 @@ impl std::fmt::Debug for ServerConfig {
                 "admin_token",
                 &self.admin_token.as_ref().map(|_| "<redacted>"),
             )
+            .field("mongodb", &self.mongodb)
             .field("runtime", &self.runtime)
             .finish()
     }
@@ -63,6 +67,7 @@ impl ServerConfig {
             admin_token: None,
             app_init_timeout: Duration::from_secs(10),
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
+            mongodb: None,
             runtime: RuntimeConfig {
                 public_ws_url: default_public_ws_url(bind),
                 ..RuntimeConfig::default()
@@ -139,8 +144,39 @@ impl ServerConfig {
         if let Some(d) = ms("SIGHTLINE_APP_GRACE_MS")? {
             c.runtime.app_reconnect_grace = d;
         }
+        if let Some(uri) = get("SIGHTLINE_MONGODB_URI").filter(|u| !u.is_empty()) {
+            let mut m = MongoConfig::new(uri);
+            m.database = get("SIGHTLINE_MONGODB_DATABASE").filter(|d| !d.is_empty());
+            if let Some(n) = count(&get, "SIGHTLINE_MONGODB_MAX_POOL_SIZE")? {
+                m.max_pool_size = n;
+            }
+            if let Some(n) = count(&get, "SIGHTLINE_MONGODB_MIN_POOL_SIZE")? {
+                m.min_pool_size = n;
+            }
+            if let Some(d) = ms("SIGHTLINE_MONGODB_CONNECT_TIMEOUT_MS")? {
+                m.connect_timeout = d;
+            }
+            if let Some(d) = ms("SIGHTLINE_STORE_TIMEOUT_MS")? {
+                m.operation_timeout = d;
+            }
+            c.mongodb = Some(m);
+        }
         Ok(c)
     }
+}
+
+fn count(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+) -> Result<Option<u32>, ConfigError> {
+    get(name)
+        .map(|v| {
+            v.parse::<u32>().map_err(|e| ConfigError::Invalid {
+                name,
+                reason: format!("{v:?}: {e}"),
+            })
+        })
+        .transpose()
 }
 
 /// `ws://<host>:<port>/app-ws` for a bind address; an unspecified address
@@ -278,5 +314,29 @@ mod tests {
             text.contains("soniox, deepgram, vosk or none"),
             "the error lists the choices: {text}"
         );
+    }
+
+    #[test]
+    fn mongodb_is_chosen_by_its_uri() {
+        let c = ServerConfig::from_lookup(lookup(&[("SIGHTLINE_JWT_SECRET", "s")])).unwrap();
+        assert!(c.mongodb.is_none());
+        let c = ServerConfig::from_lookup(lookup(&[
+            ("SIGHTLINE_JWT_SECRET", "s"),
+            ("SIGHTLINE_MONGODB_URI", "mongodb://u:pw@db:27017/prod"),
+            ("SIGHTLINE_MONGODB_MAX_POOL_SIZE", "7"),
+            ("SIGHTLINE_STORE_TIMEOUT_MS", "1500"),
+        ]))
+        .unwrap();
+        let m = c.mongodb.as_ref().unwrap();
+        assert_eq!(m.max_pool_size, 7);
+        assert_eq!(m.operation_timeout, Duration::from_millis(1500));
+        assert!(!format!("{c:?}").contains("pw"));
+        let e = ServerConfig::from_lookup(lookup(&[
+            ("SIGHTLINE_JWT_SECRET", "s"),
+            ("SIGHTLINE_MONGODB_URI", "mongodb://db"),
+            ("SIGHTLINE_MONGODB_MIN_POOL_SIZE", "many"),
+        ]))
+        .unwrap_err();
+        assert!(e.to_string().contains("SIGHTLINE_MONGODB_MIN_POOL_SIZE"));
     }
 }

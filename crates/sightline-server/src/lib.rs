@@ -1,8 +1,9 @@
 //! Sightline's HTTP and WebSocket front.
 //!
 //! `/glasses-ws` and `/app-ws` turn sockets into connection actors that talk
-//! to the runtime's user sessions; `/api/admin/*` registers apps; `/health`
-//! answers liveness. Embed it in any actix-web application:
+//! to the runtime's user sessions; `/api/admin/*` registers apps (developers),
+//! `/api/apps*` and `/appsettings/*` serve users and SDK apps (described in
+//! `docs/openapi.json`, see [`openapi`]); `/health` answers liveness. Embed it in any actix-web application:
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -25,13 +26,17 @@
 //! ```
 
 pub mod admin;
+pub mod app_settings;
 pub mod app_ws;
 pub mod auth;
 pub mod config;
 pub mod error;
 mod frames;
 pub mod glasses_ws;
+pub mod openapi;
 pub mod stats;
+pub mod user_apps;
+pub mod views;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -39,7 +44,7 @@ use std::sync::Arc;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use sightline_runtime::supervisor::ListSessions;
 use sightline_runtime::Runtime;
-use sightline_store::{EmbeddedStore, Store, StoreError};
+use sightline_store::{EmbeddedStore, MongoStore, Store, StoreError};
 
 pub use config::{ConfigError, ServerConfig};
 
@@ -55,6 +60,16 @@ pub struct Sightline {
     state: web::Data<SharedState>,
 }
 
+/// Opens the store `config` asks for: MongoDB when
+/// [`ServerConfig::mongodb`] is set (connecting and creating its indexes),
+/// else the embedded store in [`ServerConfig::data_dir`].
+pub async fn open_store(config: &ServerConfig) -> Result<Arc<dyn Store>, StoreError> {
+    match &config.mongodb {
+        Some(m) => Ok(Arc::new(MongoStore::connect(m.clone()).await?)),
+        None => Ok(Arc::new(EmbeddedStore::open(&config.data_dir)?)),
+    }
+}
+
 /// Builds a [`Sightline`] from a config and, optionally, a store.
 pub struct SightlineBuilder {
     config: ServerConfig,
@@ -68,11 +83,23 @@ impl SightlineBuilder {
         self
     }
 
-    /// Starts the runtime. Must run inside an actix system.
+    /// Starts the runtime. Must run inside an actix system. Without a
+    /// store it opens the embedded one; a config naming MongoDB needs the
+    /// store from [`open_store`].
     pub fn build(self) -> Result<Sightline, StoreError> {
-        let store: Arc<dyn Store> = match self.store {
-            Some(s) => s,
-            None => Arc::new(EmbeddedStore::open(&self.config.data_dir)?),
+        let store: Arc<dyn Store> = match (self.store, &self.config.mongodb) {
+            (Some(s), _) => s,
+            (None, None) => Arc::new(EmbeddedStore::open(&self.config.data_dir)?),
+            (None, Some(m)) => {
+                return Err(StoreError::Backend {
+                    op: "choose the store",
+                    reason: format!(
+                        "MongoDB is configured ({}): connect with `open_store(&config).await` \
+                         and pass the store to `.store()`",
+                        m.redacted_uri()
+                    ),
+                })
+            }
         };
         let runtime = Runtime::start(self.config.runtime.clone(), store);
         Ok(Sightline {
@@ -107,11 +134,40 @@ impl Sightline {
                 .route("/health", web::get().to(health))
                 .route("/ready", web::get().to(ready))
                 .route("/stats", web::get().to(stats::stats))
+                .route("/openapi.json", web::get().to(openapi::serve))
                 .service(
                     web::scope("/api/admin")
                         .route("/apps", web::post().to(admin::create_app))
                         .route("/apps", web::get().to(admin::list_apps))
-                        .route("/apps/{package}", web::delete().to(admin::delete_app)),
+                        .route("/apps/{package}", web::get().to(admin::get_app))
+                        .route("/apps/{package}", web::put().to(admin::update_app))
+                        .route("/apps/{package}", web::delete().to(admin::delete_app))
+                        .route("/apps/{package}/api-key", web::post().to(admin::rotate_key)),
+                )
+                .route("/api/apps", web::get().to(user_apps::list_apps))
+                .route(
+                    "/api/apps/install/{package}",
+                    web::post().to(user_apps::install),
+                )
+                .route(
+                    "/api/apps/uninstall/{package}",
+                    web::post().to(user_apps::uninstall),
+                )
+                .route(
+                    "/appsettings/user/{package}",
+                    web::get().to(app_settings::sdk_settings),
+                )
+                .route(
+                    "/tpasettings/user/{package}",
+                    web::get().to(app_settings::sdk_settings),
+                )
+                .route(
+                    "/appsettings/{package}",
+                    web::get().to(app_settings::get_settings),
+                )
+                .route(
+                    "/appsettings/{package}",
+                    web::post().to(app_settings::post_settings),
                 );
         }
     }

@@ -34,7 +34,9 @@ fn app(package: &str) -> AppRecord {
 /// Runs every check against `store`, which must start empty.
 pub async fn run_all<S: Store>(store: &S) -> Result<(), String> {
     apps(store).await?;
+    app_updates(store).await?;
     users(store).await?;
+    profile(store).await?;
     Ok(())
 }
 
@@ -80,6 +82,65 @@ async fn apps<S: Store>(store: &S) -> Result<(), String> {
         !store.delete_app("com.b").await.map_err(e)?,
         "delete reports a missing app",
     )?;
+    Ok(())
+}
+
+async fn app_updates<S: Store>(store: &S) -> Result<(), String> {
+    let e = |e: StoreError| format!("conformance: unexpected error: {e}");
+    store.create_app(app("com.up")).await.map_err(e)?;
+    let mut details = app("com.up");
+    details.name = "Renamed".into();
+    details.settings_schema = vec![json!({"key": "color", "type": "text", "value": "red"})];
+    details.logo_url = Some("https://cdn.example.com/logo.png".into());
+    details.hashed_api_key = hash_api_key("must-not-be-written");
+    store.update_app(details.clone()).await.map_err(e)?;
+    let stored = store
+        .get_app("com.up")
+        .await
+        .map_err(e)?
+        .ok_or("conformance: updated app vanished")?;
+    check(
+        stored.name == "Renamed"
+            && stored.settings_schema == details.settings_schema
+            && stored.logo_url == details.logo_url,
+        "update_app writes the details",
+    )?;
+    check(
+        stored.hashed_api_key == hash_api_key("key"),
+        "update_app keeps the key hash",
+    )?;
+    store
+        .set_app_key_hash("com.up", &hash_api_key("rotated"))
+        .await
+        .map_err(e)?;
+    let stored = store
+        .get_app("com.up")
+        .await
+        .map_err(e)?
+        .ok_or("conformance: rotated app vanished")?;
+    check(
+        stored.hashed_api_key == hash_api_key("rotated") && stored.name == "Renamed",
+        "key rotation changes only the hash",
+    )?;
+    check(
+        matches!(
+            store.update_app(app("com.none")).await,
+            Err(StoreError::NotFound { .. })
+        ),
+        "updating a missing app is not found",
+    )?;
+    check(
+        matches!(
+            store.set_app_key_hash("com.none", "x").await,
+            Err(StoreError::NotFound { .. })
+        ),
+        "rotating a missing app's key is not found",
+    )?;
+    check(
+        store.get_app("com.none").await.map_err(e)?.is_none(),
+        "updates never create apps",
+    )?;
+    store.delete_app("com.up").await.map_err(e)?;
     Ok(())
 }
 
@@ -135,13 +196,73 @@ async fn users<S: Store>(store: &S) -> Result<(), String> {
     Ok(())
 }
 
-/// Two writers on one user must not lose each other's updates.
+async fn profile<S: Store>(store: &S) -> Result<(), String> {
+    let e = |e: StoreError| format!("conformance: unexpected error: {e}");
+    let who = "p@x.io";
+    store.install_app(who, "com.a").await.map_err(e)?;
+    store.install_app(who, "com.a").await.map_err(e)?;
+    store.install_app(who, "com.b").await.map_err(e)?;
+    store.uninstall_app(who, "com.a").await.map_err(e)?;
+    store.add_running_app(who, "com.b").await.map_err(e)?;
+    let mut first = serde_json::Map::new();
+    first.insert("brightness".into(), json!(50));
+    first.insert("metric.system".into(), json!(true));
+    store.set_mentraos_settings(who, first).await.map_err(e)?;
+    let mut second = serde_json::Map::new();
+    second.insert("brightness".into(), json!(80));
+    store.set_mentraos_settings(who, second).await.map_err(e)?;
+    let location = json!({"lat": 48.8566, "lng": 2.3522, "accuracy": 12.5});
+    store.set_location(who, location.clone()).await.map_err(e)?;
+    store.set_timezone(who, "Europe/Paris").await.map_err(e)?;
+    store
+        .set_app_settings(who, "com.b", json!([{"key": "k", "value": "v"}]))
+        .await
+        .map_err(e)?;
+    let u = store
+        .get_user(who)
+        .await
+        .map_err(e)?
+        .ok_or("conformance: user vanished")?;
+    check(
+        u.installed_apps == vec!["com.b".to_string()],
+        "installed apps are a set",
+    )?;
+    check(
+        u.mentraos_settings.get("brightness") == Some(&json!(80))
+            && u.mentraos_settings.get("metric.system") == Some(&json!(true)),
+        "MentraOS settings merge key by key (keys may contain dots)",
+    )?;
+    check(u.location == Some(location), "location stored")?;
+    check(
+        u.timezone.as_deref() == Some("Europe/Paris"),
+        "time zone stored",
+    )?;
+    check(
+        u.running_apps == vec!["com.b".to_string()]
+            && u.app_settings.get("com.b") == Some(&json!([{"key": "k", "value": "v"}])),
+        "profile updates keep running apps and app settings",
+    )?;
+    check(!u.created_at.is_empty(), "first write creates the user")?;
+    Ok(())
+}
+
+/// Many writers on one user at once — running apps, per-app settings,
+/// MentraOS settings and installs, as two sessions and the REST API of the
+/// same user would — must not lose each other's updates.
 pub async fn concurrent_updates<S: Store>(store: Arc<S>) -> Result<(), String> {
+    let who = "race@x.io";
     let mut tasks = Vec::new();
     for i in 0..20 {
         let s = store.clone();
         tasks.push(tokio::spawn(async move {
-            s.add_running_app("race@x.io", &format!("com.app{i}")).await
+            let package = format!("com.app{i}");
+            s.add_running_app(who, &package).await?;
+            s.set_app_settings(who, &package, json!([{"key": "n", "value": i}]))
+                .await?;
+            let mut change = serde_json::Map::new();
+            change.insert(format!("key{i}"), json!(i));
+            s.set_mentraos_settings(who, change).await?;
+            s.install_app(who, &package).await
         }));
     }
     for t in tasks {
@@ -150,12 +271,26 @@ pub async fn concurrent_updates<S: Store>(store: Arc<S>) -> Result<(), String> {
             .map_err(|e| format!("conformance: {e}"))?;
     }
     let u = store
-        .get_user("race@x.io")
+        .get_user(who)
         .await
         .map_err(|e| e.to_string())?
         .ok_or("user missing")?;
     check(
         u.running_apps.len() == 20,
         "concurrent running-app updates are all kept",
+    )?;
+    check(
+        u.installed_apps.len() == 20,
+        "concurrent installs are all kept",
+    )?;
+    check(
+        (0..20).all(|i| {
+            u.app_settings.get(&format!("com.app{i}")) == Some(&json!([{"key": "n", "value": i}]))
+        }),
+        "concurrent settings writes of different apps are all kept",
+    )?;
+    check(
+        (0..20).all(|i| u.mentraos_settings.get(&format!("key{i}")) == Some(&json!(i))),
+        "concurrent MentraOS settings changes are all kept",
     )
 }

@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use redb::{Database, ReadableTable, TableDefinition};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::record::now_iso;
 use crate::{AppRecord, Store, StoreError, UserRecord};
@@ -129,6 +129,41 @@ impl EmbeddedStore {
         .await
     }
 
+    /// Reads, changes and writes one existing app inside a single write
+    /// transaction; [`StoreError::NotFound`] if it does not exist.
+    async fn change_app(
+        &self,
+        package_name: &str,
+        f: impl FnOnce(&mut AppRecord) + Send + 'static,
+    ) -> Result<(), StoreError> {
+        let key = package_name.to_string();
+        self.blocking("update app", move |db| {
+            let op = "update app";
+            let txn = db.begin_write().map_err(|e| StoreError::backend(op, e))?;
+            {
+                let mut t = txn
+                    .open_table(APPS)
+                    .map_err(|e| StoreError::backend(op, e))?;
+                let current = t
+                    .get(key.as_str())
+                    .map_err(|e| StoreError::backend(op, e))?
+                    .map(|v| decode::<AppRecord>(&key, v.value()))
+                    .transpose()?;
+                let Some(mut app) = current else {
+                    return Err(StoreError::NotFound {
+                        what: format!("app {key}"),
+                    });
+                };
+                f(&mut app);
+                let bytes = encode(&app)?;
+                t.insert(key.as_str(), bytes.as_slice())
+                    .map_err(|e| StoreError::backend(op, e))?;
+            }
+            txn.commit().map_err(|e| StoreError::backend(op, e))
+        })
+        .await
+    }
+
     async fn put_app(&self, app: AppRecord, must_be_new: bool) -> Result<(), StoreError> {
         self.blocking("write app", move |db| {
             let op = "write app";
@@ -231,6 +266,24 @@ impl Store for EmbeddedStore {
         .await
     }
 
+    async fn update_app(&self, app: AppRecord) -> Result<(), StoreError> {
+        let package = app.package_name.clone();
+        self.change_app(&package, move |existing| {
+            *existing = existing.updated_from(app);
+        })
+        .await
+    }
+
+    async fn set_app_key_hash(
+        &self,
+        package_name: &str,
+        hashed_api_key: &str,
+    ) -> Result<(), StoreError> {
+        let hash = hashed_api_key.to_string();
+        self.change_app(package_name, move |app| app.hashed_api_key = hash)
+            .await
+    }
+
     async fn get_user(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
         self.get(USERS, email).await
     }
@@ -268,6 +321,37 @@ impl Store for EmbeddedStore {
             u.app_settings.insert(p, settings);
         })
         .await
+    }
+
+    async fn install_app(&self, email: &str, package_name: &str) -> Result<(), StoreError> {
+        let p = package_name.to_string();
+        self.update_user(email, move |u| u.add_installed(&p)).await
+    }
+
+    async fn uninstall_app(&self, email: &str, package_name: &str) -> Result<(), StoreError> {
+        let p = package_name.to_string();
+        self.update_user(email, move |u| u.remove_installed(&p))
+            .await
+    }
+
+    async fn set_mentraos_settings(
+        &self,
+        email: &str,
+        changes: Map<String, Value>,
+    ) -> Result<(), StoreError> {
+        self.update_user(email, move |u| u.merge_mentraos_settings(changes))
+            .await
+    }
+
+    async fn set_location(&self, email: &str, location: Value) -> Result<(), StoreError> {
+        self.update_user(email, move |u| u.location = Some(location))
+            .await
+    }
+
+    async fn set_timezone(&self, email: &str, timezone: &str) -> Result<(), StoreError> {
+        let tz = timezone.to_string();
+        self.update_user(email, move |u| u.timezone = Some(tz))
+            .await
     }
 }
 

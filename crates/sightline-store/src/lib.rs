@@ -3,21 +3,26 @@
 //! The runtime talks to storage only through the async [`Store`] trait, so a
 //! deployment chooses its backend without the sessions noticing:
 //! [`EmbeddedStore`] (the default, one crash-safe redb file under the data
-//! directory) or [`MemoryStore`] (tests, throwaway servers). Every backend
+//! directory), [`MongoStore`] (a MongoDB database shared by cloud
+//! instances) or [`MemoryStore`] (tests, throwaway servers). Every backend
 //! passes the same [`conformance`] suite.
 
 pub mod conformance;
 mod embedded;
 mod error;
 mod memory;
+mod mongo;
 mod record;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 use async_trait::async_trait;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 pub use embedded::EmbeddedStore;
 pub use error::StoreError;
 pub use memory::MemoryStore;
+pub use mongo::{redact_uri, MongoConfig, MongoStore, DEFAULT_DATABASE};
 pub use record::{hash_api_key, verify_api_key, AppRecord, AppType, UserRecord};
 
 /// Persistent state of Sightline. Implementations must make each method
@@ -38,6 +43,17 @@ pub trait Store: Send + Sync + 'static {
     async fn list_apps(&self) -> Result<Vec<AppRecord>, StoreError>;
     /// Removes an app; `false` if there was none.
     async fn delete_app(&self, package_name: &str) -> Result<bool, StoreError>;
+    /// Replaces an existing app's details but keeps its API key hash (so
+    /// an update never undoes a concurrent key rotation);
+    /// [`StoreError::NotFound`] if there is no such app.
+    async fn update_app(&self, app: AppRecord) -> Result<(), StoreError>;
+    /// Sets an existing app's API key hash (key rotation);
+    /// [`StoreError::NotFound`] if there is no such app.
+    async fn set_app_key_hash(
+        &self,
+        package_name: &str,
+        hashed_api_key: &str,
+    ) -> Result<(), StoreError>;
 
     async fn get_user(&self, email: &str) -> Result<Option<UserRecord>, StoreError>;
     /// Returns the user, creating the record on first sight.
@@ -53,4 +69,23 @@ pub trait Store: Send + Sync + 'static {
         package_name: &str,
         settings: Value,
     ) -> Result<(), StoreError>;
+
+    // Every user method below creates the user on first sight, like the
+    // ones above, and changes only the fields it names.
+
+    /// Adds an app to the user's installed apps (a set).
+    async fn install_app(&self, email: &str, package_name: &str) -> Result<(), StoreError>;
+    /// Removes an app from the user's installed apps.
+    async fn uninstall_app(&self, email: &str, package_name: &str) -> Result<(), StoreError>;
+    /// Merges `changes` into the user's MentraOS system settings: each key
+    /// given is set, the others are kept.
+    async fn set_mentraos_settings(
+        &self,
+        email: &str,
+        changes: Map<String, Value>,
+    ) -> Result<(), StoreError>;
+    /// Stores the user's last known location (as the glasses reported it).
+    async fn set_location(&self, email: &str, location: Value) -> Result<(), StoreError>;
+    /// Stores the user's time zone (an IANA name such as `Europe/Paris`).
+    async fn set_timezone(&self, email: &str, timezone: &str) -> Result<(), StoreError>;
 }

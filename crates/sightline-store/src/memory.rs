@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::record::now_iso;
 use crate::{AppRecord, Store, StoreError, UserRecord};
@@ -92,6 +92,34 @@ impl Store for MemoryStore {
         self.with(|d| d.apps.remove(package_name).is_some())
     }
 
+    async fn update_app(&self, app: AppRecord) -> Result<(), StoreError> {
+        self.with(|d| match d.apps.get_mut(&app.package_name) {
+            Some(existing) => {
+                *existing = existing.updated_from(app);
+                Ok(())
+            }
+            None => Err(StoreError::NotFound {
+                what: format!("app {}", app.package_name),
+            }),
+        })?
+    }
+
+    async fn set_app_key_hash(
+        &self,
+        package_name: &str,
+        hashed_api_key: &str,
+    ) -> Result<(), StoreError> {
+        self.with(|d| match d.apps.get_mut(package_name) {
+            Some(existing) => {
+                existing.hashed_api_key = hashed_api_key.to_string();
+                Ok(())
+            }
+            None => Err(StoreError::NotFound {
+                what: format!("app {package_name}"),
+            }),
+        })?
+    }
+
     async fn get_user(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
         self.with(|d| d.users.get(email).cloned())
     }
@@ -122,6 +150,30 @@ impl Store for MemoryStore {
         self.update_user(email, |u| {
             u.app_settings.insert(package_name.to_string(), settings);
         })
+    }
+
+    async fn install_app(&self, email: &str, package_name: &str) -> Result<(), StoreError> {
+        self.update_user(email, |u| u.add_installed(package_name))
+    }
+
+    async fn uninstall_app(&self, email: &str, package_name: &str) -> Result<(), StoreError> {
+        self.update_user(email, |u| u.remove_installed(package_name))
+    }
+
+    async fn set_mentraos_settings(
+        &self,
+        email: &str,
+        changes: Map<String, Value>,
+    ) -> Result<(), StoreError> {
+        self.update_user(email, |u| u.merge_mentraos_settings(changes))
+    }
+
+    async fn set_location(&self, email: &str, location: Value) -> Result<(), StoreError> {
+        self.update_user(email, |u| u.location = Some(location))
+    }
+
+    async fn set_timezone(&self, email: &str, timezone: &str) -> Result<(), StoreError> {
+        self.update_user(email, |u| u.timezone = Some(timezone.to_string()))
     }
 }
 

@@ -100,6 +100,30 @@ impl UserRecord {
     pub(crate) fn remove_running(&mut self, package: &str) {
         self.running_apps.retain(|p| p != package);
     }
+
+    pub(crate) fn add_installed(&mut self, package: &str) {
+        if !self.installed_apps.iter().any(|p| p == package) {
+            self.installed_apps.push(package.to_string());
+        }
+    }
+
+    pub(crate) fn remove_installed(&mut self, package: &str) {
+        self.installed_apps.retain(|p| p != package);
+    }
+
+    pub(crate) fn merge_mentraos_settings(&mut self, changes: Map<String, Value>) {
+        self.mentraos_settings.extend(changes);
+    }
+}
+
+impl AppRecord {
+    /// `self` with `other`'s details but its own key hash.
+    pub(crate) fn updated_from(&self, other: AppRecord) -> AppRecord {
+        AppRecord {
+            hashed_api_key: self.hashed_api_key.clone(),
+            ..other
+        }
+    }
 }
 
 /// sha256 of an API key as lowercase hex, the only form in which keys are kept.

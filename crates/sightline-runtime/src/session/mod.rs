@@ -21,6 +21,7 @@ mod screen;
 mod transcription;
 
 pub use transcription::TranscriptionStatus;
+mod settings;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -43,6 +44,7 @@ use crate::supervisor::SessionSupervisor;
 
 use apps::AppEntry;
 pub use apps::AppState;
+pub use settings::AppSettingsChanged;
 
 /// The actor holding one user's session.
 pub struct UserSession {

@@ -1,0 +1,50 @@
+//! App settings changed outside the session — a user edited them through
+//! the REST API. The session refreshes its cached copy (the next ack of the
+//! app carries the new values) and, if the app is connected, pushes the
+//! full array to it as `settings_update` (protocol §4.3, §10).
+
+use actix::{Context, Handler, Message};
+use serde_json::{json, Value};
+
+use super::{AppState, UserSession};
+use crate::link::Outbound;
+use crate::now_iso;
+
+/// The user's settings of one app are now `settings` (the full array).
+/// Answers whether a connected app was sent `settings_update`.
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct AppSettingsChanged {
+    pub package_name: String,
+    pub settings: Value,
+}
+
+impl Handler<AppSettingsChanged> for UserSession {
+    type Result = bool;
+
+    fn handle(&mut self, msg: AppSettingsChanged, _: &mut Context<Self>) -> bool {
+        self.user
+            .app_settings
+            .insert(msg.package_name.clone(), msg.settings.clone());
+        let Some(entry) = self.apps.get(&msg.package_name) else {
+            return false;
+        };
+        let Some(link) = entry
+            .link
+            .as_ref()
+            .filter(|_| entry.state == AppState::Running)
+        else {
+            return false;
+        };
+        let update = json!({
+            "type": "settings_update",
+            "packageName": msg.package_name,
+            "sessionId": entry.session_id,
+            "settings": msg.settings,
+            "timestamp": now_iso(),
+        });
+        tracing::info!(user = %self.user.email, package = %msg.package_name, "app settings pushed to the app");
+        link.out.do_send(Outbound::Text(update.to_string()));
+        true
+    }
+}

@@ -1,0 +1,102 @@
+//! The user API for apps: list them with the user's install and run state,
+//! install and uninstall. Authenticated with the glasses core token (the
+//! same JWT as `/glasses-ws`); the user is its `email` claim.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::json;
+
+use crate::auth::{bearer, verify_core_token};
+use crate::error::ApiError;
+use crate::views::{AppView, ErrorBody, UserAppView};
+use crate::SharedState;
+
+/// The user a request's core token names.
+pub fn require_user(req: &HttpRequest, state: &SharedState) -> Result<String, ApiError> {
+    verify_core_token(bearer(req.headers()), &state.config.jwt_secret)
+        .map_err(|_| ApiError::Unauthorized)
+}
+
+/// Lists every app with whether this user installed it and whether it was
+/// running at the user's last session.
+#[utoipa::path(
+    get, path = "/api/apps", tag = "users", operation_id = "list_user_apps",
+    responses(
+        (status = 200, description = "All apps, as this user sees them", body = Vec<UserAppView>),
+        (status = 401, description = "Missing or invalid core token", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("core_token" = []))
+)]
+pub async fn list_apps(
+    req: HttpRequest,
+    state: web::Data<SharedState>,
+) -> Result<HttpResponse, ApiError> {
+    let email = require_user(&req, &state)?;
+    let store = &state.runtime.store;
+    let user = store.get_user(&email).await?;
+    let apps = store.list_apps().await?;
+    let has = |list: Option<&Vec<String>>, p: &str| list.is_some_and(|l| l.iter().any(|x| x == p));
+    let views: Vec<UserAppView> = apps
+        .iter()
+        .map(|a| UserAppView {
+            app: AppView::from(a),
+            is_installed: has(user.as_ref().map(|u| &u.installed_apps), &a.package_name),
+            is_running: has(user.as_ref().map(|u| &u.running_apps), &a.package_name),
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(views))
+}
+
+/// Installs an app for this user.
+#[utoipa::path(
+    post, path = "/api/apps/install/{packageName}", tag = "users",
+    params(("packageName" = String, Path, description = "The app's package name")),
+    responses(
+        (status = 200, description = "Installed"),
+        (status = 401, description = "Missing or invalid core token", body = ErrorBody),
+        (status = 404, description = "No such app", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("core_token" = []))
+)]
+pub async fn install(
+    req: HttpRequest,
+    state: web::Data<SharedState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let email = require_user(&req, &state)?;
+    let package = path.into_inner();
+    let store = &state.runtime.store;
+    if store.get_app(&package).await?.is_none() {
+        return Err(ApiError::NotFound(format!("app {package} not found")));
+    }
+    store.install_app(&email, &package).await?;
+    tracing::info!(user = %email, package = %package, "app installed");
+    Ok(HttpResponse::Ok().json(json!({"success": true, "packageName": package})))
+}
+
+/// Uninstalls an app for this user; it is no longer restarted when the
+/// user's glasses connect.
+#[utoipa::path(
+    post, path = "/api/apps/uninstall/{packageName}", tag = "users",
+    params(("packageName" = String, Path, description = "The app's package name")),
+    responses(
+        (status = 200, description = "Uninstalled"),
+        (status = 401, description = "Missing or invalid core token", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("core_token" = []))
+)]
+pub async fn uninstall(
+    req: HttpRequest,
+    state: web::Data<SharedState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let email = require_user(&req, &state)?;
+    let package = path.into_inner();
+    let store = &state.runtime.store;
+    store.uninstall_app(&email, &package).await?;
+    store.remove_running_app(&email, &package).await?;
+    tracing::info!(user = %email, package = %package, "app uninstalled");
+    Ok(HttpResponse::Ok().json(json!({"success": true, "packageName": package})))
+}
