@@ -110,7 +110,10 @@ impl UserSession {
             dashboard_package: config.dashboard_package.clone(),
             ..DisplayConfig::default()
         });
-        let dashboard = Dashboard::new(&config.dashboard_package);
+        let mut dashboard = Dashboard::new(&config.dashboard_package);
+        if let Some(zone) = user.timezone.as_deref() {
+            dashboard.set_timezone(zone);
+        }
         let transcription = transcription::Streams::new(config.asr.build_provider());
         UserSession {
             user,
