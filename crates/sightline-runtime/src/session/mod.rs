@@ -334,6 +334,19 @@ impl Handler<ConnectionTimedOut> for UserSession {
     }
 }
 
+/// Asks a session for its figures and its health monitor, for the stats
+/// endpoint.
+#[derive(Message)]
+#[rtype(result = "(SessionFigures, Option<Addr<HealthMonitor>>)")]
+pub struct GetSessionHealth;
+
+impl Handler<GetSessionHealth> for UserSession {
+    type Result = MessageResult<GetSessionHealth>;
+    fn handle(&mut self, _: GetSessionHealth, _: &mut Context<Self>) -> Self::Result {
+        MessageResult((self.figures, self.monitor.clone()))
+    }
+}
+
 impl Handler<GetSessionFigures> for UserSession {
     type Result = MessageResult<GetSessionFigures>;
     fn handle(&mut self, _: GetSessionFigures, _: &mut Context<Self>) -> Self::Result {
