@@ -6,10 +6,12 @@
 //! of it. Retrying is the session's decision (it knows whether the app has
 //! connected meanwhile); this module makes one attempt per call.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use thiserror::Error;
+
+use crate::figures::RuntimeHealth;
 
 /// Header carrying the id that ties an app start to its log lines.
 pub const CORRELATION_HEADER: &str = "x-sightline-correlation-id";
@@ -30,6 +32,30 @@ pub enum WebhookError {
 /// Joins an app's public URL and a path, tolerating a trailing slash.
 pub fn endpoint(public_url: &str, path: &str) -> String {
     format!("{}{}", public_url.trim_end_matches('/'), path)
+}
+
+/// POSTs through the app server's circuit breaker: refused at once while
+/// the breaker is open (counted), and the outcome recorded. Every call
+/// Sightline makes to an app server goes this way.
+pub async fn post_guarded<T: Serialize>(
+    health: &RuntimeHealth,
+    url: &str,
+    body: &T,
+    timeout: Duration,
+    correlation_id: &str,
+) -> Result<(), WebhookError> {
+    if let Err(open) = health.breakers.check(url, Instant::now()) {
+        health.figures.webhook_fast_failure();
+        return Err(WebhookError::CircuitOpen {
+            origin: open.origin,
+            retry_in_ms: open.retry_in.as_millis() as u64,
+        });
+    }
+    let result = post_json(url, body, timeout, correlation_id).await;
+    if health.breakers.record(url, result.is_ok(), Instant::now()) {
+        tracing::warn!(url = %url, correlation_id = %correlation_id, "app server keeps failing; its circuit breaker is open and calls to it fail fast for a while");
+    }
+    result
 }
 
 /// POSTs `body` as JSON to `url` once. Success is any 2xx answer.

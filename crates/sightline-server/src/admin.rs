@@ -166,7 +166,11 @@ pub async fn list_apps(
     Ok(HttpResponse::Ok().json(apps.iter().map(AppView::from).collect::<Vec<_>>()))
 }
 
-async fn existing_app(state: &SharedState, package: &str) -> Result<AppRecord, ApiError> {
+/// The app registered under `package`, or a 404.
+pub(crate) async fn existing_app(
+    state: &SharedState,
+    package: &str,
+) -> Result<AppRecord, ApiError> {
     state
         .runtime
         .store

@@ -13,9 +13,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 use sightline_runtime::session::AppSettingsChanged;
 use sightline_runtime::supervisor::FindSession;
-use sightline_runtime::webhook::{endpoint, post_json};
+use sightline_runtime::webhook::{endpoint, post_guarded};
 use sightline_store::{AppRecord, UserRecord};
 
+use crate::admin::existing_app;
 use crate::auth::bearer;
 use crate::error::ApiError;
 use crate::user_apps::require_user;
@@ -24,19 +25,10 @@ use crate::SharedState;
 
 /// The user's saved settings of `app`, else the app's schema (defaults).
 fn current_settings(user: Option<&UserRecord>, app: &AppRecord) -> Vec<Value> {
-    match user.and_then(|u| u.app_settings.get(&app.package_name)) {
-        Some(Value::Array(saved)) => saved.clone(),
-        _ => app.settings_schema.clone(),
+    match user {
+        Some(u) => u.settings_for(app),
+        None => app.settings_schema.clone(),
     }
-}
-
-async fn existing_app(state: &SharedState, package: &str) -> Result<AppRecord, ApiError> {
-    state
-        .runtime
-        .store
-        .get_app(package)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("app {package} not found")))
 }
 
 /// Reads the user's settings of one app.
@@ -174,10 +166,11 @@ fn notify_app_server(state: &SharedState, email: &str, app: &AppRecord, settings
     let url = endpoint(&app.public_url, "/settings");
     let body = json!({"userIdForSettings": email, "settings": settings});
     let timeout = state.runtime.config.webhook_timeout;
+    let health = state.runtime.health.clone();
     let (user, package) = (email.to_string(), app.package_name.clone());
     actix_rt::spawn(async move {
         let correlation = uuid::Uuid::new_v4().to_string();
-        if let Err(e) = post_json(&url, &body, timeout, &correlation).await {
+        if let Err(e) = post_guarded(&health, &url, &body, timeout, &correlation).await {
             tracing::warn!(user = %user, package = %package, error = %e, "app server's /settings call failed");
         }
     });

@@ -91,6 +91,15 @@ impl UserRecord {
         }
     }
 
+    /// The user's settings values of `app`: what the user saved, else the
+    /// app's settings schema (its defaults).
+    pub fn settings_for(&self, app: &AppRecord) -> Vec<Value> {
+        match self.app_settings.get(&app.package_name) {
+            Some(Value::Array(saved)) => saved.clone(),
+            _ => app.settings_schema.clone(),
+        }
+    }
+
     pub(crate) fn add_running(&mut self, package: &str) {
         if !self.running_apps.iter().any(|p| p == package) {
             self.running_apps.push(package.to_string());

@@ -101,10 +101,6 @@ impl Dashboard {
         }
     }
 
-    pub fn mode(&self) -> DashboardMode {
-        self.mode
-    }
-
     /// Sets the user's time zone (an IANA name such as `Europe/Berlin`).
     /// Returns whether it was understood.
     pub fn set_timezone(&mut self, name: &str) -> bool {

@@ -27,7 +27,7 @@ use sightline_protocol::webhook::{SessionRequest, StopReason, StopRequest};
 use sightline_store::{AppRecord, AppType, StoreError};
 
 use super::replay::ReplayBuffer;
-use super::{app_settings_for, UserSession};
+use super::UserSession;
 use crate::health::ConnectionRole;
 use crate::link::{close, ConnectionId, ConnectionLink, Outbound};
 use crate::now_iso;
@@ -357,7 +357,7 @@ impl UserSession {
         entry.ownership_released = false;
         let ack = outbound::tpa_connection_ack(
             &entry.session_id,
-            &app_settings_for(&user, &entry.record),
+            &serde_json::Value::Array(user.settings_for(&entry.record)),
             &mentraos_settings(&user.mentraos_settings),
             &g1_capabilities(),
             &now_iso(),
@@ -546,20 +546,7 @@ impl UserSession {
     ) -> impl std::future::Future<Output = Result<(), webhook::WebhookError>> + 'static {
         let health = self.health.clone();
         let timeout = self.config.webhook_timeout;
-        async move {
-            if let Err(open) = health.breakers.check(&url, Instant::now()) {
-                health.figures.webhook_fast_failure();
-                return Err(webhook::WebhookError::CircuitOpen {
-                    origin: open.origin,
-                    retry_in_ms: open.retry_in.as_millis() as u64,
-                });
-            }
-            let result = webhook::post_json(&url, &body, timeout, &correlation_id).await;
-            if health.breakers.record(&url, result.is_ok(), Instant::now()) {
-                tracing::warn!(url = %url, correlation_id = %correlation_id, "app server keeps failing; its circuit breaker is open and calls to it fail fast for a while");
-            }
-            result
-        }
+        async move { webhook::post_guarded(&health, &url, &body, timeout, &correlation_id).await }
     }
 
     /// The `stop_request` call for an app, as a future that logs its own

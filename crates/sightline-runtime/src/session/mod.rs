@@ -367,15 +367,6 @@ impl Handler<Dispose> for UserSession {
     }
 }
 
-/// The settings an app receives in its ack: the user's saved values, else
-/// the app's settings schema.
-pub(crate) fn app_settings_for(user: &UserRecord, record: &AppRecord) -> serde_json::Value {
-    match user.app_settings.get(&record.package_name) {
-        Some(v @ serde_json::Value::Array(_)) => v.clone(),
-        _ => serde_json::Value::Array(record.settings_schema.clone()),
-    }
-}
-
 /// Makes the session actor panic. Only for fault-injection tests, which
 /// prove that one failing session leaves the others untouched.
 #[cfg(feature = "fault-injection")]

@@ -25,7 +25,6 @@ pub struct ReplayBuffer {
     bytes: usize,
     max_events: usize,
     max_bytes: usize,
-    dropped: u64,
 }
 
 impl ReplayBuffer {
@@ -35,14 +34,13 @@ impl ReplayBuffer {
             bytes: 0,
             max_events,
             max_bytes,
-            dropped: 0,
         }
     }
 
-    /// Keeps an event; returns how many old ones were dropped to make room.
+    /// Keeps an event; returns how many events were dropped: old ones to
+    /// make room, or this one if it can never fit.
     pub fn push(&mut self, stream_type: &str, text: String) -> u64 {
         if text.len() > self.max_bytes || self.max_events == 0 {
-            self.dropped += 1;
             return 1;
         }
         let mut dropped = 0;
@@ -58,7 +56,6 @@ impl ReplayBuffer {
             stream_type: stream_type.to_string(),
             text,
         });
-        self.dropped += dropped;
         dropped
     }
 
@@ -80,12 +77,6 @@ impl ReplayBuffer {
     pub fn bytes(&self) -> usize {
         self.bytes
     }
-
-    /// Events dropped since the buffer was made.
-    #[cfg(test)]
-    pub fn dropped(&self) -> u64 {
-        self.dropped
-    }
 }
 
 #[cfg(test)]
@@ -95,10 +86,10 @@ mod tests {
     #[test]
     fn keeps_order_and_drops_the_oldest_by_count() {
         let mut b = ReplayBuffer::new(3, 1_000);
-        for i in 0..5 {
-            b.push("button_press", format!("e{i}"));
-        }
-        assert_eq!(b.dropped(), 2);
+        let dropped: u64 = (0..5)
+            .map(|i| b.push("button_press", format!("e{i}")))
+            .sum();
+        assert_eq!(dropped, 2);
         let texts: Vec<String> = b.drain().into_iter().map(|e| e.text).collect();
         assert_eq!(texts, ["e2", "e3", "e4"]);
         assert!(b.is_empty());
@@ -114,6 +105,5 @@ mod tests {
         assert_eq!(b.bytes(), 8);
         assert_eq!(b.push("a", "x".repeat(11)), 1);
         assert_eq!(b.len(), 2);
-        assert_eq!(b.dropped(), 2);
     }
 }

@@ -25,7 +25,11 @@ impl UserSession {
         let ts = now_iso();
         let mut dropped = 0;
         for entry in self.apps.values_mut() {
-            let connected = entry.state == AppState::Running && entry.link.is_some();
+            // A restarted app keeps collecting until it has subscribed
+            // again, so kept events are never overtaken by new ones.
+            let connected = entry.state == AppState::Running
+                && entry.link.is_some()
+                && !entry.replay_after_subscribe;
             if !connected && entry.replay.is_none() {
                 continue;
             }
