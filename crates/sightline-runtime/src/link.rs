@@ -6,11 +6,14 @@
 //! hold a stale link for a moment but can never write to a stale socket.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
 
 use actix::{Message, Recipient};
 
 use crate::health::Activity;
 use bytes::Bytes;
+use sightline_probe::ActorProbe;
 
 /// Unique id of one WebSocket connection for the life of the process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -36,6 +39,9 @@ impl std::fmt::Display for ConnectionId {
 pub enum Outbound {
     /// A JSON message, sent as a text frame.
     Text(String),
+    /// A glasses event relayed to an app, with when it arrived from the
+    /// glasses (for the fan-out latency).
+    Event { text: String, received: Instant },
     /// Audio, sent as a binary frame.
     Binary(Bytes),
     /// Close the socket with this code and reason, then stop.
@@ -59,6 +65,9 @@ pub enum Outbound {
 pub struct ConnectionLink {
     pub id: ConnectionId,
     pub out: Recipient<Outbound>,
+    /// The connection's probe: every message sent counts into its mailbox
+    /// depth, and the connection counts it out when it writes it.
+    pub probe: Arc<ActorProbe>,
 }
 
 impl ConnectionLink {
@@ -66,7 +75,10 @@ impl ConnectionLink {
     /// drops it: it is gone, and the session learns so from its
     /// `*Disconnected` message.
     pub fn send(&self, msg: Outbound) {
-        self.out.do_send(msg);
+        if self.out.connected() {
+            self.probe.sent();
+            self.out.do_send(msg);
+        }
     }
 
     pub fn text(&self, text: String) {

@@ -9,20 +9,23 @@
 use std::time::Instant;
 
 use actix::{
-    Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, Handler, StreamHandler, WrapFuture,
+    Actor, ActorContext, ActorFutureExt, AsyncContext, Handler, StreamHandler, WrapFuture,
 };
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_web_actors::ws::{self, WebsocketContext};
+use sightline_probe::{ActorKind, ProbeGuard};
+use sightline_protocol::app::claims_display_event;
 use sightline_protocol::app::{parse_app_message, AppMessage, ConnectionInit};
 use sightline_protocol::outbound;
 use sightline_protocol::session_id::user_from_app_session_id;
 use sightline_runtime::link::close;
+use sightline_runtime::metrics::{DisplayOutcome, LabelledCounters};
 use sightline_runtime::session::{AppDisconnected, AttachApp, FromApp};
 use sightline_runtime::supervisor::FindSession;
-use sightline_runtime::{ConnectionId, ConnectionLink, Outbound, UserSession};
+use sightline_runtime::{ConnectionId, ConnectionLink, Outbound, SessionHandle};
 use sightline_store::verify_api_key;
 
-use crate::frames::{self, Frame, Heartbeat, Reassembler};
+use crate::frames::{self, Frame, Heartbeat, Reassembler, Writer};
 use crate::SharedState;
 
 /// Messages kept while the session decides on an init; the SDK sends none
@@ -47,7 +50,7 @@ enum Binding {
 struct Identity {
     user_id: String,
     package: String,
-    session: Addr<UserSession>,
+    session: SessionHandle,
 }
 
 /// One app WebSocket.
@@ -59,6 +62,15 @@ pub struct AppConnection {
     last_seen: Instant,
     peer_close: Option<u16>,
     reassembler: Reassembler,
+    /// This connection's entry in the actor registry: under the supervisor
+    /// until bound, then under its user's session.
+    probe: ProbeGuard,
+    /// Messages received, by type.
+    received: LabelledCounters,
+    writer: Writer,
+    /// Span of everything this connection does (`connection`, and `user`
+    /// and `package` once the init names them).
+    span: tracing::Span,
 }
 
 impl Actor for AppConnection {
@@ -117,13 +129,17 @@ impl Handler<Outbound> for AppConnection {
     type Result = ();
 
     fn handle(&mut self, msg: Outbound, ctx: &mut Self::Context) {
-        if frames::write(&msg, ctx) {
+        let span = self.span.clone();
+        let _in_connection = span.enter();
+        self.probe.received();
+        if self.writer.write(&msg, ctx) {
             return;
         }
         match msg {
             Outbound::InitAccepted => {
                 if let Binding::Attaching(who) = &self.binding {
                     self.binding = Binding::Bound(who.clone());
+                    self.probe.set_state("bound");
                     for text in std::mem::take(&mut self.pending) {
                         self.text(&text, ctx);
                     }
@@ -131,11 +147,13 @@ impl Handler<Outbound> for AppConnection {
             }
             Outbound::InitRejected { code, message } => {
                 self.binding = Binding::AwaitingInit;
+                self.probe.set_state("refused");
                 self.reject(code, &message, close::POLICY, ctx);
             }
             Outbound::Superseded => {
                 tracing::info!(connection = %self.id, "app socket superseded by a newer connection");
                 self.binding = Binding::Superseded;
+                self.probe.set_state("superseded");
             }
             Outbound::Ping { reply } => frames::answer_ping(self, &reply, ctx),
             _ => {}
@@ -144,12 +162,10 @@ impl Handler<Outbound> for AppConnection {
 }
 
 impl AppConnection {
-    fn error(&self, code: &str, message: &str, ctx: &mut WebsocketContext<Self>) {
-        ctx.text(outbound::tpa_connection_error(
-            code,
-            message,
-            &crate::now_iso(),
-        ));
+    fn error(&mut self, code: &str, message: &str, ctx: &mut WebsocketContext<Self>) {
+        self.probe.failed();
+        let error = outbound::tpa_connection_error(code, message, &crate::now_iso());
+        self.writer.text(&error, ctx);
     }
 
     fn reject(
@@ -181,9 +197,15 @@ impl AppConnection {
             Ok(m) => m,
             Err(e) => {
                 tracing::debug!(connection = %self.id, error = %e, "unusable frame from app");
+                self.received.inc("unusable");
+                if claims_display_event(text) {
+                    let metrics = &self.state.runtime.health.metrics;
+                    metrics.display(DisplayOutcome::Rejected);
+                }
                 return self.error(e.code(), &e.to_string(), ctx);
             }
         };
+        self.received.inc(msg.type_name());
         match (&self.binding, msg) {
             (Binding::AwaitingInit, AppMessage::ConnectionInit(init)) => self.init(init, ctx),
             (Binding::AwaitingInit, _) => self.error(
@@ -209,6 +231,7 @@ impl AppConnection {
             return;
         };
         self.binding = Binding::Checking;
+        self.probe.set_state("checking");
         let runtime = self.state.runtime.clone();
         let package = init.package_name.clone();
         let check = async move {
@@ -247,12 +270,20 @@ impl AppConnection {
                 let link = ConnectionLink {
                     id: act.id,
                     out: ctx.address().recipient(),
+                    probe: act.probe.probe(),
                 };
+                act.span.record("user", who.user_id.as_str());
+                act.span.record("package", who.package.as_str());
+                act.probe.set_parent(who.session.actor_id());
+                act.probe.set_user(&who.user_id);
+                act.probe.set_package(&who.package);
+                act.probe.set_state("attaching");
                 who.session.do_send(AttachApp { app, link });
                 act.binding = Binding::Attaching(who);
             }
             Err((code, message)) => {
                 act.binding = Binding::AwaitingInit;
+                act.probe.set_state("refused");
                 let close_code = if code == "INTERNAL_ERROR" {
                     close::INTERNAL
                 } else {
@@ -267,7 +298,10 @@ impl AppConnection {
 
 impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for AppConnection {
     fn handle(&mut self, item: Result<ws::Message, ws::ProtocolError>, ctx: &mut Self::Context) {
+        let span = self.span.clone();
+        let _in_connection = span.enter();
         self.last_seen = Instant::now();
+        self.probe.handled();
         let msg = match item {
             Ok(m) => m,
             Err(e) => {
@@ -308,8 +342,25 @@ pub async fn app_ws(
     stream: web::Payload,
     state: web::Data<SharedState>,
 ) -> HttpResponse {
+    let id = ConnectionId::next();
+    let runtime = &state.runtime;
+    let probe = runtime.health.actors.register(
+        ActorKind::AppConnection,
+        Some(runtime.supervisor_actor),
+        "awaiting-init",
+    );
+    probe.set_label(&id.to_string());
     let conn = AppConnection {
-        id: ConnectionId::next(),
+        id,
+        probe,
+        span: tracing::info_span!(
+            "app",
+            connection = %id,
+            user = tracing::field::Empty,
+            package = tracing::field::Empty
+        ),
+        received: runtime.health.metrics.messages_in("app"),
+        writer: Writer::new(&runtime.health.metrics, "app"),
         state: state.clone(),
         binding: Binding::AwaitingInit,
         pending: Vec::new(),

@@ -7,7 +7,10 @@ use actix::{Actor, ActorContext, AsyncContext, Recipient};
 use actix_http::ws::Item;
 use actix_web_actors::ws::{self, CloseCode, CloseReason, WebsocketContext};
 use bytes::{Bytes, BytesMut};
+use prometheus::Histogram;
+use sightline_protocol::outbound;
 use sightline_runtime::health::Activity;
+use sightline_runtime::metrics::{LabelledCounters, Metrics};
 use sightline_runtime::{ConnectionId, Outbound};
 
 /// A complete message after reassembly.
@@ -121,19 +124,54 @@ pub fn answer_ping<A: Heartbeat>(
     });
 }
 
-/// Writes an outbound command to the socket. Returns `false` for the
-/// commands the caller must handle itself (init results, superseding).
-pub fn write<A>(msg: &Outbound, ctx: &mut WebsocketContext<A>) -> bool
-where
-    A: Actor<Context = WebsocketContext<A>>,
-{
-    match msg {
-        Outbound::Text(t) => ctx.text(t.as_str()),
-        Outbound::Binary(b) => ctx.binary(b.clone()),
-        Outbound::Close { code, reason } => close_with(ctx, *code, reason),
-        _ => return false,
+/// Writes what a connection sends, counting each message by type and
+/// timing relayed events from their arrival from the glasses.
+pub struct Writer {
+    sent: LabelledCounters,
+    fanout_latency: Histogram,
+}
+
+impl Writer {
+    /// A writer for a connection to `target` ("glasses" or "app").
+    pub fn new(metrics: &Metrics, target: &'static str) -> Writer {
+        Writer {
+            sent: metrics.messages_out(target),
+            fanout_latency: metrics.fanout_latency.clone(),
+        }
     }
-    true
+
+    /// Writes one JSON message built by the protocol crate.
+    pub fn text<A>(&mut self, text: &str, ctx: &mut WebsocketContext<A>)
+    where
+        A: Actor<Context = WebsocketContext<A>>,
+    {
+        self.sent.inc(outbound::message_type(text));
+        ctx.text(text);
+    }
+
+    /// Writes an outbound command to the socket. Returns `false` for the
+    /// commands the caller must handle itself (init results, superseding,
+    /// pings).
+    pub fn write<A>(&mut self, msg: &Outbound, ctx: &mut WebsocketContext<A>) -> bool
+    where
+        A: Actor<Context = WebsocketContext<A>>,
+    {
+        match msg {
+            Outbound::Text(t) => self.text(t, ctx),
+            Outbound::Event { text, received } => {
+                self.text(text, ctx);
+                self.fanout_latency
+                    .observe(received.elapsed().as_secs_f64());
+            }
+            Outbound::Binary(b) => {
+                self.sent.inc("audio");
+                ctx.binary(b.clone());
+            }
+            Outbound::Close { code, reason } => close_with(ctx, *code, reason),
+            _ => return false,
+        }
+        true
+    }
 }
 
 /// Sends a close frame with `code` and `reason`, then stops the actor.

@@ -3,7 +3,10 @@
 //! `/glasses-ws` and `/app-ws` turn sockets into connection actors that talk
 //! to the runtime's user sessions; `/api/admin/*` registers apps (developers),
 //! `/api/apps*` and `/appsettings/*` serve users and SDK apps (described in
-//! `docs/openapi.json`, see [`openapi`]); `/health` answers liveness. Embed it in any actix-web application:
+//! `docs/openapi.json`, see [`openapi`]); `/health` and `/ready` answer
+//! liveness and readiness, `/stats`, `/actors`, `/metrics` and the `/inspect`
+//! page show operators what runs (see [`actors`]). Embed it in any actix-web
+//! application:
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -25,6 +28,7 @@
 //! }
 //! ```
 
+pub mod actors;
 pub mod admin;
 pub mod app_settings;
 pub mod app_ws;
@@ -33,6 +37,7 @@ pub mod config;
 pub mod error;
 mod frames;
 pub mod glasses_ws;
+pub mod inspect;
 pub mod openapi;
 pub mod stats;
 pub mod user_apps;
@@ -134,6 +139,12 @@ impl Sightline {
                 .route("/health", web::get().to(health))
                 .route("/ready", web::get().to(ready))
                 .route("/stats", web::get().to(stats::stats))
+                .route("/metrics", web::get().to(actors::metrics))
+                .route("/actors", web::get().to(actors::list))
+                .route("/actors/live", web::get().to(actors::live))
+                .route("/actors/{id}", web::get().to(actors::one))
+                .route("/sessions/{user}", web::get().to(actors::session))
+                .route("/inspect", web::get().to(inspect::page))
                 .route("/openapi.json", web::get().to(openapi::serve))
                 .service(
                     web::scope("/api/admin")

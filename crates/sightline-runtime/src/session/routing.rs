@@ -21,7 +21,7 @@ impl UserSession {
     /// subscription: one `data_stream` per matching subscription string, with
     /// that string as `streamType` (the SDK matches it exactly). An app whose
     /// connection is away gets it kept in its replay buffer instead.
-    pub(super) fn route_event(&mut self, ev: &GlassesEvent) {
+    pub(super) fn route_event(&mut self, ev: &GlassesEvent, received: Instant) {
         let ts = now_iso();
         let mut dropped = 0;
         for entry in self.apps.values_mut() {
@@ -43,8 +43,11 @@ impl UserSession {
                 };
                 let text = outbound::data_stream(&entry.session_id, stream_type, &ev.json, &ts);
                 match (&entry.link, &mut entry.replay) {
-                    (Some(link), _) if connected => link.text(text),
-                    (_, Some(replay)) => dropped += replay.push(stream_type, text),
+                    (Some(link), _) if connected => link.send(Outbound::Event { text, received }),
+                    (_, Some(replay)) => {
+                        self.health.metrics.replay_buffered.inc();
+                        dropped += replay.push(stream_type, text)
+                    }
                     _ => {}
                 }
             }
