@@ -39,10 +39,7 @@ pub fn run(opts: TopOptions) -> Result<(), String> {
                 .bearer_auth(&opts.token)
                 .query(&query)
                 .map_err(|e| format!("bad filter: {e}"))?;
-            let mut resp = request
-                .send()
-                .await
-                .map_err(|e| format!("{url}: {e}"))?;
+            let mut resp = request.send().await.map_err(|e| format!("{url}: {e}"))?;
             let status = resp.status();
             let body = resp
                 .body()
@@ -148,7 +145,11 @@ fn walk(node: &Value, prefix: &str, branch: &str, rows: &mut Vec<[String; 8]>) {
         _ => prefix.to_string(),
     };
     for (i, child) in children.iter().enumerate() {
-        let b = if i + 1 == children.len() { "└─ " } else { "├─ " };
+        let b = if i + 1 == children.len() {
+            "└─ "
+        } else {
+            "├─ "
+        };
         walk(child, &inner, b, rows);
     }
 }
@@ -186,7 +187,11 @@ mod tests {
         let mut session = leaf(2, "user-session", json!({"user": "a@example.com"}));
         session["children"] = json!([
             leaf(3, "glasses-connection", json!({"label": "c1"})),
-            leaf(4, "app-connection", json!({"label": "c2", "package": "com.example.notes"})),
+            leaf(
+                4,
+                "app-connection",
+                json!({"label": "c2", "package": "com.example.notes"})
+            ),
         ]);
         let mut root = leaf(1, "supervisor", json!({}));
         root["children"] = json!([session]);
@@ -197,9 +202,18 @@ mod tests {
         let lines: Vec<&str> = page.lines().collect();
         assert_eq!(lines.len(), 2 + 4, "{page}");
         assert!(lines[2].starts_with("supervisor #1"));
-        assert!(lines[3].starts_with("└─ user-session #2 a@example.com"), "{page}");
-        assert!(lines[4].starts_with("   ├─ glasses-connection #3 c1"), "{page}");
-        assert!(lines[5].starts_with("   └─ app-connection #4 c2 com.example.notes"), "{page}");
+        assert!(
+            lines[3].starts_with("└─ user-session #2 a@example.com"),
+            "{page}"
+        );
+        assert!(
+            lines[4].starts_with("   ├─ glasses-connection #3 c1"),
+            "{page}"
+        );
+        assert!(
+            lines[5].starts_with("   └─ app-connection #4 c2 com.example.notes"),
+            "{page}"
+        );
         assert!(lines[5].contains(" h ago"));
     }
 }

@@ -178,8 +178,10 @@ async fn the_inspector_shows_the_live_session_and_its_app() {
     let email = "inspect@example.com";
     let (server, mut fake, mut g) = setup(email).await;
     let mut app = start_app(&mut g, &mut fake, PKG).await;
-    app.send(json!({"type": "subscription_update", "subscriptions": ["button_press", "head_position"]}))
-        .await;
+    app.send(
+        json!({"type": "subscription_update", "subscriptions": ["button_press", "head_position"]}),
+    )
+    .await;
     g.expect("subscribed", |v| {
         v["type"] == "app_state_change" && v["userSession"]["appSubscriptions"][PKG].is_array()
     })
@@ -204,7 +206,9 @@ async fn the_inspector_shows_the_live_session_and_its_app() {
             ),
         )
         .await;
-    let status = browser.eval("document.querySelector('#status').textContent").await;
+    let status = browser
+        .eval("document.querySelector('#status').textContent")
+        .await;
     assert_eq!(status, "live");
 
     // The detail view of the session: apps, subscriptions, display.
