@@ -90,7 +90,7 @@ impl Browser {
         let id = self.next_id;
         let msg = json!({"id": id, "method": method, "params": params});
         self.page
-            .send(Message::Text(msg.to_string().into()))
+            .send(Message::Text(msg.to_string()))
             .await
             .expect("devtools send");
         loop {

@@ -228,14 +228,15 @@ async fn metrics_move_when_traffic_flows() {
     .await;
     let mut lc3 = lc3.unwrap_or_else(|e| panic!("lc3 glasses: {e:?}"));
     for _ in 0..4 {
-        lc3.send_raw(tokio_tungstenite::tungstenite::Message::Binary(
-            vec![0x5a; 40].into(),
-        ))
+        lc3.send_raw(tokio_tungstenite::tungstenite::Message::Binary(vec![
+            0x5a;
+            40
+        ]))
         .await;
     }
-    lc3.send_raw(tokio_tungstenite::tungstenite::Message::Binary(
-        vec![1, 2, 3].into(),
-    ))
+    lc3.send_raw(tokio_tungstenite::tungstenite::Message::Binary(vec![
+        1, 2, 3,
+    ]))
     .await;
 
     let deadline = tokio::time::Instant::now() + WAIT;
