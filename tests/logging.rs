@@ -87,6 +87,11 @@ async fn json_logs_follow_one_user_and_keep_secrets_out() {
     let mut app = start_app(&mut g, &mut fake, PKG).await;
     app.send(json!({"type": "subscription_update", "subscriptions": ["button_press"]}))
         .await;
+    g.expect("subscribed", |v| {
+        v["type"] == "app_state_change"
+            && v["userSession"]["appSubscriptions"][PKG] == json!(["button_press"])
+    })
+    .await;
     g.send(json!({"type": "button_press", "buttonId": "x", "pressType": "short"}))
         .await;
     app.expect_type("data_stream").await;
