@@ -56,6 +56,11 @@ pub struct Metrics {
     connection_timeouts: IntCounterVec,
     reconnects: IntCounterVec,
     webhook_fast_failures: IntCounter,
+    /// Audio frames not sent to a client that was not keeping up.
+    pub audio_dropped: IntCounter,
+    /// Connections closed because their client stopped reading.
+    pub slow_consumer_closes: IntCounter,
+    limit_refusals: IntCounterVec,
     /// Serialises renders, which bring the copied counters up to date.
     render: Mutex<()>,
 }
@@ -175,6 +180,22 @@ impl Metrics {
                 "webhook_circuit_open_total",
                 "Calls to app servers refused at once by an open circuit breaker",
             ),
+            audio_dropped: counter(
+                r,
+                "audio_dropped_total",
+                "Audio frames not sent to a client that was not keeping up",
+            ),
+            slow_consumer_closes: counter(
+                r,
+                "slow_consumer_closes_total",
+                "Connections closed because their client stopped reading",
+            ),
+            limit_refusals: counter_vec(
+                r,
+                "limit_refusals_total",
+                "Messages or connections refused by a limit",
+                &["limit"],
+            ),
             render: Mutex::new(()),
             registry,
         }
@@ -199,6 +220,12 @@ impl Metrics {
         if let Some(reason) = failure {
             self.webhook_failures.with_label_values(&[reason]).inc();
         }
+    }
+
+    /// A limit refused something: `size`, `rate`, `rate_close` or
+    /// `connections`.
+    pub fn refused(&self, limit: &'static str) {
+        self.limit_refusals.with_label_values(&[limit]).inc();
     }
 
     pub fn display(&self, outcome: DisplayOutcome) {

@@ -6,6 +6,7 @@
 //! From then on the (user, package) identity belongs to the socket: fields
 //! in later messages never change it.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use actix::{
@@ -26,6 +27,7 @@ use sightline_runtime::{ConnectionId, ConnectionLink, Outbound, SessionHandle};
 use sightline_store::verify_api_key;
 
 use crate::frames::{self, Frame, Heartbeat, Reassembler, Writer};
+use crate::limits::{Gate, SendBacklog, Slot};
 use crate::SharedState;
 
 /// Messages kept while the session decides on an init; the SDK sends none
@@ -71,6 +73,10 @@ pub struct AppConnection {
     /// Span of everything this connection does (`connection`, and `user`
     /// and `package` once the init names them).
     span: tracing::Span,
+    /// Size and rate limits of what the app sends.
+    gate: Gate,
+    /// This connection's place under the connection limit.
+    _slot: Slot,
 }
 
 impl Actor for AppConnection {
@@ -151,9 +157,16 @@ impl Handler<Outbound> for AppConnection {
                 self.reject(code, &message, close::POLICY, ctx);
             }
             Outbound::Superseded => {
-                tracing::info!(connection = %self.id, "app socket superseded by a newer connection");
+                tracing::info!(connection = %self.id, "app socket superseded by a newer connection; closing it");
                 self.binding = Binding::Superseded;
                 self.probe.set_state("superseded");
+                // 1008 is a closure the SDK does not reconnect from: the
+                // newer socket speaks for the app now.
+                frames::close_with(
+                    ctx,
+                    close::POLICY,
+                    "Superseded by a newer connection for this app session",
+                );
             }
             Outbound::Ping { reply } => frames::answer_ping(self, &reply, ctx),
             _ => {}
@@ -181,6 +194,20 @@ impl AppConnection {
     }
 
     fn text(&mut self, text: &str, ctx: &mut WebsocketContext<Self>) {
+        let metrics = &self.state.runtime.health.metrics;
+        let error = outbound::tpa_connection_error;
+        let limits = (true, text.len());
+        if !frames::admit(
+            &mut self.gate,
+            &mut self.writer,
+            metrics,
+            limits,
+            error,
+            ctx,
+        ) {
+            self.probe.failed();
+            return;
+        }
         match &self.binding {
             Binding::Checking | Binding::Attaching(_) => {
                 if self.pending.len() < MAX_PENDING {
@@ -306,17 +333,32 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for AppConnection {
             Ok(m) => m,
             Err(e) => {
                 tracing::info!(connection = %self.id, error = %e, "app socket protocol error; closing");
-                frames::close_with(ctx, close::POLICY, &e.to_string());
+                self.probe.failed();
+                frames::close_with(ctx, frames::protocol_error_code(&e), &e.to_string());
                 return;
             }
         };
         match msg {
             ws::Message::Text(t) => self.text(&t, ctx),
-            ws::Message::Binary(_) => self.error(
-                "MALFORMED_MESSAGE",
-                "apps send JSON in text frames; binary frames are not accepted",
-                ctx,
-            ),
+            ws::Message::Binary(b) => {
+                let metrics = &self.state.runtime.health.metrics;
+                let error = outbound::tpa_connection_error;
+                let limits = (false, b.len());
+                if frames::admit(
+                    &mut self.gate,
+                    &mut self.writer,
+                    metrics,
+                    limits,
+                    error,
+                    ctx,
+                ) {
+                    self.error(
+                        "MALFORMED_MESSAGE",
+                        "apps send JSON in text frames; binary frames are not accepted",
+                        ctx,
+                    )
+                }
+            }
             ws::Message::Continuation(item) => match self.reassembler.push(item) {
                 Ok(Some(Frame::Text(t))) => self.text(&t, ctx),
                 Ok(Some(Frame::Binary(_))) => {
@@ -342,8 +384,18 @@ pub async fn app_ws(
     stream: web::Payload,
     state: web::Data<SharedState>,
 ) -> HttpResponse {
+    let limits = &state.config.limits;
+    let Some(slot) = state.slots.try_take(limits.max_connections) else {
+        state.runtime.health.metrics.refused("connections");
+        tracing::warn!(
+            limit = limits.max_connections,
+            "connection limit reached; app refused"
+        );
+        return frames::server_full();
+    };
     let id = ConnectionId::next();
     let runtime = &state.runtime;
+    let backlog = Arc::new(SendBacklog::default());
     let probe = runtime.health.actors.register(
         ActorKind::AppConnection,
         Some(runtime.supervisor_actor),
@@ -360,15 +412,28 @@ pub async fn app_ws(
             package = tracing::field::Empty
         ),
         received: runtime.health.metrics.messages_in("app"),
-        writer: Writer::new(&runtime.health.metrics, "app"),
+        writer: Writer::new(
+            &runtime.health.metrics,
+            "app",
+            backlog.clone(),
+            limits.send_backlog_bytes,
+        ),
+        // Apps send no binary frames (each gets an error); they count
+        // against the rate like any message.
+        gate: Gate::new(
+            limits.app_rate,
+            limits.app_text_bytes,
+            limits.app_text_bytes,
+        ),
+        _slot: slot,
         state: state.clone(),
         binding: Binding::AwaitingInit,
         pending: Vec::new(),
         last_seen: Instant::now(),
         peer_close: None,
-        reassembler: Reassembler::new(state.config.max_frame_bytes),
+        reassembler: Reassembler::new(limits.app_text_bytes),
     };
-    match frames::handshake(conn, &req, stream, state.config.max_frame_bytes) {
+    match frames::handshake(conn, &req, stream, limits.app_text_bytes, backlog) {
         Ok(resp) => resp,
         Err(e) => e.error_response(),
     }

@@ -1,17 +1,20 @@
 //! What both WebSocket connections share: reassembly of fragmented
 //! messages, the heartbeat, and writing [`Outbound`] commands to the socket.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::{Actor, ActorContext, AsyncContext, Recipient};
 use actix_http::ws::Item;
 use actix_web_actors::ws::{self, CloseCode, CloseReason, WebsocketContext};
 use bytes::{Bytes, BytesMut};
-use prometheus::Histogram;
+use prometheus::{Histogram, IntCounter};
 use sightline_protocol::outbound;
 use sightline_runtime::health::Activity;
 use sightline_runtime::metrics::{LabelledCounters, Metrics};
 use sightline_runtime::{ConnectionId, Outbound};
+
+use crate::limits::{CountedBody, Gate, SendBacklog, Verdict, CLOSE_SLOW_CONSUMER, CLOSE_TOO_BIG};
 
 /// A complete message after reassembly.
 pub enum Frame {
@@ -124,28 +127,69 @@ pub fn answer_ping<A: Heartbeat>(
     });
 }
 
-/// Writes what a connection sends, counting each message by type and
-/// timing relayed events from their arrival from the glasses.
+/// Writes what a connection sends, counting each message by type, timing
+/// relayed events from their arrival from the glasses, and keeping the send
+/// backlog within its bound (see [`crate::limits`]).
 pub struct Writer {
     sent: LabelledCounters,
     fanout_latency: Histogram,
+    backlog: Arc<SendBacklog>,
+    /// Past this backlog, audio is dropped.
+    audio_bound: u64,
+    /// Past this backlog, the connection is closed.
+    bound: u64,
+    audio_dropped: IntCounter,
+    slow_closes: IntCounter,
+    closed: bool,
 }
 
 impl Writer {
-    /// A writer for a connection to `target` ("glasses" or "app").
-    pub fn new(metrics: &Metrics, target: &'static str) -> Writer {
+    /// A writer for a connection to `target` ("glasses" or "app") whose
+    /// socket takes bytes as counted in `backlog`.
+    pub fn new(
+        metrics: &Metrics,
+        target: &'static str,
+        backlog: Arc<SendBacklog>,
+        bound: usize,
+    ) -> Writer {
         Writer {
             sent: metrics.messages_out(target),
             fanout_latency: metrics.fanout_latency.clone(),
+            backlog,
+            audio_bound: bound as u64 / 4,
+            bound: bound as u64,
+            audio_dropped: metrics.audio_dropped.clone(),
+            slow_closes: metrics.slow_consumer_closes.clone(),
+            closed: false,
         }
     }
 
-    /// Writes one JSON message built by the protocol crate.
+    /// Writes one JSON message built by the protocol crate, unless the
+    /// client has stopped taking what it is sent: then the connection is
+    /// closed 1013 instead.
     pub fn text<A>(&mut self, text: &str, ctx: &mut WebsocketContext<A>)
     where
         A: Actor<Context = WebsocketContext<A>>,
     {
+        if self.closed {
+            return;
+        }
+        if self.backlog.pending() > self.bound {
+            self.closed = true;
+            self.slow_closes.inc();
+            tracing::warn!(
+                backlog_bytes = self.backlog.pending(),
+                "client is not reading what it is sent; closing"
+            );
+            close_with(
+                ctx,
+                CLOSE_SLOW_CONSUMER,
+                "Client is not reading fast enough; reconnect",
+            );
+            return;
+        }
         self.sent.inc(outbound::message_type(text));
+        self.backlog.wrote(text.len());
         ctx.text(text);
     }
 
@@ -164,8 +208,14 @@ impl Writer {
                     .observe(received.elapsed().as_secs_f64());
             }
             Outbound::Binary(b) => {
-                self.sent.inc("audio");
-                ctx.binary(b.clone());
+                if self.closed || self.backlog.pending() > self.audio_bound {
+                    // Audio is the first thing a slow client loses.
+                    self.audio_dropped.inc();
+                } else {
+                    self.sent.inc("audio");
+                    self.backlog.wrote(b.len());
+                    ctx.binary(b.clone());
+                }
             }
             Outbound::Close { code, reason } => close_with(ctx, *code, reason),
             _ => return false,
@@ -192,17 +242,79 @@ pub fn peer_close_code(reason: &Option<CloseReason>) -> u16 {
 }
 
 /// Handshake builder with Sightline's frame limit.
+///
+/// Frames over `max_frame` are refused by the codec. The response body
+/// counts what the socket takes into `backlog`.
 pub fn handshake<A>(
     actor: A,
     req: &actix_web::HttpRequest,
     stream: actix_web::web::Payload,
     max_frame: usize,
+    backlog: Arc<SendBacklog>,
 ) -> Result<actix_web::HttpResponse, actix_web::Error>
 where
     A: Actor<Context = WebsocketContext<A>>
         + actix::StreamHandler<Result<ws::Message, ws::ProtocolError>>,
 {
-    ws::WsResponseBuilder::new(actor, req, stream)
-        .frame_size(max_frame)
-        .start()
+    let mut response = ws::handshake(req)?;
+    let codec = actix_http::ws::Codec::new().max_size(max_frame);
+    let body = WebsocketContext::with_codec(actor, stream, codec);
+    Ok(response.streaming(CountedBody::new(Box::pin(body), backlog)))
+}
+
+/// Lets a whole message through the connection's [`Gate`], or acts on the
+/// refusal: a `RATE_LIMITED` error built by `error` (at most one a second)
+/// for a message over the rate, a close for one over the size limit or a
+/// client that keeps flooding. Returns whether to handle the message.
+pub fn admit<A>(
+    gate: &mut Gate,
+    writer: &mut Writer,
+    metrics: &Metrics,
+    (text, len): (bool, usize),
+    error: fn(&str, &str, &str) -> String,
+    ctx: &mut WebsocketContext<A>,
+) -> bool
+where
+    A: Actor<Context = WebsocketContext<A>>,
+{
+    match gate.check(text, len) {
+        Verdict::Pass => true,
+        Verdict::Drop { warn } => {
+            metrics.refused("rate");
+            if warn {
+                let message = "Too many messages: this one and others were dropped; slow down";
+                writer.text(&error("RATE_LIMITED", message, &crate::now_iso()), ctx);
+            }
+            false
+        }
+        Verdict::Close { code, reason } => {
+            metrics.refused(if code == CLOSE_TOO_BIG {
+                "size"
+            } else {
+                "rate_close"
+            });
+            tracing::info!(code, reason, "closing a connection over its limits");
+            close_with(ctx, code, reason);
+            false
+        }
+    }
+}
+
+/// The close code for a socket error: 1009 for a frame over the limit, 1008
+/// (policy) for anything else the client got wrong.
+pub fn protocol_error_code(e: &ws::ProtocolError) -> u16 {
+    match e {
+        ws::ProtocolError::Overflow => CLOSE_TOO_BIG,
+        _ => 1008,
+    }
+}
+
+/// HTTP 503 for an upgrade past the connection limit.
+pub fn server_full() -> actix_web::HttpResponse {
+    actix_web::HttpResponse::ServiceUnavailable().json(serde_json::json!({
+        "type": "connection_error",
+        "code": "SERVER_FULL",
+        "message": "The server holds as many connections as it may; try again later",
+        "timestamp": crate::now_iso(),
+    }))
 }

@@ -12,6 +12,7 @@
 //! its own [`AudioDecoder`], so the session only ever sees 16 kHz PCM and a
 //! damaged frame costs only this connection a concealed 10 ms.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use actix::{
@@ -35,6 +36,7 @@ use sightline_runtime::{ConnectionId, ConnectionLink, Outbound, SessionHandle};
 
 use crate::auth::{bearer, verify_core_token};
 use crate::frames::{self, Frame, Heartbeat, Reassembler, Writer};
+use crate::limits::{Gate, SendBacklog, Slot};
 use crate::SharedState;
 
 /// One glasses WebSocket.
@@ -54,6 +56,10 @@ pub struct GlassesConnection {
     writer: Writer,
     /// Span of everything this connection does (`user`, `connection`).
     span: tracing::Span,
+    /// Size and rate limits of what the glasses send.
+    gate: Gate,
+    /// This connection's place under the connection limit.
+    _slot: Slot,
 }
 
 impl Actor for GlassesConnection {
@@ -147,7 +153,10 @@ impl GlassesConnection {
     }
 
     /// Decodes an audio frame and hands the PCM to the session.
-    fn audio(&mut self, frame: &[u8]) {
+    fn audio(&mut self, frame: &[u8], ctx: &mut WebsocketContext<Self>) {
+        if !self.admit(false, frame.len(), ctx) {
+            return;
+        }
         self.received.inc("audio");
         let before = self.audio.stats();
         let pcm = self.audio.decode(frame);
@@ -169,7 +178,28 @@ impl GlassesConnection {
         }
     }
 
+    /// Lets a whole message through the connection's limits.
+    fn admit(&mut self, text: bool, len: usize, ctx: &mut WebsocketContext<Self>) -> bool {
+        let metrics = &self.state.runtime.health.metrics;
+        let error = outbound::connection_error;
+        let pass = frames::admit(
+            &mut self.gate,
+            &mut self.writer,
+            metrics,
+            (text, len),
+            error,
+            ctx,
+        );
+        if !pass {
+            self.probe.failed();
+        }
+        pass
+    }
+
     fn text(&mut self, text: &str, ctx: &mut WebsocketContext<Self>) {
+        if !self.admit(true, text.len(), ctx) {
+            return;
+        }
         match parse_glasses_message(text) {
             Ok(msg) => {
                 self.received.inc(msg.type_name());
@@ -207,16 +237,17 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for GlassesConnection
             Ok(m) => m,
             Err(e) => {
                 tracing::info!(user = %self.user_id, error = %e, "glasses socket protocol error; closing");
-                frames::close_with(ctx, close::POLICY, &e.to_string());
+                self.probe.failed();
+                frames::close_with(ctx, frames::protocol_error_code(&e), &e.to_string());
                 return;
             }
         };
         match msg {
             ws::Message::Text(t) => self.text(&t, ctx),
-            ws::Message::Binary(b) => self.audio(&b),
+            ws::Message::Binary(b) => self.audio(&b, ctx),
             ws::Message::Continuation(item) => match self.reassembler.push(item) {
                 Ok(Some(Frame::Text(t))) => self.text(&t, ctx),
-                Ok(Some(Frame::Binary(b))) => self.audio(&b),
+                Ok(Some(Frame::Binary(b))) => self.audio(&b, ctx),
                 Ok(None) => {}
                 Err(reason) => {
                     self.probe.failed();
@@ -254,6 +285,15 @@ pub async fn glasses_ws(
                 "timestamp": crate::now_iso(),
             }));
         }
+    };
+    let limits = &state.config.limits;
+    let Some(slot) = state.slots.try_take(limits.max_connections) else {
+        state.runtime.health.metrics.refused("connections");
+        tracing::warn!(
+            limit = limits.max_connections,
+            "connection limit reached; glasses refused"
+        );
+        return frames::server_full();
     };
     let codec = match codec_from_query(req.query_string()) {
         Ok(c) => c,
@@ -317,20 +357,32 @@ pub async fn glasses_ws(
     );
     probe.set_user(&user_id);
     probe.set_label(&id.to_string());
+    let backlog = Arc::new(SendBacklog::default());
     let conn = GlassesConnection {
         id,
         probe,
         span: tracing::info_span!("glasses", user = %user_id, connection = %id),
+        gate: Gate::new(
+            limits.glasses_rate,
+            limits.glasses_text_bytes,
+            limits.glasses_binary_bytes,
+        ),
+        _slot: slot,
         received: health.metrics.messages_in("glasses"),
-        writer: Writer::new(&health.metrics, "glasses"),
+        writer: Writer::new(
+            &health.metrics,
+            "glasses",
+            backlog.clone(),
+            limits.send_backlog_bytes,
+        ),
         audio,
         user_id,
         session,
         state: state.clone(),
         last_seen: Instant::now(),
-        reassembler: Reassembler::new(state.config.max_frame_bytes),
+        reassembler: Reassembler::new(limits.glasses_frame_bytes()),
     };
-    match frames::handshake(conn, &req, stream, state.config.max_frame_bytes) {
+    match frames::handshake(conn, &req, stream, limits.glasses_frame_bytes(), backlog) {
         Ok(resp) => resp,
         Err(e) => e.error_response(),
     }

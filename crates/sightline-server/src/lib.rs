@@ -38,6 +38,7 @@ pub mod error;
 mod frames;
 pub mod glasses_ws;
 pub mod inspect;
+pub mod limits;
 pub mod openapi;
 pub mod stats;
 pub mod user_apps;
@@ -57,6 +58,8 @@ pub use config::{ConfigError, ServerConfig};
 pub struct SharedState {
     pub config: ServerConfig,
     pub runtime: Runtime,
+    /// Open WebSocket connections, against `config.limits.max_connections`.
+    pub slots: Arc<limits::ConnectionSlots>,
 }
 
 /// A running Sightline: its runtime, ready to mount on an actix-web app.
@@ -111,6 +114,7 @@ impl SightlineBuilder {
             state: web::Data::new(SharedState {
                 config: self.config,
                 runtime,
+                slots: Arc::default(),
             }),
         })
     }
