@@ -77,6 +77,8 @@ pub struct AppConnection {
     gate: Gate,
     /// This connection's place under the connection limit.
     _slot: Slot,
+    /// Bytes queued for the client and not taken yet.
+    backlog: Arc<SendBacklog>,
 }
 
 impl Actor for AppConnection {
@@ -298,6 +300,7 @@ impl AppConnection {
                     id: act.id,
                     out: ctx.address().recipient(),
                     probe: act.probe.probe(),
+                    backlog: act.backlog.clone(),
                 };
                 act.span.record("user", who.user_id.as_str());
                 act.span.record("package", who.package.as_str());
@@ -334,7 +337,8 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for AppConnection {
             Err(e) => {
                 tracing::info!(connection = %self.id, error = %e, "app socket protocol error; closing");
                 self.probe.failed();
-                frames::close_with(ctx, frames::protocol_error_code(&e), &e.to_string());
+                let code = frames::protocol_error_code(&e, &self.state.runtime.health.metrics);
+                frames::close_with(ctx, code, &e.to_string());
                 return;
             }
         };
@@ -395,7 +399,7 @@ pub async fn app_ws(
     };
     let id = ConnectionId::next();
     let runtime = &state.runtime;
-    let backlog = Arc::new(SendBacklog::default());
+    let backlog = frames::backlog(&state.runtime.health.metrics, limits.send_backlog_bytes);
     let probe = runtime.health.actors.register(
         ActorKind::AppConnection,
         Some(runtime.supervisor_actor),
@@ -412,12 +416,7 @@ pub async fn app_ws(
             package = tracing::field::Empty
         ),
         received: runtime.health.metrics.messages_in("app"),
-        writer: Writer::new(
-            &runtime.health.metrics,
-            "app",
-            backlog.clone(),
-            limits.send_backlog_bytes,
-        ),
+        writer: Writer::new(&runtime.health.metrics, "app"),
         // Apps send no binary frames (each gets an error); they count
         // against the rate like any message.
         gate: Gate::new(
@@ -426,6 +425,7 @@ pub async fn app_ws(
             limits.app_text_bytes,
         ),
         _slot: slot,
+        backlog: backlog.clone(),
         state: state.clone(),
         binding: Binding::AwaitingInit,
         pending: Vec::new(),

@@ -8,13 +8,13 @@ use actix::{Actor, ActorContext, AsyncContext, Recipient};
 use actix_http::ws::Item;
 use actix_web_actors::ws::{self, CloseCode, CloseReason, WebsocketContext};
 use bytes::{Bytes, BytesMut};
-use prometheus::{Histogram, IntCounter};
+use prometheus::Histogram;
 use sightline_protocol::outbound;
 use sightline_runtime::health::Activity;
 use sightline_runtime::metrics::{LabelledCounters, Metrics};
 use sightline_runtime::{ConnectionId, Outbound};
 
-use crate::limits::{CountedBody, Gate, SendBacklog, Verdict, CLOSE_SLOW_CONSUMER, CLOSE_TOO_BIG};
+use crate::limits::{CountedBody, Gate, SendBacklog, Verdict, CLOSE_TOO_BIG};
 
 /// A complete message after reassembly.
 pub enum Frame {
@@ -127,69 +127,28 @@ pub fn answer_ping<A: Heartbeat>(
     });
 }
 
-/// Writes what a connection sends, counting each message by type, timing
-/// relayed events from their arrival from the glasses, and keeping the send
-/// backlog within its bound (see [`crate::limits`]).
+/// Writes what a connection sends, counting each message by type and
+/// timing relayed events from their arrival from the glasses.
 pub struct Writer {
     sent: LabelledCounters,
     fanout_latency: Histogram,
-    backlog: Arc<SendBacklog>,
-    /// Past this backlog, audio is dropped.
-    audio_bound: u64,
-    /// Past this backlog, the connection is closed.
-    bound: u64,
-    audio_dropped: IntCounter,
-    slow_closes: IntCounter,
-    closed: bool,
 }
 
 impl Writer {
-    /// A writer for a connection to `target` ("glasses" or "app") whose
-    /// socket takes bytes as counted in `backlog`.
-    pub fn new(
-        metrics: &Metrics,
-        target: &'static str,
-        backlog: Arc<SendBacklog>,
-        bound: usize,
-    ) -> Writer {
+    /// A writer for a connection to `target` ("glasses" or "app").
+    pub fn new(metrics: &Metrics, target: &'static str) -> Writer {
         Writer {
             sent: metrics.messages_out(target),
             fanout_latency: metrics.fanout_latency.clone(),
-            backlog,
-            audio_bound: bound as u64 / 4,
-            bound: bound as u64,
-            audio_dropped: metrics.audio_dropped.clone(),
-            slow_closes: metrics.slow_consumer_closes.clone(),
-            closed: false,
         }
     }
 
-    /// Writes one JSON message built by the protocol crate, unless the
-    /// client has stopped taking what it is sent: then the connection is
-    /// closed 1013 instead.
+    /// Writes one JSON message built by the protocol crate.
     pub fn text<A>(&mut self, text: &str, ctx: &mut WebsocketContext<A>)
     where
         A: Actor<Context = WebsocketContext<A>>,
     {
-        if self.closed {
-            return;
-        }
-        if self.backlog.pending() > self.bound {
-            self.closed = true;
-            self.slow_closes.inc();
-            tracing::warn!(
-                backlog_bytes = self.backlog.pending(),
-                "client is not reading what it is sent; closing"
-            );
-            close_with(
-                ctx,
-                CLOSE_SLOW_CONSUMER,
-                "Client is not reading fast enough; reconnect",
-            );
-            return;
-        }
         self.sent.inc(outbound::message_type(text));
-        self.backlog.wrote(text.len());
         ctx.text(text);
     }
 
@@ -208,20 +167,23 @@ impl Writer {
                     .observe(received.elapsed().as_secs_f64());
             }
             Outbound::Binary(b) => {
-                if self.closed || self.backlog.pending() > self.audio_bound {
-                    // Audio is the first thing a slow client loses.
-                    self.audio_dropped.inc();
-                } else {
-                    self.sent.inc("audio");
-                    self.backlog.wrote(b.len());
-                    ctx.binary(b.clone());
-                }
+                self.sent.inc("audio");
+                ctx.binary(b.clone());
             }
             Outbound::Close { code, reason } => close_with(ctx, *code, reason),
             _ => return false,
         }
         true
     }
+}
+
+/// A send backlog bounded as the limits say, counting into the metrics.
+pub fn backlog(metrics: &Metrics, bound: usize) -> Arc<SendBacklog> {
+    Arc::new(SendBacklog::new(
+        bound,
+        metrics.audio_dropped.clone(),
+        metrics.slow_consumer_closes.clone(),
+    ))
 }
 
 /// Sends a close frame with `code` and `reason`, then stops the actor.
@@ -300,11 +262,15 @@ where
     }
 }
 
-/// The close code for a socket error: 1009 for a frame over the limit, 1008
-/// (policy) for anything else the client got wrong.
-pub fn protocol_error_code(e: &ws::ProtocolError) -> u16 {
+/// The close code for a socket error: 1009 for a frame over the limit
+/// (counted as a size refusal), 1008 (policy) for anything else the client
+/// got wrong.
+pub fn protocol_error_code(e: &ws::ProtocolError, metrics: &Metrics) -> u16 {
     match e {
-        ws::ProtocolError::Overflow => CLOSE_TOO_BIG,
+        ws::ProtocolError::Overflow => {
+            metrics.refused("size");
+            CLOSE_TOO_BIG
+        }
         _ => 1008,
     }
 }

@@ -60,6 +60,8 @@ pub struct GlassesConnection {
     gate: Gate,
     /// This connection's place under the connection limit.
     _slot: Slot,
+    /// Bytes queued for the client and not taken yet.
+    backlog: Arc<SendBacklog>,
 }
 
 impl Actor for GlassesConnection {
@@ -76,6 +78,7 @@ impl Actor for GlassesConnection {
             id: self.id,
             out: ctx.address().recipient(),
             probe: self.probe.probe(),
+            backlog: self.backlog.clone(),
         };
         self.session
             .addr()
@@ -238,7 +241,8 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for GlassesConnection
             Err(e) => {
                 tracing::info!(user = %self.user_id, error = %e, "glasses socket protocol error; closing");
                 self.probe.failed();
-                frames::close_with(ctx, frames::protocol_error_code(&e), &e.to_string());
+                let code = frames::protocol_error_code(&e, &self.state.runtime.health.metrics);
+                frames::close_with(ctx, code, &e.to_string());
                 return;
             }
         };
@@ -357,7 +361,7 @@ pub async fn glasses_ws(
     );
     probe.set_user(&user_id);
     probe.set_label(&id.to_string());
-    let backlog = Arc::new(SendBacklog::default());
+    let backlog = frames::backlog(&state.runtime.health.metrics, limits.send_backlog_bytes);
     let conn = GlassesConnection {
         id,
         probe,
@@ -368,13 +372,9 @@ pub async fn glasses_ws(
             limits.glasses_binary_bytes,
         ),
         _slot: slot,
+        backlog: backlog.clone(),
         received: health.metrics.messages_in("glasses"),
-        writer: Writer::new(
-            &health.metrics,
-            "glasses",
-            backlog.clone(),
-            limits.send_backlog_bytes,
-        ),
+        writer: Writer::new(&health.metrics, "glasses"),
         audio,
         user_id,
         session,

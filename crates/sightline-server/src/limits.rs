@@ -7,29 +7,32 @@
 //! - **Message rate**, per connection: a token bucket ([`TokenBucket`]);
 //!   messages over the rate are dropped with a `RATE_LIMITED` error (at most
 //!   one a second), and a client that keeps flooding is closed 1008.
-//! - **Send backlog**, per connection: bytes written for the client that it
-//!   has not taken yet ([`SendBacklog`]). Past a quarter of the bound audio
-//!   is dropped; past the bound the connection is closed 1013 (Try Again
-//!   Later), so an app that stops reading cannot grow memory or hold up its
-//!   session; an SDK app reconnects and gets the events kept meanwhile.
+//! - **Send backlog**, per connection: bytes queued for the client that it
+//!   has not taken yet ([`SendBacklog`], enforced by whoever sends, since a
+//!   connection whose client stops reading stops running). Past a quarter
+//!   of the bound audio is dropped; past the bound the connection is closed
+//!   1013 (Try Again Later) and its app treated as disconnected, so an app
+//!   that stops reading cannot grow memory or hold up its session; an SDK
+//!   app reconnects and gets the events kept meanwhile. [`CountedBody`]
+//!   counts what the socket takes.
 //!
 //! One glasses connection per user (a new login replaces the old one, which
 //! is closed 4001) and one app connection per (user, package) (a newer one
 //! supersedes the old, which is closed 1008) are enforced by the session.
 
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::Stream;
+pub use sightline_runtime::link::SendBacklog;
 
-/// Close code for a message over the size limit (RFC 6455).
-pub const CLOSE_TOO_BIG: u16 = 1009;
-/// Close code for a client that does not read what it is sent.
-pub const CLOSE_SLOW_CONSUMER: u16 = 1013;
+pub use sightline_runtime::link::close::{
+    SLOW_CONSUMER as CLOSE_SLOW_CONSUMER, TOO_BIG as CLOSE_TOO_BIG,
+};
 
 /// Every limit, with the defaults a production deployment starts from.
 #[derive(Debug, Clone, PartialEq)]
@@ -246,35 +249,7 @@ impl Gate {
     }
 }
 
-// -------------------------------------------------------- send backlog --
-
-/// Bytes written for one client and bytes its socket has taken, shared by
-/// the connection actor (which writes) and its response stream (which hands
-/// bytes to the socket when the client makes room).
-#[derive(Debug, Default)]
-pub struct SendBacklog {
-    written: AtomicU64,
-    taken: AtomicU64,
-}
-
-impl SendBacklog {
-    /// Counts a frame with a payload of `payload` bytes.
-    pub fn wrote(&self, payload: usize) {
-        let header = match payload {
-            0..=125 => 2,
-            126..=65_535 => 4,
-            _ => 10,
-        };
-        self.written
-            .fetch_add((payload + header) as u64, Ordering::Relaxed);
-    }
-
-    /// Bytes written and not yet taken by the socket.
-    pub fn pending(&self) -> u64 {
-        let taken = self.taken.load(Ordering::Relaxed);
-        self.written.load(Ordering::Relaxed).saturating_sub(taken)
-    }
-}
+// ---------------------------------------------------- the response body --
 
 /// The connection's response body: passes the WebSocket context's bytes
 /// through, counting what the socket takes.
@@ -298,9 +273,7 @@ where
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let polled = Pin::new(&mut self.inner).poll_next(cx);
         if let Poll::Ready(Some(Ok(bytes))) = &polled {
-            self.backlog
-                .taken
-                .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+            self.backlog.taken(bytes.len());
         }
         polled
     }
@@ -356,15 +329,5 @@ mod tests {
         assert_eq!(outcomes[..3], [Admission::Admit; 3]);
         assert!(matches!(outcomes[3], Admission::Refuse { .. }));
         assert_eq!(outcomes[7], Admission::Close, "{outcomes:?}");
-    }
-
-    #[test]
-    fn backlog_counts_frames_with_their_headers() {
-        let b = SendBacklog::default();
-        b.wrote(10);
-        b.wrote(200);
-        assert_eq!(b.pending(), 12 + 204);
-        b.taken.fetch_add(12, Ordering::Relaxed);
-        assert_eq!(b.pending(), 204);
     }
 }

@@ -47,7 +47,7 @@ impl UserSession {
             self.probe.restarted();
             self.figures.glasses_reconnects += 1;
             self.health.figures.glasses_reconnected();
-            self.route_event(&connection_state_event("CONNECTED"), Instant::now());
+            self.route_event(&connection_state_event("CONNECTED"), Instant::now(), ctx);
             self.wake_dormant_apps(ctx);
         }
         if !self.apps.is_empty() {
@@ -67,7 +67,7 @@ impl UserSession {
         self.unwatch(id);
         self.sync_transcription();
         tracing::info!(user = %self.user.email, grace_ms = self.config.glasses_grace.as_millis() as u64, "glasses disconnected; waiting for them to return");
-        self.route_event(&connection_state_event("DISCONNECTED"), Instant::now());
+        self.route_event(&connection_state_event("DISCONNECTED"), Instant::now(), ctx);
         let handle = ctx.run_later(self.config.glasses_grace, |act, _| {
             act.glasses_grace = None;
             if act.glasses.is_none() {
@@ -107,7 +107,7 @@ impl UserSession {
             GlassesMessage::Event(ev) => {
                 self.dashboard_observe(&ev);
                 self.transcription_vad(&ev);
-                self.route_event(&ev, received);
+                self.route_event(&ev, received, ctx);
             }
         }
     }
