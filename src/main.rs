@@ -1,6 +1,8 @@
 //! The `sightline` command: run the server, register apps offline, and mint
 //! development glasses tokens.
 
+mod top;
+
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,6 +47,24 @@ enum Command {
     },
     /// Print the OpenAPI description of the REST API (docs/openapi.json).
     Openapi,
+    /// Show the actor tree of a running server (GET /actors) in the terminal.
+    Top {
+        /// The server's base URL.
+        #[arg(long, default_value = "http://127.0.0.1:8002")]
+        url: String,
+        /// The server's admin token.
+        #[arg(long, env = "SIGHTLINE_ADMIN_TOKEN", hide_env_values = true)]
+        token: String,
+        /// Only this user's session.
+        #[arg(long)]
+        user: Option<String>,
+        /// Only this app's connections.
+        #[arg(long)]
+        package: Option<String>,
+        /// Redraw every this many seconds instead of printing once.
+        #[arg(long)]
+        watch: Option<u64>,
+    },
     /// Print a glasses core token for a user, signed with SIGHTLINE_JWT_SECRET.
     Token {
         #[arg(long)]
@@ -107,6 +127,19 @@ fn main() -> ExitCode {
         } => serve(bind, data_dir, store.as_deref()),
         Command::Apps { command } => apps(command),
         Command::Token { email } => token(&email),
+        Command::Top {
+            url,
+            token,
+            user,
+            package,
+            watch,
+        } => top::run(top::TopOptions {
+            url,
+            token,
+            user,
+            package,
+            watch: watch.map(|s| std::time::Duration::from_secs(s.max(1))),
+        }),
         Command::Openapi => {
             print!("{}", sightline::server::openapi::openapi_json());
             Ok(())

@@ -39,7 +39,7 @@ async fn a_panicking_session_leaves_others_untouched() {
         .await
         .unwrap()
         .expect("victim session");
-    session.do_send(InjectPanic);
+    session.addr().do_send(InjectPanic);
 
     let closed = victim.expect_close().await;
     assert_eq!(closed.code, 1011, "{closed:?}");

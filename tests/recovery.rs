@@ -116,9 +116,16 @@ async fn running_apps_restart_after_a_server_restart() {
         let _app = start_app(&mut g, &mut fake, PKG).await;
         server.stop().await;
     }
-    // Let the first server's store handle go before reopening the file.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let store = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+    // The first server's actors let go of the store file as they wind down
+    // (slower on a loaded machine): reopen it once they have.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let store = loop {
+        match EmbeddedStore::open(dir.path()) {
+            Ok(s) => break Arc::new(s),
+            Err(e) if tokio::time::Instant::now() > deadline => panic!("store still held: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    };
     let server = TestServer::start_with(|_| {}, store);
     let mut g = Client::glasses(&server, "max@example.com").await;
     let (_app, ack) = fake.next_socket().await;

@@ -389,6 +389,8 @@ pub enum AppBehaviour {
 pub struct FakeApp {
     pub url: String,
     pub webhooks: Arc<Mutex<Vec<Value>>>,
+    /// The request head (request line and headers) of each webhook.
+    pub heads: Arc<Mutex<Vec<String>>>,
     pub sockets: tokio::sync::mpsc::UnboundedReceiver<(Client, Value)>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -412,6 +414,8 @@ impl FakeApp {
             .expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let webhooks = Arc::new(Mutex::new(Vec::new()));
+        let heads = Arc::new(Mutex::new(Vec::new()));
+        let all_heads = heads.clone();
         let (tx, sockets) = tokio::sync::mpsc::unbounded_channel();
         let (pkg, key, hooks) = (package.to_string(), api_key.to_string(), webhooks.clone());
         let session_requests = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -420,6 +424,7 @@ impl FakeApp {
                 let Ok((mut stream, _)) = listener.accept().await else {
                     return;
                 };
+                let heads = all_heads.clone();
                 let (pkg, key, hooks, tx, count) = (
                     pkg.clone(),
                     key.clone(),
@@ -428,9 +433,10 @@ impl FakeApp {
                     session_requests.clone(),
                 );
                 tokio::spawn(async move {
-                    let Some(body) = read_request(&mut stream).await else {
+                    let Some((head, body)) = read_request(&mut stream).await else {
                         return;
                     };
+                    heads.lock().expect("lock").push(head);
                     hooks.lock().expect("lock").push(body.clone());
                     let mut status = 200;
                     if body["type"] == "session_request" {
@@ -473,6 +479,7 @@ impl FakeApp {
         FakeApp {
             url,
             webhooks,
+            heads,
             sockets,
             task,
         }
@@ -502,7 +509,7 @@ impl Drop for FakeApp {
     }
 }
 
-async fn read_request(stream: &mut TcpStream) -> Option<Value> {
+async fn read_request(stream: &mut TcpStream) -> Option<(String, Value)> {
     let mut buf = Vec::new();
     let mut tmp = [0u8; 4096];
     loop {
@@ -522,7 +529,8 @@ async fn read_request(stream: &mut TcpStream) -> Option<Value> {
                 })
                 .unwrap_or(0);
             if body.len() >= len {
-                return serde_json::from_str(&body[..len]).ok();
+                let body = serde_json::from_str(&body[..len]).ok()?;
+                return Some((head.to_string(), body));
             }
         }
     }

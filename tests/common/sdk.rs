@@ -52,7 +52,11 @@ impl SdkApp {
     /// Runs `script` from tests/sdk as `package` on a free port, with extra
     /// environment, and waits until its server listens.
     pub async fn start(script: &str, package: &str, env: &[(&str, &str)]) -> SdkApp {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
+        // The SDK listens on every address (`::`), so the port must be free
+        // on all of them, not only on 127.0.0.1 (other loopback addresses
+        // may hold it as a client port).
+        let port = std::net::TcpListener::bind("[::]:0")
+            .or_else(|_| std::net::TcpListener::bind("0.0.0.0:0"))
             .and_then(|l| l.local_addr())
             .expect("free port")
             .port();

@@ -95,6 +95,34 @@ const UNSUPPORTED: &[&str] = &[
     "app_room_leave",
 ];
 
+impl AppMessage {
+    /// The message's `type`, from a fixed set (for counting).
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            AppMessage::ConnectionInit(_) => "tpa_connection_init",
+            AppMessage::SubscriptionUpdate(_) => "subscription_update",
+            AppMessage::DisplayEvent(_) => "display_event",
+            AppMessage::DashboardContentUpdate { .. } => "dashboard_content_update",
+            AppMessage::DashboardModeChange { .. } => "dashboard_mode_change",
+            AppMessage::DashboardSystemUpdate { .. } => "dashboard_system_update",
+            AppMessage::OwnershipRelease { .. } => "ownership_release",
+            AppMessage::StreamStatusCheck => "stream_status_check",
+            AppMessage::Unsupported { .. } => "unsupported",
+        }
+    }
+}
+
+/// Whether a frame that failed to parse claimed to be a `display_event`
+/// (so that refused display requests can be counted).
+pub fn claims_display_event(text: &str) -> bool {
+    #[derive(Deserialize)]
+    struct Claim<'a> {
+        #[serde(rename = "type", borrow)]
+        kind: Option<std::borrow::Cow<'a, str>>,
+    }
+    serde_json::from_str::<Claim>(text).is_ok_and(|c| c.kind.as_deref() == Some("display_event"))
+}
+
 /// Parses one text frame from an app.
 pub fn parse_app_message(text: &str) -> Result<AppMessage, ProtocolError> {
     let value: Value =

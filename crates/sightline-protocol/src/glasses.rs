@@ -70,6 +70,51 @@ impl GlassesEvent {
     }
 }
 
+/// Event types the glasses and phone are known to send, for metric labels:
+/// any other type is counted as `other_event`, so a client cannot grow the
+/// set of labels.
+pub const KNOWN_EVENT_TYPES: &[&str] = &[
+    "button_press",
+    "head_position",
+    "touch_event",
+    "glasses_battery_update",
+    "phone_battery_update",
+    "glasses_connection_state",
+    "location_update",
+    "calendar_event",
+    "VAD",
+    "vad",
+    "phone_notification",
+    "phone_notification_dismissed",
+    "notification_dismissed",
+    "core_status_update",
+    "photo_response",
+    "rtmp_stream_status",
+    "keep_alive_ack",
+    "video_stream_response",
+    "audio_play_response",
+    "local_transcription",
+    "mentraos_settings_update_request",
+];
+
+impl GlassesMessage {
+    /// The message's `type`, from a fixed set (for counting).
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            GlassesMessage::ConnectionInit { .. } => "connection_init",
+            GlassesMessage::StartApp { .. } => "start_app",
+            GlassesMessage::StopApp { .. } => "stop_app",
+            GlassesMessage::RequestSettings => "request_settings",
+            GlassesMessage::SettingsUpdateRequest => "settings_update_request",
+            GlassesMessage::Event(ev) => KNOWN_EVENT_TYPES
+                .iter()
+                .find(|k| **k == ev.kind)
+                .copied()
+                .unwrap_or("other_event"),
+        }
+    }
+}
+
 /// The fields Sightline reads. All but `type` are taken as any JSON and
 /// checked by the message that uses them, so a field of the wrong type is
 /// reported by name (or ignored on an event that does not use it) instead

@@ -27,6 +27,37 @@ pub struct SessionSnapshot {
     pub is_transcribing: bool,
 }
 
+/// Every `type` Sightline sends.
+pub const OUTBOUND_TYPES: &[&str] = &[
+    "data_stream",
+    "display_event",
+    "connection_ack",
+    "connection_error",
+    "app_state_change",
+    "microphone_state_change",
+    "settings_update",
+    "tpa_connection_ack",
+    "tpa_connection_error",
+    "permission_error",
+    "app_stopped",
+    "stream_status_check_response",
+    "dashboard_mode_changed",
+];
+
+/// The `type` of a message built here, read from its first field (every
+/// builder puts `type` first), as one of [`OUTBOUND_TYPES`] or `other`.
+pub fn message_type(text: &str) -> &'static str {
+    let Some(rest) = text.strip_prefix(r#"{"type":""#) else {
+        return "other";
+    };
+    let name = rest.split('"').next().unwrap_or_default();
+    OUTBOUND_TYPES
+        .iter()
+        .find(|t| **t == name)
+        .copied()
+        .unwrap_or("other")
+}
+
 // ---------------------------------------------------------------- glasses --
 
 /// `connection_ack`, sent on open and on every `connection_init`.
@@ -227,6 +258,55 @@ pub fn dashboard_mode_changed(mode: &str, session_id: &str, timestamp: &str) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_builder_puts_its_type_first() {
+        let snap = SessionSnapshot::default();
+        let ts = "2026-01-01T00:00:00.000Z";
+        let data = RawValue::from_string("{}".into()).unwrap();
+        let req = crate::app::parse_app_message(
+            r#"{"type":"display_event","layout":{"layoutType":"text_wall","text":"hi"}}"#,
+        );
+        let Ok(crate::app::AppMessage::DisplayEvent(req)) = req else {
+            panic!("display request did not parse");
+        };
+        let built = [
+            (connection_ack(&snap, ts), "connection_ack"),
+            (connection_error("X", "m", ts), "connection_error"),
+            (app_state_change(&snap, Some("e"), ts), "app_state_change"),
+            (
+                microphone_state_change("u", true, &["pcm"], false, ts),
+                "microphone_state_change",
+            ),
+            (glasses_settings("u", &Map::new(), ts), "settings_update"),
+            (
+                glasses_settings_response("u", &Map::new(), ts),
+                "settings_update",
+            ),
+            (display_event("p", &req, ts), "display_event"),
+            (
+                tpa_connection_ack("s", &json!([]), &Map::new(), &json!({}), ts),
+                "tpa_connection_ack",
+            ),
+            (tpa_connection_error("X", "m", ts), "tpa_connection_error"),
+            (data_stream("s", "button_press", &data, ts), "data_stream"),
+            (permission_error(&[], ts), "permission_error"),
+            (app_stopped("r", ts), "app_stopped"),
+            (
+                stream_status_check_response(ts),
+                "stream_status_check_response",
+            ),
+            (
+                dashboard_mode_changed("main", "s", ts),
+                "dashboard_mode_changed",
+            ),
+        ];
+        for (text, kind) in built {
+            assert_eq!(message_type(&text), kind, "{text}");
+        }
+        assert_eq!(message_type(r#"{"a":1,"type":"data_stream"}"#), "other");
+        assert_eq!(message_type(r#"{"type":"made_up"}"#), "other");
+    }
 
     #[test]
     fn data_stream_splices_data_verbatim() {

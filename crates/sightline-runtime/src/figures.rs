@@ -6,18 +6,24 @@
 //! sessions on different threads do not contend on a lock.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
 
 use serde::Serialize;
 
 use crate::breaker::{BreakerPolicy, WebhookBreakers};
 use crate::health::ConnectionRole;
+use crate::metrics::Metrics;
+use sightline_probe::ActorRegistry;
 
-/// The health state every session of a runtime shares: the figures and
-/// the app servers' webhook breakers.
+/// What every actor of a runtime shares to report on its health: the
+/// figures, the app servers' webhook breakers, the registry of live actors
+/// and the Prometheus metrics.
 #[derive(Debug)]
 pub struct RuntimeHealth {
     pub figures: HealthFigures,
     pub breakers: WebhookBreakers,
+    pub actors: Arc<ActorRegistry>,
+    pub metrics: Metrics,
 }
 
 impl RuntimeHealth {
@@ -25,7 +31,14 @@ impl RuntimeHealth {
         RuntimeHealth {
             figures: HealthFigures::default(),
             breakers: WebhookBreakers::new(policy),
+            actors: ActorRegistry::new(),
+            metrics: Metrics::new(),
         }
+    }
+
+    /// The `/metrics` page.
+    pub fn render_metrics(&self) -> String {
+        self.metrics.render(&self.figures.snapshot(), &self.actors)
     }
 }
 

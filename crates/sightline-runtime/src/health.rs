@@ -27,6 +27,7 @@ use serde::Serialize;
 use crate::figures::RuntimeHealth;
 use crate::link::{close, ConnectionId, ConnectionLink, Outbound};
 use crate::session::{ConnectionTimedOut, SessionFigures, UserSession};
+use sightline_probe::ProbeGuard;
 
 /// The timings the monitor works with.
 #[derive(Debug, Clone, Copy)]
@@ -63,6 +64,8 @@ pub struct HealthMonitor {
     connections: BTreeMap<ConnectionId, Watched>,
     /// Connections this monitor closed for silence.
     timeouts: u64,
+    /// This monitor's entry in the actor registry.
+    probe: ProbeGuard,
 }
 
 impl HealthMonitor {
@@ -71,8 +74,11 @@ impl HealthMonitor {
         session: Addr<UserSession>,
         timings: HealthTimings,
         health: Arc<RuntimeHealth>,
+        probe: ProbeGuard,
     ) -> Self {
+        probe.set_user(&user_id);
         HealthMonitor {
+            probe,
             user_id,
             session,
             timings,
@@ -84,6 +90,7 @@ impl HealthMonitor {
 
     /// One heartbeat: close the silent, ping the rest.
     fn beat(&mut self, ctx: &mut Context<Self>) {
+        self.probe.handled();
         if !self.session.connected() {
             // The session died; its connections notice by themselves and
             // close 1011 so their clients reconnect into a fresh session.
@@ -108,6 +115,7 @@ impl HealthMonitor {
             };
             if closable {
                 self.timeouts += 1;
+                self.probe.failed();
                 self.health.figures.timeout(&c.role);
                 tracing::info!(user = %self.user_id, connection = %id, role = ?c.role,
                     silent_ms = now.saturating_duration_since(c.last_seen).as_millis() as u64,
@@ -194,6 +202,7 @@ pub struct Watch {
 impl Handler<Watch> for HealthMonitor {
     type Result = ();
     fn handle(&mut self, msg: Watch, _: &mut Context<Self>) {
+        self.probe.handled();
         let now = Instant::now();
         self.health.figures.connection_opened(&msg.role);
         let previous = self.connections.insert(
@@ -221,6 +230,7 @@ pub struct Unwatch {
 impl Handler<Unwatch> for HealthMonitor {
     type Result = ();
     fn handle(&mut self, msg: Unwatch, _: &mut Context<Self>) {
+        self.probe.handled();
         if let Some(c) = self.connections.remove(&msg.id) {
             self.health.figures.connection_closed(&c.role);
         }
@@ -239,6 +249,7 @@ pub struct Activity {
 impl Handler<Activity> for HealthMonitor {
     type Result = ();
     fn handle(&mut self, msg: Activity, _: &mut Context<Self>) {
+        self.probe.handled();
         if let Some(c) = self.connections.get_mut(&msg.id) {
             c.last_seen = c.last_seen.max(msg.last_seen);
         }

@@ -21,6 +21,7 @@ pub mod display;
 pub mod figures;
 pub mod health;
 pub mod link;
+pub mod metrics;
 pub mod session;
 pub mod supervisor;
 pub mod webhook;
@@ -33,7 +34,7 @@ use sightline_store::Store;
 pub use config::RuntimeConfig;
 pub use figures::RuntimeHealth;
 pub use link::{ConnectionId, ConnectionLink, Outbound};
-pub use session::UserSession;
+pub use session::{SessionHandle, UserSession};
 pub use supervisor::SessionSupervisor;
 
 /// A running Sightline runtime: the supervisor, the store and the config.
@@ -43,8 +44,11 @@ pub struct Runtime {
     pub supervisor: Addr<SessionSupervisor>,
     pub store: Arc<dyn Store>,
     pub config: Arc<RuntimeConfig>,
-    /// Health figures and webhook breakers shared by every session.
+    /// Health figures, webhook breakers, the actor registry and the
+    /// metrics, shared by every actor.
     pub health: Arc<RuntimeHealth>,
+    /// The supervisor's id in the actor registry.
+    pub supervisor_actor: u64,
 }
 
 impl Runtime {
@@ -53,9 +57,11 @@ impl Runtime {
     pub fn start(config: RuntimeConfig, store: Arc<dyn Store>) -> Runtime {
         let health = Arc::new(RuntimeHealth::new(config.webhook_breaker));
         let config = Arc::new(config);
-        let supervisor =
-            SessionSupervisor::new(config.clone(), store.clone(), health.clone()).start();
+        let supervisor = SessionSupervisor::new(config.clone(), store.clone(), health.clone());
+        let supervisor_actor = supervisor.actor_id();
+        let supervisor = supervisor.start();
         Runtime {
+            supervisor_actor,
             supervisor,
             store,
             config,

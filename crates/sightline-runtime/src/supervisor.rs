@@ -16,7 +16,8 @@ use sightline_store::{Store, UserRecord};
 
 use crate::config::RuntimeConfig;
 use crate::figures::RuntimeHealth;
-use crate::session::{Dispose, UserSession};
+use crate::session::{Dispose, SessionHandle, UserSession};
+use sightline_probe::{ActorKind, ProbeGuard};
 
 /// Supervisor of all user sessions.
 pub struct SessionSupervisor {
@@ -27,10 +28,12 @@ pub struct SessionSupervisor {
     arbiters: Vec<Arbiter>,
     next_arbiter: usize,
     next_seq: u64,
+    /// The supervisor's entry in the actor registry: the root of the tree.
+    probe: ProbeGuard,
 }
 
 struct SessionEntry {
-    addr: Addr<UserSession>,
+    handle: SessionHandle,
     seq: u64,
 }
 
@@ -40,7 +43,11 @@ impl SessionSupervisor {
         store: Arc<dyn Store>,
         health: Arc<RuntimeHealth>,
     ) -> Self {
+        let probe = health
+            .actors
+            .register(ActorKind::Supervisor, None, "running");
         SessionSupervisor {
+            probe,
             config,
             store,
             health,
@@ -49,6 +56,12 @@ impl SessionSupervisor {
             next_arbiter: 0,
             next_seq: 0,
         }
+    }
+
+    /// The supervisor's id in the actor registry, the parent of every
+    /// session and of app connections not yet bound to one.
+    pub fn actor_id(&self) -> u64 {
+        self.probe.id()
     }
 
     fn spawn_session(&mut self, user: UserRecord, me: Addr<SessionSupervisor>) -> SessionEntry {
@@ -63,11 +76,19 @@ impl SessionSupervisor {
         let config = self.config.clone();
         let store = self.store.clone();
         let health = self.health.clone();
+        let guard =
+            self.health
+                .actors
+                .register(ActorKind::UserSession, Some(self.probe.id()), "starting");
+        let probe = guard.probe();
         let addr = UserSession::start_in_arbiter(&self.arbiters[idx].handle(), move |_| {
-            UserSession::new(user, seq, config, store, me, health)
+            UserSession::new(user, seq, config, store, me, health, guard)
         });
         tracing::info!(session_seq = seq, "user session created");
-        SessionEntry { addr, seq }
+        SessionEntry {
+            handle: SessionHandle::new(addr, probe),
+            seq,
+        }
     }
 }
 
@@ -84,7 +105,7 @@ impl Actor for SessionSupervisor {
 /// Returns the user's session, creating it if there is none (or if the one
 /// there has died).
 #[derive(Message)]
-#[rtype(result = "Addr<UserSession>")]
+#[rtype(result = "SessionHandle")]
 pub struct OpenSession {
     pub user: UserRecord,
 }
@@ -94,33 +115,41 @@ impl Handler<OpenSession> for SessionSupervisor {
 
     fn handle(&mut self, msg: OpenSession, ctx: &mut Context<Self>) -> Self::Result {
         let email = msg.user.email.clone();
+        let mut died = None;
         if let Some(entry) = self.sessions.get(&email) {
-            if entry.addr.connected() {
-                return MessageResult(entry.addr.clone());
+            if entry.handle.connected() {
+                return MessageResult(entry.handle.clone());
             }
             tracing::warn!(user = %email, "user session had died; starting a new one");
+            died = Some(entry.handle.probe().clone());
         }
         let entry = self.spawn_session(msg.user, ctx.address());
-        let addr = entry.addr.clone();
+        if let Some(previous) = died {
+            let probe = entry.handle.probe();
+            probe.inherit(&previous);
+            probe.failed();
+            probe.restarted();
+        }
+        let handle = entry.handle.clone();
         self.sessions.insert(email, entry);
-        MessageResult(addr)
+        MessageResult(handle)
     }
 }
 
 /// Looks up a user's live session without creating one.
 #[derive(Message)]
-#[rtype(result = "Option<Addr<UserSession>>")]
+#[rtype(result = "Option<SessionHandle>")]
 pub struct FindSession {
     pub user_id: String,
 }
 
 impl Handler<FindSession> for SessionSupervisor {
-    type Result = Option<Addr<UserSession>>;
+    type Result = Option<SessionHandle>;
 
     fn handle(&mut self, msg: FindSession, _: &mut Context<Self>) -> Self::Result {
         let entry = self.sessions.get(&msg.user_id)?;
-        if entry.addr.connected() {
-            Some(entry.addr.clone())
+        if entry.handle.connected() {
+            Some(entry.handle.clone())
         } else {
             self.sessions.remove(&msg.user_id);
             None
@@ -145,7 +174,7 @@ impl Handler<RetireSession> for SessionSupervisor {
         match self.sessions.get(&msg.user_id) {
             Some(e) if e.seq == msg.seq => {
                 if let Some(e) = self.sessions.remove(&msg.user_id) {
-                    e.addr.do_send(Dispose);
+                    e.handle.do_send(Dispose);
                 }
                 tracing::info!(user = %msg.user_id, "user session retired");
             }
@@ -163,11 +192,11 @@ impl Handler<ListSessions> for SessionSupervisor {
     type Result = MessageResult<ListSessions>;
 
     fn handle(&mut self, _: ListSessions, _: &mut Context<Self>) -> Self::Result {
-        self.sessions.retain(|_, e| e.addr.connected());
+        self.sessions.retain(|_, e| e.handle.connected());
         let mut out: Vec<_> = self
             .sessions
             .iter()
-            .map(|(u, e)| (u.clone(), e.addr.clone()))
+            .map(|(u, e)| (u.clone(), e.handle.addr().clone()))
             .collect();
         out.sort_by(|a, b| a.0.cmp(&b.0));
         MessageResult(out)

@@ -29,6 +29,18 @@ pub enum WebhookError {
     CircuitOpen { origin: String, retry_in_ms: u64 },
 }
 
+impl WebhookError {
+    /// The failure's class, as a metric label.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            WebhookError::Unreachable { .. } => "unreachable",
+            WebhookError::Status { .. } => "status",
+            WebhookError::Timeout { .. } => "timeout",
+            WebhookError::CircuitOpen { .. } => "circuit_open",
+        }
+    }
+}
+
 /// Joins an app's public URL and a path, tolerating a trailing slash.
 pub fn endpoint(public_url: &str, path: &str) -> String {
     format!("{}{}", public_url.trim_end_matches('/'), path)
@@ -46,12 +58,16 @@ pub async fn post_guarded<T: Serialize>(
 ) -> Result<(), WebhookError> {
     if let Err(open) = health.breakers.check(url, Instant::now()) {
         health.figures.webhook_fast_failure();
+        health.metrics.webhook(Duration::ZERO, Some("circuit_open"));
         return Err(WebhookError::CircuitOpen {
             origin: open.origin,
             retry_in_ms: open.retry_in.as_millis() as u64,
         });
     }
+    let started = Instant::now();
     let result = post_json(url, body, timeout, correlation_id).await;
+    let failure = result.as_ref().err().map(WebhookError::reason);
+    health.metrics.webhook(started.elapsed(), failure);
     if health.breakers.record(url, result.is_ok(), Instant::now()) {
         tracing::warn!(url = %url, correlation_id = %correlation_id, "app server keeps failing; its circuit breaker is open and calls to it fail fast for a while");
     }

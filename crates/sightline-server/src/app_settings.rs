@@ -157,7 +157,7 @@ async fn push_to_session(
         package_name: app.package_name.clone(),
         settings: Value::Array(settings.to_vec()),
     };
-    session.send(changed).await.unwrap_or(false)
+    session.addr().send(changed).await.unwrap_or(false)
 }
 
 /// POSTs `{userIdForSettings, settings}` to the app server's `/settings`,

@@ -6,23 +6,28 @@
 //! From then on the (user, package) identity belongs to the socket: fields
 //! in later messages never change it.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use actix::{
-    Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, Handler, StreamHandler, WrapFuture,
+    Actor, ActorContext, ActorFutureExt, AsyncContext, Handler, StreamHandler, WrapFuture,
 };
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_web_actors::ws::{self, WebsocketContext};
+use sightline_probe::{ActorKind, ProbeGuard};
+use sightline_protocol::app::claims_display_event;
 use sightline_protocol::app::{parse_app_message, AppMessage, ConnectionInit};
 use sightline_protocol::outbound;
 use sightline_protocol::session_id::user_from_app_session_id;
 use sightline_runtime::link::close;
+use sightline_runtime::metrics::{DisplayOutcome, LabelledCounters};
 use sightline_runtime::session::{AppDisconnected, AttachApp, FromApp};
 use sightline_runtime::supervisor::FindSession;
-use sightline_runtime::{ConnectionId, ConnectionLink, Outbound, UserSession};
+use sightline_runtime::{ConnectionId, ConnectionLink, Outbound, SessionHandle};
 use sightline_store::verify_api_key;
 
-use crate::frames::{self, Frame, Heartbeat, Reassembler};
+use crate::frames::{self, Frame, Heartbeat, Reassembler, Writer};
+use crate::limits::{Gate, SendBacklog, Slot};
 use crate::SharedState;
 
 /// Messages kept while the session decides on an init; the SDK sends none
@@ -47,7 +52,7 @@ enum Binding {
 struct Identity {
     user_id: String,
     package: String,
-    session: Addr<UserSession>,
+    session: SessionHandle,
 }
 
 /// One app WebSocket.
@@ -59,6 +64,21 @@ pub struct AppConnection {
     last_seen: Instant,
     peer_close: Option<u16>,
     reassembler: Reassembler,
+    /// This connection's entry in the actor registry: under the supervisor
+    /// until bound, then under its user's session.
+    probe: ProbeGuard,
+    /// Messages received, by type.
+    received: LabelledCounters,
+    writer: Writer,
+    /// Span of everything this connection does (`connection`, and `user`
+    /// and `package` once the init names them).
+    span: tracing::Span,
+    /// Size and rate limits of what the app sends.
+    gate: Gate,
+    /// This connection's place under the connection limit.
+    _slot: Slot,
+    /// Bytes queued for the client and not taken yet.
+    backlog: Arc<SendBacklog>,
 }
 
 impl Actor for AppConnection {
@@ -117,13 +137,17 @@ impl Handler<Outbound> for AppConnection {
     type Result = ();
 
     fn handle(&mut self, msg: Outbound, ctx: &mut Self::Context) {
-        if frames::write(&msg, ctx) {
+        let span = self.span.clone();
+        let _in_connection = span.enter();
+        self.probe.received();
+        if self.writer.write(&msg, ctx) {
             return;
         }
         match msg {
             Outbound::InitAccepted => {
                 if let Binding::Attaching(who) = &self.binding {
                     self.binding = Binding::Bound(who.clone());
+                    self.probe.set_state("bound");
                     for text in std::mem::take(&mut self.pending) {
                         self.text(&text, ctx);
                     }
@@ -131,11 +155,20 @@ impl Handler<Outbound> for AppConnection {
             }
             Outbound::InitRejected { code, message } => {
                 self.binding = Binding::AwaitingInit;
+                self.probe.set_state("refused");
                 self.reject(code, &message, close::POLICY, ctx);
             }
             Outbound::Superseded => {
-                tracing::info!(connection = %self.id, "app socket superseded by a newer connection");
+                tracing::info!(connection = %self.id, "app socket superseded by a newer connection; closing it");
                 self.binding = Binding::Superseded;
+                self.probe.set_state("superseded");
+                // 1008 is a closure the SDK does not reconnect from: the
+                // newer socket speaks for the app now.
+                frames::close_with(
+                    ctx,
+                    close::POLICY,
+                    "Superseded by a newer connection for this app session",
+                );
             }
             Outbound::Ping { reply } => frames::answer_ping(self, &reply, ctx),
             _ => {}
@@ -144,12 +177,10 @@ impl Handler<Outbound> for AppConnection {
 }
 
 impl AppConnection {
-    fn error(&self, code: &str, message: &str, ctx: &mut WebsocketContext<Self>) {
-        ctx.text(outbound::tpa_connection_error(
-            code,
-            message,
-            &crate::now_iso(),
-        ));
+    fn error(&mut self, code: &str, message: &str, ctx: &mut WebsocketContext<Self>) {
+        self.probe.failed();
+        let error = outbound::tpa_connection_error(code, message, &crate::now_iso());
+        self.writer.text(&error, ctx);
     }
 
     fn reject(
@@ -165,6 +196,20 @@ impl AppConnection {
     }
 
     fn text(&mut self, text: &str, ctx: &mut WebsocketContext<Self>) {
+        let metrics = &self.state.runtime.health.metrics;
+        let error = outbound::tpa_connection_error;
+        let limits = (true, text.len());
+        if !frames::admit(
+            &mut self.gate,
+            &mut self.writer,
+            metrics,
+            limits,
+            error,
+            ctx,
+        ) {
+            self.probe.failed();
+            return;
+        }
         match &self.binding {
             Binding::Checking | Binding::Attaching(_) => {
                 if self.pending.len() < MAX_PENDING {
@@ -181,9 +226,15 @@ impl AppConnection {
             Ok(m) => m,
             Err(e) => {
                 tracing::debug!(connection = %self.id, error = %e, "unusable frame from app");
+                self.received.inc("unusable");
+                if claims_display_event(text) {
+                    let metrics = &self.state.runtime.health.metrics;
+                    metrics.display(DisplayOutcome::Rejected);
+                }
                 return self.error(e.code(), &e.to_string(), ctx);
             }
         };
+        self.received.inc(msg.type_name());
         match (&self.binding, msg) {
             (Binding::AwaitingInit, AppMessage::ConnectionInit(init)) => self.init(init, ctx),
             (Binding::AwaitingInit, _) => self.error(
@@ -209,6 +260,7 @@ impl AppConnection {
             return;
         };
         self.binding = Binding::Checking;
+        self.probe.set_state("checking");
         let runtime = self.state.runtime.clone();
         let package = init.package_name.clone();
         let check = async move {
@@ -247,12 +299,21 @@ impl AppConnection {
                 let link = ConnectionLink {
                     id: act.id,
                     out: ctx.address().recipient(),
+                    probe: act.probe.probe(),
+                    backlog: act.backlog.clone(),
                 };
+                act.span.record("user", who.user_id.as_str());
+                act.span.record("package", who.package.as_str());
+                act.probe.set_parent(who.session.actor_id());
+                act.probe.set_user(&who.user_id);
+                act.probe.set_package(&who.package);
+                act.probe.set_state("attaching");
                 who.session.do_send(AttachApp { app, link });
                 act.binding = Binding::Attaching(who);
             }
             Err((code, message)) => {
                 act.binding = Binding::AwaitingInit;
+                act.probe.set_state("refused");
                 let close_code = if code == "INTERNAL_ERROR" {
                     close::INTERNAL
                 } else {
@@ -267,22 +328,41 @@ impl AppConnection {
 
 impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for AppConnection {
     fn handle(&mut self, item: Result<ws::Message, ws::ProtocolError>, ctx: &mut Self::Context) {
+        let span = self.span.clone();
+        let _in_connection = span.enter();
         self.last_seen = Instant::now();
+        self.probe.handled();
         let msg = match item {
             Ok(m) => m,
             Err(e) => {
                 tracing::info!(connection = %self.id, error = %e, "app socket protocol error; closing");
-                frames::close_with(ctx, close::POLICY, &e.to_string());
+                self.probe.failed();
+                let code = frames::protocol_error_code(&e, &self.state.runtime.health.metrics);
+                frames::close_with(ctx, code, &e.to_string());
                 return;
             }
         };
         match msg {
             ws::Message::Text(t) => self.text(&t, ctx),
-            ws::Message::Binary(_) => self.error(
-                "MALFORMED_MESSAGE",
-                "apps send JSON in text frames; binary frames are not accepted",
-                ctx,
-            ),
+            ws::Message::Binary(b) => {
+                let metrics = &self.state.runtime.health.metrics;
+                let error = outbound::tpa_connection_error;
+                let limits = (false, b.len());
+                if frames::admit(
+                    &mut self.gate,
+                    &mut self.writer,
+                    metrics,
+                    limits,
+                    error,
+                    ctx,
+                ) {
+                    self.error(
+                        "MALFORMED_MESSAGE",
+                        "apps send JSON in text frames; binary frames are not accepted",
+                        ctx,
+                    )
+                }
+            }
             ws::Message::Continuation(item) => match self.reassembler.push(item) {
                 Ok(Some(Frame::Text(t))) => self.text(&t, ctx),
                 Ok(Some(Frame::Binary(_))) => {
@@ -308,16 +388,52 @@ pub async fn app_ws(
     stream: web::Payload,
     state: web::Data<SharedState>,
 ) -> HttpResponse {
+    let limits = &state.config.limits;
+    let Some(slot) = state.slots.try_take(limits.max_connections) else {
+        state.runtime.health.metrics.refused("connections");
+        tracing::warn!(
+            limit = limits.max_connections,
+            "connection limit reached; app refused"
+        );
+        return frames::server_full();
+    };
+    let id = ConnectionId::next();
+    let runtime = &state.runtime;
+    let backlog = frames::backlog(&state.runtime.health.metrics, limits.send_backlog_bytes);
+    let probe = runtime.health.actors.register(
+        ActorKind::AppConnection,
+        Some(runtime.supervisor_actor),
+        "awaiting-init",
+    );
+    probe.set_label(&id.to_string());
     let conn = AppConnection {
-        id: ConnectionId::next(),
+        id,
+        probe,
+        span: tracing::info_span!(
+            "app",
+            connection = %id,
+            user = tracing::field::Empty,
+            package = tracing::field::Empty
+        ),
+        received: runtime.health.metrics.messages_in("app"),
+        writer: Writer::new(&runtime.health.metrics, "app"),
+        // Apps send no binary frames (each gets an error); they count
+        // against the rate like any message.
+        gate: Gate::new(
+            limits.app_rate,
+            limits.app_text_bytes,
+            limits.app_text_bytes,
+        ),
+        _slot: slot,
+        backlog: backlog.clone(),
         state: state.clone(),
         binding: Binding::AwaitingInit,
         pending: Vec::new(),
         last_seen: Instant::now(),
         peer_close: None,
-        reassembler: Reassembler::new(state.config.max_frame_bytes),
+        reassembler: Reassembler::new(limits.app_text_bytes),
     };
-    match frames::handshake(conn, &req, stream, state.config.max_frame_bytes) {
+    match frames::handshake(conn, &req, stream, limits.app_text_bytes, backlog) {
         Ok(resp) => resp,
         Err(e) => e.error_response(),
     }

@@ -11,8 +11,7 @@ use sightline_store::MongoConfig;
 use sightline_transcription::{AsrConfig, ProviderKind};
 use thiserror::Error;
 
-/// Maximum size of one WebSocket message (a 1 MB bitmap display fits).
-pub const DEFAULT_MAX_FRAME_BYTES: usize = 2 * 1024 * 1024;
+use crate::limits::{Limits, Rate};
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
@@ -33,7 +32,8 @@ pub struct ServerConfig {
     pub admin_token: Option<String>,
     /// Close an app socket that has not sent `tpa_connection_init` by then.
     pub app_init_timeout: Duration,
-    pub max_frame_bytes: usize,
+    /// Message sizes, connections, rates and send backlogs.
+    pub limits: Limits,
     /// MongoDB connection; `None` runs on the embedded store in `data_dir`.
     pub mongodb: Option<MongoConfig>,
     pub runtime: RuntimeConfig,
@@ -50,6 +50,7 @@ impl std::fmt::Debug for ServerConfig {
                 "admin_token",
                 &self.admin_token.as_ref().map(|_| "<redacted>"),
             )
+            .field("limits", &self.limits)
             .field("mongodb", &self.mongodb)
             .field("runtime", &self.runtime)
             .finish()
@@ -66,7 +67,7 @@ impl ServerConfig {
             jwt_secret: jwt_secret.into(),
             admin_token: None,
             app_init_timeout: Duration::from_secs(10),
-            max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
+            limits: Limits::default(),
             mongodb: None,
             runtime: RuntimeConfig {
                 public_ws_url: default_public_ws_url(bind),
@@ -143,6 +144,48 @@ impl ServerConfig {
         }
         if let Some(d) = ms("SIGHTLINE_APP_GRACE_MS")? {
             c.runtime.app_reconnect_grace = d;
+        }
+        let l = &mut c.limits;
+        let sizes: [(&'static str, &mut usize); 5] = [
+            (
+                "SIGHTLINE_GLASSES_MAX_TEXT_BYTES",
+                &mut l.glasses_text_bytes,
+            ),
+            (
+                "SIGHTLINE_GLASSES_MAX_BINARY_BYTES",
+                &mut l.glasses_binary_bytes,
+            ),
+            ("SIGHTLINE_APP_MAX_TEXT_BYTES", &mut l.app_text_bytes),
+            ("SIGHTLINE_MAX_CONNECTIONS", &mut l.max_connections),
+            (
+                "SIGHTLINE_MAX_SEND_BACKLOG_BYTES",
+                &mut l.send_backlog_bytes,
+            ),
+        ];
+        for (name, field) in sizes {
+            if let Some(n) = count(&get, name)? {
+                *field = n as usize;
+            }
+        }
+        let rates: [(&'static str, &'static str, &mut Rate); 2] = [
+            (
+                "SIGHTLINE_GLASSES_MESSAGES_PER_SECOND",
+                "SIGHTLINE_GLASSES_MESSAGES_BURST",
+                &mut l.glasses_rate,
+            ),
+            (
+                "SIGHTLINE_APP_MESSAGES_PER_SECOND",
+                "SIGHTLINE_APP_MESSAGES_BURST",
+                &mut l.app_rate,
+            ),
+        ];
+        for (per_second, burst, rate) in rates {
+            if let Some(n) = count(&get, per_second)? {
+                rate.per_second = n;
+            }
+            if let Some(n) = count(&get, burst)? {
+                rate.burst = n;
+            }
         }
         if let Some(uri) = get("SIGHTLINE_MONGODB_URI").filter(|u| !u.is_empty()) {
             let mut m = MongoConfig::new(uri);

@@ -1,14 +1,20 @@
 //! What both WebSocket connections share: reassembly of fragmented
 //! messages, the heartbeat, and writing [`Outbound`] commands to the socket.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::{Actor, ActorContext, AsyncContext, Recipient};
 use actix_http::ws::Item;
 use actix_web_actors::ws::{self, CloseCode, CloseReason, WebsocketContext};
 use bytes::{Bytes, BytesMut};
+use prometheus::Histogram;
+use sightline_protocol::outbound;
 use sightline_runtime::health::Activity;
+use sightline_runtime::metrics::{LabelledCounters, Metrics};
 use sightline_runtime::{ConnectionId, Outbound};
+
+use crate::limits::{CountedBody, Gate, SendBacklog, Verdict, CLOSE_TOO_BIG};
 
 /// A complete message after reassembly.
 pub enum Frame {
@@ -121,19 +127,63 @@ pub fn answer_ping<A: Heartbeat>(
     });
 }
 
-/// Writes an outbound command to the socket. Returns `false` for the
-/// commands the caller must handle itself (init results, superseding).
-pub fn write<A>(msg: &Outbound, ctx: &mut WebsocketContext<A>) -> bool
-where
-    A: Actor<Context = WebsocketContext<A>>,
-{
-    match msg {
-        Outbound::Text(t) => ctx.text(t.as_str()),
-        Outbound::Binary(b) => ctx.binary(b.clone()),
-        Outbound::Close { code, reason } => close_with(ctx, *code, reason),
-        _ => return false,
+/// Writes what a connection sends, counting each message by type and
+/// timing relayed events from their arrival from the glasses.
+pub struct Writer {
+    sent: LabelledCounters,
+    fanout_latency: Histogram,
+}
+
+impl Writer {
+    /// A writer for a connection to `target` ("glasses" or "app").
+    pub fn new(metrics: &Metrics, target: &'static str) -> Writer {
+        Writer {
+            sent: metrics.messages_out(target),
+            fanout_latency: metrics.fanout_latency.clone(),
+        }
     }
-    true
+
+    /// Writes one JSON message built by the protocol crate.
+    pub fn text<A>(&mut self, text: &str, ctx: &mut WebsocketContext<A>)
+    where
+        A: Actor<Context = WebsocketContext<A>>,
+    {
+        self.sent.inc(outbound::message_type(text));
+        ctx.text(text);
+    }
+
+    /// Writes an outbound command to the socket. Returns `false` for the
+    /// commands the caller must handle itself (init results, superseding,
+    /// pings).
+    pub fn write<A>(&mut self, msg: &Outbound, ctx: &mut WebsocketContext<A>) -> bool
+    where
+        A: Actor<Context = WebsocketContext<A>>,
+    {
+        match msg {
+            Outbound::Text(t) => self.text(t, ctx),
+            Outbound::Event { text, received } => {
+                self.text(text, ctx);
+                self.fanout_latency
+                    .observe(received.elapsed().as_secs_f64());
+            }
+            Outbound::Binary(b) => {
+                self.sent.inc("audio");
+                ctx.binary(b.clone());
+            }
+            Outbound::Close { code, reason } => close_with(ctx, *code, reason),
+            _ => return false,
+        }
+        true
+    }
+}
+
+/// A send backlog bounded as the limits say, counting into the metrics.
+pub fn backlog(metrics: &Metrics, bound: usize) -> Arc<SendBacklog> {
+    Arc::new(SendBacklog::new(
+        bound,
+        metrics.audio_dropped.clone(),
+        metrics.slow_consumer_closes.clone(),
+    ))
 }
 
 /// Sends a close frame with `code` and `reason`, then stops the actor.
@@ -154,19 +204,85 @@ pub fn peer_close_code(reason: &Option<CloseReason>) -> u16 {
 }
 
 /// Handshake builder with Sightline's frame limit.
+///
+/// Frames over `max_frame` are refused by the codec. The response body
+/// counts what the socket takes into `backlog`.
 pub fn handshake<A>(
     actor: A,
     req: &actix_web::HttpRequest,
     stream: actix_web::web::Payload,
     max_frame: usize,
+    backlog: Arc<SendBacklog>,
 ) -> Result<actix_web::HttpResponse, actix_web::Error>
 where
     A: Actor<Context = WebsocketContext<A>>
         + actix::StreamHandler<Result<ws::Message, ws::ProtocolError>>,
 {
-    ws::WsResponseBuilder::new(actor, req, stream)
-        .frame_size(max_frame)
-        .start()
+    let mut response = ws::handshake(req)?;
+    let codec = actix_http::ws::Codec::new().max_size(max_frame);
+    let body = WebsocketContext::with_codec(actor, stream, codec);
+    Ok(response.streaming(CountedBody::new(Box::pin(body), backlog)))
+}
+
+/// Lets a whole message through the connection's [`Gate`], or acts on the
+/// refusal: a `RATE_LIMITED` error built by `error` (at most one a second)
+/// for a message over the rate, a close for one over the size limit or a
+/// client that keeps flooding. Returns whether to handle the message.
+pub fn admit<A>(
+    gate: &mut Gate,
+    writer: &mut Writer,
+    metrics: &Metrics,
+    (text, len): (bool, usize),
+    error: fn(&str, &str, &str) -> String,
+    ctx: &mut WebsocketContext<A>,
+) -> bool
+where
+    A: Actor<Context = WebsocketContext<A>>,
+{
+    match gate.check(text, len) {
+        Verdict::Pass => true,
+        Verdict::Drop { warn } => {
+            metrics.refused("rate");
+            if warn {
+                let message = "Too many messages: this one and others were dropped; slow down";
+                writer.text(&error("RATE_LIMITED", message, &crate::now_iso()), ctx);
+            }
+            false
+        }
+        Verdict::Close { code, reason } => {
+            metrics.refused(if code == CLOSE_TOO_BIG {
+                "size"
+            } else {
+                "rate_close"
+            });
+            tracing::info!(code, reason, "closing a connection over its limits");
+            close_with(ctx, code, reason);
+            false
+        }
+    }
+}
+
+/// The close code for a socket error: 1009 for a frame over the limit
+/// (counted as a size refusal), 1008 (policy) for anything else the client
+/// got wrong.
+pub fn protocol_error_code(e: &ws::ProtocolError, metrics: &Metrics) -> u16 {
+    match e {
+        ws::ProtocolError::Overflow => {
+            metrics.refused("size");
+            CLOSE_TOO_BIG
+        }
+        _ => 1008,
+    }
+}
+
+/// HTTP 503 for an upgrade past the connection limit.
+pub fn server_full() -> actix_web::HttpResponse {
+    actix_web::HttpResponse::ServiceUnavailable().json(serde_json::json!({
+        "type": "connection_error",
+        "code": "SERVER_FULL",
+        "message": "The server holds as many connections as it may; try again later",
+        "timestamp": crate::now_iso(),
+    }))
 }
 
 #[cfg(test)]

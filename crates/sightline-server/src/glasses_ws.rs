@@ -12,39 +12,56 @@
 //! its own [`AudioDecoder`], so the session only ever sees 16 kHz PCM and a
 //! damaged frame costs only this connection a concealed 10 ms.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use actix::{
-    Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, ContextFutureSpawner, Handler,
+    Actor, ActorContext, ActorFutureExt, AsyncContext, ContextFutureSpawner, Handler,
     StreamHandler, WrapFuture,
 };
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_web_actors::ws::{self, WebsocketContext};
 use serde_json::json;
 use sightline_audio::{AudioCodec, AudioDecoder};
+use sightline_probe::{ActorKind, ProbeGuard};
 use sightline_protocol::glasses::{parse_glasses_message, GlassesMessage};
 use sightline_protocol::outbound;
 use sightline_runtime::link::close;
+use sightline_runtime::metrics::LabelledCounters;
 use sightline_runtime::session::{
     FromGlasses, GlassesAudio, GlassesConnected, GlassesDisconnected,
 };
 use sightline_runtime::supervisor::{FindSession, OpenSession};
-use sightline_runtime::{ConnectionId, ConnectionLink, Outbound, UserSession};
+use sightline_runtime::{ConnectionId, ConnectionLink, Outbound, SessionHandle};
 
 use crate::auth::{bearer, verify_core_token};
-use crate::frames::{self, Frame, Heartbeat, Reassembler};
+use crate::frames::{self, Frame, Heartbeat, Reassembler, Writer};
+use crate::limits::{Gate, SendBacklog, Slot};
 use crate::SharedState;
 
 /// One glasses WebSocket.
 pub struct GlassesConnection {
     id: ConnectionId,
     user_id: String,
-    session: Addr<UserSession>,
+    session: SessionHandle,
     state: web::Data<SharedState>,
     last_seen: Instant,
     reassembler: Reassembler,
     /// Turns this connection's audio frames into PCM.
     audio: AudioDecoder,
+    /// This connection's entry in the actor registry.
+    probe: ProbeGuard,
+    /// Messages received, by type.
+    received: LabelledCounters,
+    writer: Writer,
+    /// Span of everything this connection does (`user`, `connection`).
+    span: tracing::Span,
+    /// Size and rate limits of what the glasses send.
+    gate: Gate,
+    /// This connection's place under the connection limit.
+    _slot: Slot,
+    /// Bytes queued for the client and not taken yet.
+    backlog: Arc<SendBacklog>,
 }
 
 impl Actor for GlassesConnection {
@@ -60,8 +77,11 @@ impl Actor for GlassesConnection {
         let link = ConnectionLink {
             id: self.id,
             out: ctx.address().recipient(),
+            probe: self.probe.probe(),
+            backlog: self.backlog.clone(),
         };
         self.session
+            .addr()
             .send(GlassesConnected { link })
             .into_actor(self)
             .map(|res, act, ctx| {
@@ -97,11 +117,14 @@ impl Handler<Outbound> for GlassesConnection {
     type Result = ();
 
     fn handle(&mut self, msg: Outbound, ctx: &mut Self::Context) {
+        let span = self.span.clone();
+        let _in_connection = span.enter();
+        self.probe.received();
         if let Outbound::Ping { reply } = &msg {
             frames::answer_ping(self, reply, ctx);
             return;
         }
-        frames::write(&msg, ctx);
+        self.writer.write(&msg, ctx);
     }
 }
 
@@ -120,17 +143,36 @@ impl GlassesConnection {
                 tracing::info!(user = %self.user_id, codec = codec.name(), "glasses chose their audio codec");
                 self.audio = AudioDecoder::new(codec, self.describe());
             }
-            Err(e) => ctx.text(outbound::connection_error(
-                "INVALID_AUDIO_CODEC",
-                &e.to_string(),
-                &crate::now_iso(),
-            )),
+            Err(e) => {
+                self.probe.failed();
+                let error = outbound::connection_error(
+                    "INVALID_AUDIO_CODEC",
+                    &e.to_string(),
+                    &crate::now_iso(),
+                );
+                self.writer.text(&error, ctx);
+            }
         }
     }
 
     /// Decodes an audio frame and hands the PCM to the session.
-    fn audio(&mut self, frame: &[u8]) {
+    fn audio(&mut self, frame: &[u8], ctx: &mut WebsocketContext<Self>) {
+        if !self.admit(false, frame.len(), ctx) {
+            return;
+        }
+        self.received.inc("audio");
+        let before = self.audio.stats();
         let pcm = self.audio.decode(frame);
+        if matches!(self.audio.codec(), AudioCodec::Lc3 { .. }) {
+            let after = self.audio.stats();
+            let metrics = &self.state.runtime.health.metrics;
+            metrics
+                .lc3_frames_decoded
+                .inc_by(after.frames_decoded - before.frames_decoded);
+            metrics
+                .lc3_frames_concealed
+                .inc_by(after.frames_concealed - before.frames_concealed);
+        }
         if !pcm.is_empty() {
             self.session.do_send(GlassesAudio {
                 id: self.id,
@@ -139,9 +181,31 @@ impl GlassesConnection {
         }
     }
 
+    /// Lets a whole message through the connection's limits.
+    fn admit(&mut self, text: bool, len: usize, ctx: &mut WebsocketContext<Self>) -> bool {
+        let metrics = &self.state.runtime.health.metrics;
+        let error = outbound::connection_error;
+        let pass = frames::admit(
+            &mut self.gate,
+            &mut self.writer,
+            metrics,
+            (text, len),
+            error,
+            ctx,
+        );
+        if !pass {
+            self.probe.failed();
+        }
+        pass
+    }
+
     fn text(&mut self, text: &str, ctx: &mut WebsocketContext<Self>) {
+        if !self.admit(true, text.len(), ctx) {
+            return;
+        }
         match parse_glasses_message(text) {
             Ok(msg) => {
+                self.received.inc(msg.type_name());
                 if let GlassesMessage::ConnectionInit {
                     audio_codec: Some(name),
                     lc3_frame_bytes,
@@ -149,15 +213,18 @@ impl GlassesConnection {
                 {
                     self.choose_codec(name, *lc3_frame_bytes, ctx);
                 }
-                self.session.do_send(FromGlasses { id: self.id, msg })
+                self.session.do_send(FromGlasses {
+                    id: self.id,
+                    msg,
+                    received: Instant::now(),
+                })
             }
             Err(e) => {
                 tracing::debug!(user = %self.user_id, error = %e, "unusable frame from glasses");
-                ctx.text(outbound::connection_error(
-                    e.code(),
-                    &e.to_string(),
-                    &crate::now_iso(),
-                ));
+                self.received.inc("unusable");
+                self.probe.failed();
+                let error = outbound::connection_error(e.code(), &e.to_string(), &crate::now_iso());
+                self.writer.text(&error, ctx);
             }
         }
     }
@@ -165,27 +232,33 @@ impl GlassesConnection {
 
 impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for GlassesConnection {
     fn handle(&mut self, item: Result<ws::Message, ws::ProtocolError>, ctx: &mut Self::Context) {
+        let span = self.span.clone();
+        let _in_connection = span.enter();
         self.last_seen = Instant::now();
+        self.probe.handled();
         let msg = match item {
             Ok(m) => m,
             Err(e) => {
                 tracing::info!(user = %self.user_id, error = %e, "glasses socket protocol error; closing");
-                frames::close_with(ctx, close::POLICY, &e.to_string());
+                self.probe.failed();
+                let code = frames::protocol_error_code(&e, &self.state.runtime.health.metrics);
+                frames::close_with(ctx, code, &e.to_string());
                 return;
             }
         };
         match msg {
             ws::Message::Text(t) => self.text(&t, ctx),
-            ws::Message::Binary(b) => self.audio(&b),
+            ws::Message::Binary(b) => self.audio(&b, ctx),
             ws::Message::Continuation(item) => match self.reassembler.push(item) {
                 Ok(Some(Frame::Text(t))) => self.text(&t, ctx),
-                Ok(Some(Frame::Binary(b))) => self.audio(&b),
+                Ok(Some(Frame::Binary(b))) => self.audio(&b, ctx),
                 Ok(None) => {}
-                Err(reason) => ctx.text(outbound::connection_error(
-                    "MALFORMED_MESSAGE",
-                    reason,
-                    &crate::now_iso(),
-                )),
+                Err(reason) => {
+                    self.probe.failed();
+                    let error =
+                        outbound::connection_error("MALFORMED_MESSAGE", reason, &crate::now_iso());
+                    self.writer.text(&error, ctx);
+                }
             },
             ws::Message::Ping(p) => ctx.pong(&p),
             ws::Message::Pong(_) | ws::Message::Nop => {}
@@ -216,6 +289,15 @@ pub async fn glasses_ws(
                 "timestamp": crate::now_iso(),
             }));
         }
+    };
+    let limits = &state.config.limits;
+    let Some(slot) = state.slots.try_take(limits.max_connections) else {
+        state.runtime.health.metrics.refused("connections");
+        tracing::warn!(
+            limit = limits.max_connections,
+            "connection limit reached; glasses refused"
+        );
+        return frames::server_full();
     };
     let codec = match codec_from_query(req.query_string()) {
         Ok(c) => c,
@@ -271,16 +353,36 @@ pub async fn glasses_ws(
     };
     let id = ConnectionId::next();
     let audio = AudioDecoder::new(codec, format!("glasses {id} of {user_id}"));
+    let health = &state.runtime.health;
+    let probe = health.actors.register(
+        ActorKind::GlassesConnection,
+        Some(session.actor_id()),
+        "open",
+    );
+    probe.set_user(&user_id);
+    probe.set_label(&id.to_string());
+    let backlog = frames::backlog(&state.runtime.health.metrics, limits.send_backlog_bytes);
     let conn = GlassesConnection {
         id,
+        probe,
+        span: tracing::info_span!("glasses", user = %user_id, connection = %id),
+        gate: Gate::new(
+            limits.glasses_rate,
+            limits.glasses_text_bytes,
+            limits.glasses_binary_bytes,
+        ),
+        _slot: slot,
+        backlog: backlog.clone(),
+        received: health.metrics.messages_in("glasses"),
+        writer: Writer::new(&health.metrics, "glasses"),
         audio,
         user_id,
         session,
         state: state.clone(),
         last_seen: Instant::now(),
-        reassembler: Reassembler::new(state.config.max_frame_bytes),
+        reassembler: Reassembler::new(limits.glasses_frame_bytes()),
     };
-    match frames::handshake(conn, &req, stream, state.config.max_frame_bytes) {
+    match frames::handshake(conn, &req, stream, limits.glasses_frame_bytes(), backlog) {
         Ok(resp) => resp,
         Err(e) => e.error_response(),
     }

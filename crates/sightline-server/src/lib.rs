@@ -3,7 +3,10 @@
 //! `/glasses-ws` and `/app-ws` turn sockets into connection actors that talk
 //! to the runtime's user sessions; `/api/admin/*` registers apps (developers),
 //! `/api/apps*` and `/appsettings/*` serve users and SDK apps (described in
-//! `docs/openapi.json`, see [`openapi`]); `/health` answers liveness. Embed it in any actix-web application:
+//! `docs/openapi.json`, see [`openapi`]); `/health` and `/ready` answer
+//! liveness and readiness, `/stats`, `/actors`, `/metrics` and the `/inspect`
+//! page show operators what runs (see [`actors`]). Embed it in any actix-web
+//! application:
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -25,6 +28,7 @@
 //! }
 //! ```
 
+pub mod actors;
 pub mod admin;
 pub mod app_settings;
 pub mod app_ws;
@@ -35,6 +39,8 @@ mod frames;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod glasses_ws;
+pub mod inspect;
+pub mod limits;
 pub mod openapi;
 pub mod stats;
 pub mod user_apps;
@@ -54,6 +60,8 @@ pub use config::{ConfigError, ServerConfig};
 pub struct SharedState {
     pub config: ServerConfig,
     pub runtime: Runtime,
+    /// Open WebSocket connections, against `config.limits.max_connections`.
+    pub slots: Arc<limits::ConnectionSlots>,
 }
 
 /// A running Sightline: its runtime, ready to mount on an actix-web app.
@@ -108,6 +116,7 @@ impl SightlineBuilder {
             state: web::Data::new(SharedState {
                 config: self.config,
                 runtime,
+                slots: Arc::default(),
             }),
         })
     }
@@ -136,6 +145,12 @@ impl Sightline {
                 .route("/health", web::get().to(health))
                 .route("/ready", web::get().to(ready))
                 .route("/stats", web::get().to(stats::stats))
+                .route("/metrics", web::get().to(actors::metrics))
+                .route("/actors", web::get().to(actors::list))
+                .route("/actors/live", web::get().to(actors::live))
+                .route("/actors/{id}", web::get().to(actors::one))
+                .route("/sessions/{user}", web::get().to(actors::session))
+                .route("/inspect", web::get().to(inspect::page))
                 .route("/openapi.json", web::get().to(openapi::serve))
                 .service(
                     web::scope("/api/admin")

@@ -37,6 +37,7 @@ use crate::error::AsrError;
 use crate::provider::{Provider, ProviderEvent, StreamSpec, Transcript};
 use crate::replay::{Chunk, ReplayBuffer};
 use crate::timeline::Timeline;
+use sightline_probe::ProbeGuard;
 
 /// A result or failure of a stream, for the session to fan out.
 #[derive(Message, Debug, Clone)]
@@ -106,6 +107,8 @@ pub struct TranscriptionStream {
     epoch: u64,
     /// Connection attempts so far.
     attempts: u64,
+    /// This stream's entry in the actor registry, when it has one.
+    probe: Option<ProbeGuard>,
 }
 
 impl TranscriptionStream {
@@ -140,6 +143,27 @@ impl TranscriptionStream {
             backoff,
             epoch: 0,
             attempts: 0,
+            probe: None,
+        }
+    }
+
+    /// Lists the stream in an actor registry: its state, the audio it
+    /// handles, provider failures and reconnects.
+    pub fn with_probe(mut self, probe: ProbeGuard) -> Self {
+        probe.set_label(&self.spec.to_string());
+        probe.set_state(self.conn.name());
+        self.probe = Some(probe);
+        self
+    }
+
+    fn set_conn(&mut self, conn: Conn) {
+        self.probe(|p| p.set_state(conn.name()));
+        self.conn = conn;
+    }
+
+    fn probe(&self, f: impl FnOnce(&ProbeGuard)) {
+        if let Some(p) = &self.probe {
+            f(p);
         }
     }
 
@@ -169,11 +193,14 @@ impl TranscriptionStream {
 
     fn connect(&mut self, ctx: &mut Context<Self>) {
         if let Some(wait) = self.config.breaker.wait(Instant::now()) {
-            self.conn = Conn::Waiting;
+            self.set_conn(Conn::Waiting);
             ctx.run_later(wait, |act, ctx| act.retry(ctx));
             return;
         }
         self.attempts += 1;
+        if self.attempts > 1 {
+            self.probe(|p| p.restarted());
+        }
         self.epoch += 1;
         let epoch = self.epoch;
         let timings = ConnectionTimings {
@@ -186,13 +213,13 @@ impl TranscriptionStream {
         })
         .map(move |ev| (epoch, ev));
         ctx.add_stream(events);
-        self.conn = Conn::Connecting(conn.to);
+        self.set_conn(Conn::Connecting(conn.to));
         tracing::debug!(stream = %self.spec, attempt = self.attempts, "connecting to the speech provider");
     }
 
     fn retry(&mut self, ctx: &mut Context<Self>) {
         if matches!(self.conn, Conn::Waiting) {
-            self.conn = Conn::Idle;
+            self.set_conn(Conn::Idle);
             self.replay.rewind();
             self.pump(ctx);
         }
@@ -201,7 +228,7 @@ impl TranscriptionStream {
     fn end_audio(&mut self) {
         if let Conn::Open(tx) = &self.conn {
             let _ = tx.send(ToProvider::End);
-            self.conn = Conn::Draining;
+            self.set_conn(Conn::Draining);
         }
     }
 
@@ -243,7 +270,7 @@ impl TranscriptionStream {
         let error = match error {
             None if draining => {
                 self.replay.forget_sent();
-                self.conn = Conn::Idle;
+                self.set_conn(Conn::Idle);
                 if self.wants_audio() {
                     self.pump(ctx);
                 }
@@ -252,9 +279,10 @@ impl TranscriptionStream {
             None => AsrError::transient(self.provider.name(), "the provider ended the stream"),
             Some(e) => e,
         };
+        self.probe(|p| p.failed());
         if error.is_permanent() {
             tracing::error!(stream = %self.spec, error = %error, "speech provider refused the stream; not retrying");
-            self.conn = Conn::Failed;
+            self.set_conn(Conn::Failed);
             self.replay = ReplayBuffer::new(0);
             self.out.do_send(StreamUpdate {
                 spec: self.spec.clone(),
@@ -270,7 +298,7 @@ impl TranscriptionStream {
             .next_backoff()
             .unwrap_or(self.config.max_backoff);
         tracing::warn!(stream = %self.spec, error = %error, retry_ms = delay.as_millis() as u64, "speech provider connection failed; will reconnect");
-        self.conn = Conn::Waiting;
+        self.set_conn(Conn::Waiting);
         ctx.run_later(delay, |act, ctx| act.retry(ctx));
     }
 }
@@ -289,6 +317,7 @@ impl Actor for TranscriptionStream {
 
 impl StreamHandler<(u64, FromProvider)> for TranscriptionStream {
     fn handle(&mut self, (epoch, ev): (u64, FromProvider), ctx: &mut Context<Self>) {
+        self.probe(|p| p.handled());
         if epoch != self.epoch {
             return; // a connection this stream has moved on from
         }
@@ -299,7 +328,7 @@ impl StreamHandler<(u64, FromProvider)> for TranscriptionStream {
                 };
                 self.config.breaker.success();
                 self.backoff.reset();
-                self.conn = Conn::Open(tx);
+                self.set_conn(Conn::Open(tx));
                 self.timeline.reset();
                 self.replay.rewind();
                 self.pump(ctx);
@@ -326,6 +355,7 @@ pub struct StreamAudio(pub Bytes);
 impl Handler<StreamAudio> for TranscriptionStream {
     type Result = ();
     fn handle(&mut self, StreamAudio(pcm): StreamAudio, ctx: &mut Context<Self>) {
+        self.probe(|p| p.received());
         if pcm.len() < 2 || matches!(self.conn, Conn::Failed) {
             return;
         }
@@ -351,6 +381,7 @@ pub struct StreamVad {
 impl Handler<StreamVad> for TranscriptionStream {
     type Result = ();
     fn handle(&mut self, msg: StreamVad, ctx: &mut Context<Self>) {
+        self.probe(|p| p.handled());
         let was = self.wants_audio();
         self.vad = Some(msg.speaking);
         match (was, self.wants_audio()) {

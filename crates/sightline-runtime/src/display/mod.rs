@@ -384,6 +384,13 @@ impl DisplayManager {
             .min_by_key(|(at, _)| *at)
     }
 
+    /// Whether a request of `package` waits for the throttle window.
+    pub fn is_throttled(&self, package: &str) -> bool {
+        self.throttled
+            .iter()
+            .any(|p| p.display.package_name == package)
+    }
+
     /// The core app, if one runs.
     pub fn core_app(&self) -> Option<&str> {
         self.core_app.as_deref()

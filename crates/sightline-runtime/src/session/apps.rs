@@ -70,6 +70,8 @@ pub(crate) struct AppEntry {
     /// Delays between `session_request` attempts of the current launch.
     backoff: Option<ExponentialBackoff>,
     pub connected_at: Option<Instant>,
+    /// When the current start was asked for, until the app connects.
+    pub launched_at: Option<Instant>,
     /// The app announced (`ownership_release`) that its next close is
     /// deliberate.
     pub ownership_released: bool,
@@ -106,6 +108,7 @@ impl UserSession {
             generation: 0,
             backoff: None,
             connected_at: None,
+            launched_at: None,
             ownership_released: false,
             resurrections: 0,
             correlation_id: uuid::Uuid::new_v4().to_string(),
@@ -235,6 +238,7 @@ impl UserSession {
         entry.state = AppState::Loading;
         entry.generation = generation;
         entry.backoff = Some(backoff);
+        entry.launched_at.get_or_insert_with(Instant::now);
         let pkg = package.to_string();
         ctx.run_later(self.config.app_start_timeout, move |act, ctx| {
             act.on_start_timeout(&pkg, generation, ctx)
@@ -365,6 +369,10 @@ impl UserSession {
         tracing::info!(user = %user.email, package = %package, connection = %link.id, was = was.as_str(), correlation_id = %entry.correlation_id, "app connected");
         link.send(Outbound::InitAccepted);
         link.text(ack);
+        if let Some(launched) = entry.launched_at.take() {
+            let elapsed = launched.elapsed().as_secs_f64();
+            self.health.metrics.app_start.observe(elapsed);
+        }
         if was == AppState::Loading {
             entry.resurrections = 0;
             entry.replay_after_subscribe = entry.replay.as_ref().is_some_and(|r| !r.is_empty());
@@ -578,6 +586,7 @@ impl UserSession {
     /// webhooks: the apps restart when the user returns).
     pub(super) fn dispose(&mut self, ctx: &mut Context<Self>) {
         tracing::info!(user = %self.user.email, apps = self.apps.len(), "user session ending");
+        self.probe.set_state("ending");
         for entry in std::mem::take(&mut self.apps).into_values() {
             if let Some(link) = entry.link {
                 link.text(outbound::app_stopped("user_session_ended", &now_iso()));

@@ -1,6 +1,8 @@
 //! The glasses side of a user session: connect, reconnect within the grace
 //! period, control messages, and what the glasses are told about the session.
 
+use std::time::Instant;
+
 use actix::{AsyncContext, Context};
 use serde_json::json;
 use sightline_protocol::glasses::{GlassesEvent, GlassesMessage};
@@ -34,6 +36,7 @@ impl UserSession {
             old.close(close::REPLACED, "Replaced by a newer connection");
         }
         tracing::info!(user = %self.user.email, returning, "glasses connected");
+        self.probe.set_state("active");
         self.send_connection_ack();
         if !self.ever_connected {
             self.ever_connected = true;
@@ -41,9 +44,10 @@ impl UserSession {
                 self.request_start(package, ctx);
             }
         } else if returning {
+            self.probe.restarted();
             self.figures.glasses_reconnects += 1;
             self.health.figures.glasses_reconnected();
-            self.route_event(&connection_state_event("CONNECTED"));
+            self.route_event(&connection_state_event("CONNECTED"), Instant::now(), ctx);
             self.wake_dormant_apps(ctx);
         }
         if !self.apps.is_empty() {
@@ -59,10 +63,11 @@ impl UserSession {
             return;
         }
         self.glasses = None;
+        self.probe.set_state("glasses-away");
         self.unwatch(id);
         self.sync_transcription();
         tracing::info!(user = %self.user.email, grace_ms = self.config.glasses_grace.as_millis() as u64, "glasses disconnected; waiting for them to return");
-        self.route_event(&connection_state_event("DISCONNECTED"));
+        self.route_event(&connection_state_event("DISCONNECTED"), Instant::now(), ctx);
         let handle = ctx.run_later(self.config.glasses_grace, |act, _| {
             act.glasses_grace = None;
             if act.glasses.is_none() {
@@ -75,7 +80,12 @@ impl UserSession {
         self.glasses_grace = Some(handle);
     }
 
-    pub(super) fn glasses_message(&mut self, msg: GlassesMessage, ctx: &mut Context<Self>) {
+    pub(super) fn glasses_message(
+        &mut self,
+        msg: GlassesMessage,
+        received: Instant,
+        ctx: &mut Context<Self>,
+    ) {
         match msg {
             GlassesMessage::ConnectionInit { .. } => self.send_connection_ack(),
             GlassesMessage::StartApp { package_name } => self.request_start(package_name, ctx),
@@ -97,7 +107,7 @@ impl UserSession {
             GlassesMessage::Event(ev) => {
                 self.dashboard_observe(&ev);
                 self.transcription_vad(&ev);
-                self.route_event(&ev);
+                self.route_event(&ev, received, ctx);
             }
         }
     }

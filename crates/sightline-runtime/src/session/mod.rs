@@ -19,8 +19,10 @@ mod replay;
 mod routing;
 mod screen;
 mod transcription;
+mod view;
 
 pub use transcription::TranscriptionStatus;
+pub use view::{AppView, DescribeSession, DisplayView, SessionView};
 mod settings;
 
 use std::collections::{BTreeMap, HashSet};
@@ -41,6 +43,7 @@ use crate::health::{
 };
 use crate::link::{ConnectionId, ConnectionLink};
 use crate::supervisor::SessionSupervisor;
+use sightline_probe::{ActorKind, ActorProbe, ProbeGuard};
 
 use apps::AppEntry;
 pub use apps::AppState;
@@ -83,6 +86,11 @@ pub struct UserSession {
     figures: SessionFigures,
     /// Transcription streams (see `transcription.rs`).
     transcription: transcription::Streams,
+    /// This session's entry in the actor registry.
+    probe: ProbeGuard,
+    /// Span of every message this session handles: `user` and `session`
+    /// fields on each log line, so one user's story can be followed.
+    span: tracing::Span,
 }
 
 /// What happened in one session, for the stats and the logs.
@@ -105,7 +113,10 @@ impl UserSession {
         store: Arc<dyn Store>,
         supervisor: Addr<SessionSupervisor>,
         health: Arc<RuntimeHealth>,
+        probe: ProbeGuard,
     ) -> Self {
+        probe.set_user(&user.email);
+        let user_email = user.email.clone();
         let screen = DisplayManager::new(DisplayConfig {
             dashboard_package: config.dashboard_package.clone(),
             ..DisplayConfig::default()
@@ -135,8 +146,20 @@ impl UserSession {
             monitor: None,
             health,
             figures: SessionFigures::default(),
+            span: tracing::info_span!("session", user = %user_email, session = seq),
             transcription,
+            probe,
         }
+    }
+
+    /// Registers an actor this session supervises.
+    fn child_probe(&self, kind: ActorKind, state: &'static str) -> ProbeGuard {
+        let guard = self
+            .health
+            .actors
+            .register(kind, Some(self.probe.id()), state);
+        guard.set_user(&self.user.email);
+        guard
     }
 
     fn user_id(&self) -> &str {
@@ -183,6 +206,7 @@ impl Actor for UserSession {
             ctx.address(),
             timings,
             self.health.clone(),
+            self.child_probe(ActorKind::HealthMonitor, "watching"),
         );
         self.monitor = Some(monitor.start());
         self.schedule_dashboard_clock(ctx);
@@ -196,6 +220,103 @@ impl Actor for UserSession {
         tracing::info!(user = %self.user.email, figures = ?self.figures, "user session stopped");
     }
 }
+
+// --------------------------------------------------------------- handle --
+
+/// A connection's handle on its session: the address, and the session's
+/// probe, so that every message a connection sends is counted into the
+/// session's mailbox depth. Request-response messages go through
+/// [`SessionHandle::addr`] uncounted.
+#[derive(Clone, Debug)]
+pub struct SessionHandle {
+    addr: Addr<UserSession>,
+    probe: Arc<ActorProbe>,
+}
+
+impl PartialEq for SessionHandle {
+    fn eq(&self, other: &Self) -> bool {
+        self.addr == other.addr
+    }
+}
+
+impl SessionHandle {
+    pub(crate) fn new(addr: Addr<UserSession>, probe: Arc<ActorProbe>) -> Self {
+        SessionHandle { addr, probe }
+    }
+
+    /// Queues a message for the session, counted.
+    pub fn do_send<M>(&self, msg: M)
+    where
+        M: Message<Result = ()> + Send + 'static,
+        UserSession: Handler<Counted<M>>,
+    {
+        self.probe.sent();
+        self.addr.do_send(Counted(msg));
+    }
+
+    /// Asks the session something and waits for the answer (not counted
+    /// into the mailbox depth: questions are rare and come from outside the
+    /// message path).
+    pub fn send<M>(&self, msg: M) -> actix::dev::Request<UserSession, M>
+    where
+        M: Message + Send + 'static,
+        M::Result: Send,
+        UserSession: Handler<M>,
+    {
+        self.addr.send(msg)
+    }
+
+    pub fn addr(&self) -> &Addr<UserSession> {
+        &self.addr
+    }
+
+    /// Whether the session actor is still running.
+    pub fn connected(&self) -> bool {
+        self.addr.connected()
+    }
+
+    /// The session's id in the actor registry.
+    pub fn actor_id(&self) -> u64 {
+        self.probe.id()
+    }
+
+    pub(crate) fn probe(&self) -> &Arc<ActorProbe> {
+        &self.probe
+    }
+}
+
+/// A message sent through a [`SessionHandle`]: counted out of the mailbox
+/// when the session handles it.
+pub struct Counted<M>(M);
+
+impl<M: Message<Result = ()>> Message for Counted<M> {
+    type Result = ();
+}
+
+/// Lets the session take these messages through a [`SessionHandle`].
+macro_rules! counted {
+    ($($msg:ty),* $(,)?) => {$(
+        impl Handler<Counted<$msg>> for UserSession {
+            type Result = ();
+            fn handle(&mut self, Counted(msg): Counted<$msg>, ctx: &mut Context<Self>) {
+                let span = self.span.clone();
+                let _in_session = span.enter();
+                self.probe.received();
+                <UserSession as Handler<$msg>>::handle(self, msg, ctx);
+            }
+        }
+    )*};
+}
+
+counted!(
+    GlassesDisconnected,
+    FromGlasses,
+    GlassesAudio,
+    AttachApp,
+    AppDisconnected,
+    FromApp,
+    Dispose,
+);
 
 // ------------------------------------------------------------- messages --
 
@@ -233,13 +354,15 @@ impl Handler<GlassesDisconnected> for UserSession {
 pub struct FromGlasses {
     pub id: ConnectionId,
     pub msg: GlassesMessage,
+    /// When the frame arrived (for the fan-out latency).
+    pub received: std::time::Instant,
 }
 
 impl Handler<FromGlasses> for UserSession {
     type Result = ();
     fn handle(&mut self, msg: FromGlasses, ctx: &mut Context<Self>) {
         if self.is_current_glasses(msg.id) {
-            self.glasses_message(msg.msg, ctx);
+            self.glasses_message(msg.msg, msg.received, ctx);
         }
     }
 }

@@ -13,18 +13,26 @@ use sightline_protocol::stream::{parse_list, permission_granted, StreamKind};
 
 use super::{AppState, UserSession};
 use crate::dashboard::DashboardMode;
-use crate::link::{ConnectionId, Outbound};
+use crate::link::{close, ConnectionId, Outbound};
 use crate::now_iso;
 
 impl UserSession {
     /// Sends a glasses event to every connected app with a matching
     /// subscription: one `data_stream` per matching subscription string, with
     /// that string as `streamType` (the SDK matches it exactly). An app whose
-    /// connection is away gets it kept in its replay buffer instead.
-    pub(super) fn route_event(&mut self, ev: &GlassesEvent) {
+    /// connection is away gets it kept in its replay buffer instead; so does
+    /// an app whose client stopped reading (its connection is closing 1013,
+    /// and it is treated as disconnected from this event on).
+    pub(super) fn route_event(
+        &mut self,
+        ev: &GlassesEvent,
+        received: Instant,
+        ctx: &mut Context<Self>,
+    ) {
         let ts = now_iso();
         let mut dropped = 0;
-        for entry in self.apps.values_mut() {
+        let mut overflowed = Vec::new();
+        for (package, entry) in self.apps.iter_mut() {
             // A restarted app keeps collecting until it has subscribed
             // again, so kept events are never overtaken by new ones.
             let connected = entry.state == AppState::Running
@@ -33,6 +41,7 @@ impl UserSession {
             if !connected && entry.replay.is_none() {
                 continue;
             }
+            let mut undelivered = Vec::new();
             for sub in &entry.subscriptions {
                 if !sub.matches_event(&ev.kind, ev.gesture.as_deref()) {
                     continue;
@@ -43,9 +52,29 @@ impl UserSession {
                 };
                 let text = outbound::data_stream(&entry.session_id, stream_type, &ev.json, &ts);
                 match (&entry.link, &mut entry.replay) {
-                    (Some(link), _) if connected => link.text(text),
-                    (_, Some(replay)) => dropped += replay.push(stream_type, text),
+                    (Some(link), _) if connected && undelivered.is_empty() => {
+                        if let Err(text) = link.send_event(text, received) {
+                            undelivered.push((stream_type.to_string(), text));
+                        }
+                    }
+                    (Some(_), _) if connected => undelivered.push((stream_type.to_string(), text)),
+                    (_, Some(replay)) => {
+                        self.health.metrics.replay_buffered.inc();
+                        dropped += replay.push(stream_type, text)
+                    }
                     _ => {}
+                }
+            }
+            if let (false, Some(link)) = (undelivered.is_empty(), &entry.link) {
+                overflowed.push((package.clone(), link.id, undelivered));
+            }
+        }
+        for (package, id, undelivered) in overflowed {
+            self.app_disconnected(&package, id, Some(close::SLOW_CONSUMER), ctx);
+            if let Some(replay) = self.apps.get_mut(&package).and_then(|e| e.replay.as_mut()) {
+                for (stream_type, text) in undelivered {
+                    self.health.metrics.replay_buffered.inc();
+                    dropped += replay.push(&stream_type, text);
                 }
             }
         }

@@ -21,6 +21,7 @@ use sightline_store::AppType;
 use super::UserSession;
 use crate::dashboard::DashboardMode;
 use crate::display::{AppKind, DisplayOutput, GlassesDisplay};
+use crate::metrics::DisplayOutcome;
 use crate::now_iso;
 
 impl UserSession {
@@ -39,6 +40,7 @@ impl UserSession {
     }
 
     fn send_display(&mut self, display: &GlassesDisplay) {
+        self.health.metrics.display(DisplayOutcome::Sent);
         self.send_to_glasses(outbound::display_event(
             &display.package_name,
             &display.to_request(),
@@ -92,6 +94,9 @@ impl UserSession {
         ctx: &mut Context<Self>,
     ) {
         let out = self.screen.request(package, request, Instant::now());
+        if self.screen.is_throttled(package) {
+            self.health.metrics.display(DisplayOutcome::Throttled);
+        }
         self.apply_display(out, ctx);
     }
 

@@ -7,7 +7,6 @@ use actix::{Context, Handler, Message};
 use serde_json::{json, Value};
 
 use super::{AppState, UserSession};
-use crate::link::Outbound;
 use crate::now_iso;
 
 /// The user's settings of one app are now `settings` (the full array).
@@ -44,7 +43,7 @@ impl Handler<AppSettingsChanged> for UserSession {
             "timestamp": now_iso(),
         });
         tracing::info!(user = %self.user.email, package = %msg.package_name, "app settings pushed to the app");
-        link.out.do_send(Outbound::Text(update.to_string()));
+        link.text(update.to_string());
         true
     }
 }

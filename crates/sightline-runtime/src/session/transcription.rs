@@ -29,15 +29,23 @@ use sightline_transcription::{
 
 use super::{AppState, UserSession};
 use crate::now_iso;
+use sightline_probe::{ActorKind, ActorProbe};
 
 /// The session's transcription streams.
 pub(crate) struct Streams {
     provider: Option<Arc<dyn Provider>>,
     /// The session itself, where results are sent (set when it starts).
     me: Option<Recipient<StreamUpdate>>,
-    running: BTreeMap<StreamSpec, Addr<TranscriptionStream>>,
+    running: BTreeMap<StreamSpec, RunningStream>,
     /// Streams the provider cannot serve, already reported to their apps.
     unsupported: BTreeSet<StreamSpec>,
+}
+
+/// A running stream: its address, and its probe for counting the audio sent
+/// into its mailbox.
+struct RunningStream {
+    addr: Addr<TranscriptionStream>,
+    probe: Arc<ActorProbe>,
 }
 
 impl Streams {
@@ -57,8 +65,8 @@ impl Streams {
 
 impl Drop for Streams {
     fn drop(&mut self) {
-        for (_, addr) in std::mem::take(&mut self.running) {
-            addr.do_send(StopStream);
+        for (_, stream) in std::mem::take(&mut self.running) {
+            stream.addr.do_send(StopStream);
         }
     }
 }
@@ -89,9 +97,9 @@ impl UserSession {
             .cloned()
             .collect();
         for spec in stale {
-            if let Some(addr) = self.transcription.running.remove(&spec) {
+            if let Some(stream) = self.transcription.running.remove(&spec) {
                 tracing::info!(user = %self.user.email, stream = %spec, "last subscriber left; stopping transcription stream");
-                addr.do_send(StopStream);
+                stream.addr.do_send(StopStream);
             }
         }
         self.transcription
@@ -124,22 +132,37 @@ impl UserSession {
                 self.transcription.unsupported.insert(spec);
                 continue;
             }
-            let stream = TranscriptionStream::new(
+            let guard = self.child_probe(ActorKind::TranscriptionStream, "idle");
+            let probe = guard.probe();
+            let addr = TranscriptionStream::new(
                 spec.clone(),
                 provider.clone(),
                 self.config.asr.clone(),
                 bypass_vad,
                 me.clone(),
             )
+            .with_probe(guard)
             .start();
-            self.transcription.running.insert(spec, stream);
+            self.transcription
+                .running
+                .insert(spec, RunningStream { addr, probe });
         }
+    }
+
+    /// The streams running now, by name.
+    pub(super) fn transcription_specs(&self) -> Vec<String> {
+        self.transcription
+            .running
+            .keys()
+            .map(|s| s.to_string())
+            .collect()
     }
 
     /// Feeds decoded PCM to every stream.
     pub(super) fn feed_transcription(&self, pcm: &Bytes) {
         for stream in self.transcription.running.values() {
-            stream.do_send(StreamAudio(pcm.clone()));
+            stream.probe.sent();
+            stream.addr.do_send(StreamAudio(pcm.clone()));
         }
     }
 
@@ -157,7 +180,7 @@ impl UserSession {
             _ => return,
         };
         for stream in self.transcription.running.values() {
-            stream.do_send(StreamVad { speaking });
+            stream.addr.do_send(StreamVad { speaking });
         }
     }
 
@@ -285,7 +308,7 @@ impl Handler<TranscriptionStatus> for UserSession {
             self.transcription
                 .running
                 .iter()
-                .map(|(s, a)| (s.to_string(), a.clone()))
+                .map(|(s, r)| (s.to_string(), r.addr.clone()))
                 .collect(),
         )
     }

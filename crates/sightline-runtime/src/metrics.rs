@@ -1,0 +1,413 @@
+//! Prometheus metrics of one runtime, scraped at `GET /metrics`.
+//!
+//! Counters on the message path (messages in and out by type) are resolved
+//! once per label into an actor-local [`LabelledCounters`] cache, so a
+//! message costs one atomic add on a counter handle, never a label lookup.
+//! Figures that already exist elsewhere — live sessions and connections, the
+//! health figures, actor counts and failures — are copied into their
+//! metrics when the page is rendered, so they are counted only once.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use prometheus::core::{AtomicU64, GenericCounter};
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
+use sightline_probe::{ActorKind, ActorRegistry};
+
+use crate::figures::HealthFiguresSnapshot;
+
+/// Latency buckets of the message path, in seconds (50 µs to 1 s).
+const FAST_BUCKETS: &[f64] = &[
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+];
+/// Latency buckets of calls to app servers and app starts, in seconds.
+const SLOW_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// Every metric of one runtime.
+pub struct Metrics {
+    registry: Registry,
+    sessions: IntGauge,
+    connections: IntGaugeVec,
+    actors: IntGaugeVec,
+    actor_failures: IntCounterVec,
+    messages_in: IntCounterVec,
+    messages_out: IntCounterVec,
+    /// Glasses event received → written to an app's socket.
+    pub fanout_latency: Histogram,
+    webhook_duration: HistogramVec,
+    webhook_failures: IntCounterVec,
+    /// `start_app` (or a webhook-driven start) → the app's init accepted.
+    pub app_start: Histogram,
+    transcription_streams: IntGauge,
+    transcription_errors: IntCounter,
+    pub lc3_frames_decoded: IntCounter,
+    pub lc3_frames_concealed: IntCounter,
+    /// Events kept for an app while its connection was away.
+    pub replay_buffered: IntCounter,
+    replay_replayed: IntCounter,
+    replay_dropped: IntCounter,
+    display_events: IntCounterVec,
+    connection_timeouts: IntCounterVec,
+    reconnects: IntCounterVec,
+    webhook_fast_failures: IntCounter,
+    /// Audio frames not sent to a client that was not keeping up.
+    pub audio_dropped: IntCounter,
+    /// Connections closed because their client stopped reading.
+    pub slow_consumer_closes: IntCounter,
+    limit_refusals: IntCounterVec,
+    /// Serialises renders, which bring the copied counters up to date.
+    render: Mutex<()>,
+}
+
+/// What became of a display request.
+#[derive(Debug, Clone, Copy)]
+pub enum DisplayOutcome {
+    /// Sent to the glasses.
+    Sent,
+    /// Held back by the throttle (a later one may replace it).
+    Throttled,
+    /// Refused as invalid.
+    Rejected,
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let registry = Registry::new_custom(Some("sightline".into()), None).expect(DEFINED);
+        let r = &registry;
+        Metrics {
+            sessions: gauge(r, "sessions", "User sessions running now"),
+            connections: gauge_vec(r, "connections", "Open WebSocket connections", &["kind"]),
+            actors: gauge_vec(r, "actors", "Live actors", &["kind"]),
+            actor_failures: counter_vec(
+                r,
+                "actor_failures_total",
+                "Failures recorded by actors (refused frames, provider and webhook failures)",
+                &["kind"],
+            ),
+            messages_in: counter_vec(
+                r,
+                "messages_in_total",
+                "Messages received, by sender and type",
+                &["source", "type"],
+            ),
+            messages_out: counter_vec(
+                r,
+                "messages_out_total",
+                "Messages written to sockets, by receiver and type",
+                &["target", "type"],
+            ),
+            fanout_latency: histogram(
+                r,
+                "fanout_latency_seconds",
+                "Glasses event received to data_stream written to an app socket",
+                FAST_BUCKETS,
+            ),
+            webhook_duration: histogram_vec(
+                r,
+                "webhook_duration_seconds",
+                "Duration of calls to app servers, by outcome",
+                &["outcome"],
+            ),
+            webhook_failures: counter_vec(
+                r,
+                "webhook_failures_total",
+                "Failed calls to app servers, by reason",
+                &["reason"],
+            ),
+            app_start: histogram(
+                r,
+                "app_start_seconds",
+                "App start requested to the app's connection accepted",
+                SLOW_BUCKETS,
+            ),
+            transcription_streams: gauge(
+                r,
+                "transcription_streams",
+                "Transcription streams running now",
+            ),
+            transcription_errors: counter(
+                r,
+                "transcription_provider_errors_total",
+                "Speech provider connections that failed",
+            ),
+            lc3_frames_decoded: counter(r, "lc3_frames_decoded_total", "LC3 frames decoded"),
+            lc3_frames_concealed: counter(
+                r,
+                "lc3_frames_concealed_total",
+                "LC3 frames replaced by concealment (damaged or truncated)",
+            ),
+            replay_buffered: counter(
+                r,
+                "replay_buffered_total",
+                "Events kept in replay buffers for apps whose connection was away",
+            ),
+            replay_replayed: counter(
+                r,
+                "replay_delivered_total",
+                "Kept events delivered after a reconnect",
+            ),
+            replay_dropped: counter(
+                r,
+                "replay_dropped_total",
+                "Kept events dropped because a replay buffer was full",
+            ),
+            display_events: counter_vec(
+                r,
+                "display_events_total",
+                "Display requests, by what became of them",
+                &["outcome"],
+            ),
+            connection_timeouts: counter_vec(
+                r,
+                "connection_timeouts_total",
+                "Connections closed by the health monitor for silence",
+                &["kind"],
+            ),
+            reconnects: counter_vec(
+                r,
+                "reconnects_total",
+                "Connections that came back within their grace period",
+                &["kind"],
+            ),
+            webhook_fast_failures: counter(
+                r,
+                "webhook_circuit_open_total",
+                "Calls to app servers refused at once by an open circuit breaker",
+            ),
+            audio_dropped: counter(
+                r,
+                "audio_dropped_total",
+                "Audio frames not sent to a client that was not keeping up",
+            ),
+            slow_consumer_closes: counter(
+                r,
+                "slow_consumer_closes_total",
+                "Connections closed because their client stopped reading",
+            ),
+            limit_refusals: counter_vec(
+                r,
+                "limit_refusals_total",
+                "Messages or connections refused by a limit",
+                &["limit"],
+            ),
+            render: Mutex::new(()),
+            registry,
+        }
+    }
+
+    /// A cache of the inbound message counters of one sender kind.
+    pub fn messages_in(&self, source: &'static str) -> LabelledCounters {
+        LabelledCounters::new(self.messages_in.clone(), source)
+    }
+
+    /// A cache of the outbound message counters of one receiver kind.
+    pub fn messages_out(&self, target: &'static str) -> LabelledCounters {
+        LabelledCounters::new(self.messages_out.clone(), target)
+    }
+
+    /// One call to an app server finished.
+    pub fn webhook(&self, elapsed: Duration, failure: Option<&'static str>) {
+        let outcome = if failure.is_some() { "failed" } else { "ok" };
+        self.webhook_duration
+            .with_label_values(&[outcome])
+            .observe(elapsed.as_secs_f64());
+        if let Some(reason) = failure {
+            self.webhook_failures.with_label_values(&[reason]).inc();
+        }
+    }
+
+    /// A limit refused something: `size`, `rate`, `rate_close` or
+    /// `connections`.
+    pub fn refused(&self, limit: &'static str) {
+        self.limit_refusals.with_label_values(&[limit]).inc();
+    }
+
+    pub fn display(&self, outcome: DisplayOutcome) {
+        let label = match outcome {
+            DisplayOutcome::Sent => "sent",
+            DisplayOutcome::Throttled => "throttled",
+            DisplayOutcome::Rejected => "rejected",
+        };
+        self.display_events.with_label_values(&[label]).inc();
+    }
+
+    /// The page in Prometheus text format, with the copied figures brought
+    /// up to date first.
+    pub fn render(&self, figures: &HealthFiguresSnapshot, actors: &ActorRegistry) -> String {
+        let _one_at_a_time = self.render.lock();
+        self.sessions.set(figures.live_sessions);
+        self.connections
+            .with_label_values(&["glasses"])
+            .set(figures.glasses_connections);
+        self.connections
+            .with_label_values(&["app"])
+            .set(figures.app_connections);
+        for (kind, n) in actors.counts() {
+            self.actors.with_label_values(&[kind.name()]).set(n as i64);
+            catch_up(
+                &self.actor_failures.with_label_values(&[kind.name()]),
+                actors.totals(kind).failures(),
+            );
+        }
+        let streams = actors.counts()[&ActorKind::TranscriptionStream];
+        self.transcription_streams.set(streams as i64);
+        catch_up(
+            &self.transcription_errors,
+            actors.totals(ActorKind::TranscriptionStream).failures(),
+        );
+        catch_up(&self.replay_replayed, figures.replayed_events);
+        catch_up(&self.replay_dropped, figures.dropped_events);
+        catch_up(&self.webhook_fast_failures, figures.webhook_fast_failures);
+        let timeouts = &self.connection_timeouts;
+        catch_up(
+            &timeouts.with_label_values(&["glasses"]),
+            figures.glasses_timeouts,
+        );
+        catch_up(&timeouts.with_label_values(&["app"]), figures.app_timeouts);
+        let reconnects = &self.reconnects;
+        catch_up(
+            &reconnects.with_label_values(&["glasses"]),
+            figures.glasses_reconnects,
+        );
+        catch_up(
+            &reconnects.with_label_values(&["app"]),
+            figures.app_reconnects,
+        );
+
+        let mut out = Vec::new();
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            tracing::error!(error = %e, "metrics could not be encoded");
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+/// Moves a counter up to a total kept elsewhere.
+fn catch_up(counter: &GenericCounter<AtomicU64>, total: u64) {
+    let have = counter.get();
+    if total > have {
+        counter.inc_by(total - have);
+    }
+}
+
+/// Counters of one metric, resolved per label once and kept by one actor.
+#[derive(Clone)]
+pub struct LabelledCounters {
+    vec: IntCounterVec,
+    first: &'static str,
+    cache: HashMap<&'static str, IntCounter>,
+}
+
+impl LabelledCounters {
+    fn new(vec: IntCounterVec, first: &'static str) -> Self {
+        LabelledCounters {
+            vec,
+            first,
+            cache: HashMap::new(),
+        }
+    }
+
+    /// Counts one message of type `kind` (a label from a fixed set).
+    pub fn inc(&mut self, kind: &'static str) {
+        let vec = &self.vec;
+        let first = self.first;
+        self.cache
+            .entry(kind)
+            .or_insert_with(|| vec.with_label_values(&[first, kind]))
+            .inc();
+    }
+}
+
+// Metric names, help texts, labels and buckets are constants of this file:
+// building and registering them fails only on a programming error (a
+// malformed or duplicated name), which the unit test below would catch.
+const DEFINED: &str = "metric definitions are constants and valid";
+
+fn gauge(r: &Registry, name: &str, help: &str) -> IntGauge {
+    let g = IntGauge::new(name, help).expect(DEFINED);
+    r.register(Box::new(g.clone())).expect(DEFINED);
+    g
+}
+
+fn gauge_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    let g = IntGaugeVec::new(Opts::new(name, help), labels).expect(DEFINED);
+    r.register(Box::new(g.clone())).expect(DEFINED);
+    g
+}
+
+fn counter(r: &Registry, name: &str, help: &str) -> IntCounter {
+    let c = IntCounter::new(name, help).expect(DEFINED);
+    r.register(Box::new(c.clone())).expect(DEFINED);
+    c
+}
+
+fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels).expect(DEFINED);
+    r.register(Box::new(c.clone())).expect(DEFINED);
+    c
+}
+
+fn histogram(r: &Registry, name: &str, help: &str, buckets: &[f64]) -> Histogram {
+    let opts = HistogramOpts::new(name, help).buckets(buckets.to_vec());
+    let h = Histogram::with_opts(opts).expect(DEFINED);
+    r.register(Box::new(h.clone())).expect(DEFINED);
+    h
+}
+
+fn histogram_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> HistogramVec {
+    let opts = HistogramOpts::new(name, help).buckets(SLOW_BUCKETS.to_vec());
+    let h = HistogramVec::new(opts, labels).expect(DEFINED);
+    r.register(Box::new(h.clone())).expect(DEFINED);
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_metric_is_defined_and_rendered() {
+        let m = Metrics::new();
+        let mut cache = m.messages_in("glasses");
+        cache.inc("button_press");
+        cache.inc("button_press");
+        m.fanout_latency.observe(0.0004);
+        m.display(DisplayOutcome::Throttled);
+        m.webhook(Duration::from_millis(20), Some("timeout"));
+        let figures = HealthFiguresSnapshot {
+            live_sessions: 2,
+            replayed_events: 7,
+            ..Default::default()
+        };
+        let actors = ActorRegistry::new();
+        let page = m.render(&figures, &actors);
+        assert!(page
+            .contains("sightline_messages_in_total{source=\"glasses\",type=\"button_press\"} 2"));
+        assert!(page.contains("sightline_sessions 2"));
+        assert!(page.contains("sightline_replay_delivered_total 7"));
+        assert!(page.contains("sightline_fanout_latency_seconds_bucket{le=\"0.0005\"} 1"));
+        assert!(page.contains("sightline_display_events_total{outcome=\"throttled\"} 1"));
+        assert!(page.contains("sightline_webhook_failures_total{reason=\"timeout\"} 1"));
+        // Copied totals never count twice.
+        let again = m.render(&figures, &actors);
+        assert!(again.contains("sightline_replay_delivered_total 7"));
+    }
+}
