@@ -11,6 +11,9 @@ use crate::error::AudioError;
 /// per 10 ms frame (16 kbit/s), what MentraOS glasses send.
 pub const DEFAULT_LC3_FRAME_BYTES: usize = 20;
 
+/// LC3 frame sizes at 16 kHz and 10 ms: 20 to 400 bytes per frame.
+pub const LC3_FRAME_BYTES: std::ops::RangeInclusive<usize> = 20..=400;
+
 /// The audio encoding of a glasses connection's binary frames.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AudioCodec {
@@ -30,13 +33,12 @@ impl AudioCodec {
             "pcm" | "pcm_s16le" | "" => Ok(AudioCodec::Pcm),
             "lc3" => {
                 let bytes = lc3_frame_bytes.unwrap_or(DEFAULT_LC3_FRAME_BYTES as u32);
-                // LC3 allows 20..=400 bytes per frame at 10 ms.
-                if !(20..=400).contains(&bytes) {
-                    return Err(AudioError::BadFrameBytes(bytes));
+                match usize::try_from(bytes) {
+                    Ok(frame_bytes) if LC3_FRAME_BYTES.contains(&frame_bytes) => {
+                        Ok(AudioCodec::Lc3 { frame_bytes })
+                    }
+                    _ => Err(AudioError::BadFrameBytes(bytes)),
                 }
-                Ok(AudioCodec::Lc3 {
-                    frame_bytes: bytes as usize,
-                })
             }
             other => Err(AudioError::UnknownCodec(other.to_string())),
         }

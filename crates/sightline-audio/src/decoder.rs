@@ -7,7 +7,7 @@
 
 use bytes::Bytes;
 
-use crate::codec::AudioCodec;
+use crate::codec::{AudioCodec, LC3_FRAME_BYTES};
 use crate::lc3::{FrameOutcome, Lc3FrameDecoder, SAMPLES_PER_FRAME};
 use crate::pcm::{samples_to_bytes, PcmFramer};
 use crate::stats::DecodeStats;
@@ -29,13 +29,21 @@ enum Inner {
 }
 
 impl AudioDecoder {
+    /// A decoder for `codec`. An LC3 frame size outside
+    /// [`LC3_FRAME_BYTES`] (which [`AudioCodec::from_wire`] refuses) is
+    /// brought to the nearest legal size, so a hand-built codec can neither
+    /// divide by zero nor turn each input byte into a whole frame of PCM.
     pub fn new(codec: AudioCodec, label: impl Into<String>) -> AudioDecoder {
         let inner = match codec {
             AudioCodec::Pcm => Inner::Pcm(PcmFramer::default()),
-            AudioCodec::Lc3 { frame_bytes } => Inner::Lc3 {
-                decoder: Box::new(Lc3FrameDecoder::new(frame_bytes)),
-                frame_bytes,
-            },
+            AudioCodec::Lc3 { frame_bytes } => {
+                let frame_bytes =
+                    frame_bytes.clamp(*LC3_FRAME_BYTES.start(), *LC3_FRAME_BYTES.end());
+                Inner::Lc3 {
+                    decoder: Box::new(Lc3FrameDecoder::new(frame_bytes)),
+                    frame_bytes,
+                }
+            }
         };
         AudioDecoder {
             inner,
@@ -99,6 +107,17 @@ mod tests {
     fn pcm_passes_through() {
         let mut d = AudioDecoder::new(AudioCodec::Pcm, "t");
         assert_eq!(&d.decode(&[1, 2, 3, 4])[..], &[1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn out_of_range_lc3_frame_sizes_are_clamped_not_fatal() {
+        // A frame size of 0 used to divide by zero on the first frame.
+        for (asked, used) in [(0, 20), (1, 20), (401, 400), (usize::MAX, 400)] {
+            let mut d = AudioDecoder::new(AudioCodec::Lc3 { frame_bytes: asked }, "t");
+            assert_eq!(d.codec(), AudioCodec::Lc3 { frame_bytes: used });
+            let pcm = d.decode(&[0u8; 45]);
+            assert_eq!(pcm.len(), 45usize.div_ceil(used) * SAMPLES_PER_FRAME * 2);
+        }
     }
 
     #[test]

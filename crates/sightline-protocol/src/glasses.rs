@@ -115,20 +115,24 @@ impl GlassesMessage {
     }
 }
 
+/// The fields Sightline reads. All but `type` are taken as any JSON and
+/// checked by the message that uses them, so a field of the wrong type is
+/// reported by name (or ignored on an event that does not use it) instead
+/// of failing the whole frame.
 #[derive(Deserialize)]
 struct Envelope<'a> {
     #[serde(rename = "type", borrow)]
     kind: Option<std::borrow::Cow<'a, str>>,
     #[serde(rename = "packageName", default)]
-    package_name: Option<String>,
+    package_name: Option<Value>,
     #[serde(default)]
-    gesture_name: Option<String>,
+    gesture_name: Option<Value>,
     #[serde(default)]
     timestamp: Option<Value>,
     #[serde(rename = "audioCodec", default)]
-    audio_codec: Option<String>,
+    audio_codec: Option<Value>,
     #[serde(rename = "lc3FrameBytes", default)]
-    lc3_frame_bytes: Option<u32>,
+    lc3_frame_bytes: Option<Value>,
 }
 
 /// Parses one text frame from the glasses.
@@ -137,17 +141,48 @@ pub fn parse_glasses_message(text: &str) -> Result<GlassesMessage, ProtocolError
         serde_json::error::Category::Data => ProtocolError::MissingType,
         _ => ProtocolError::InvalidJson(e.to_string()),
     })?;
+    // serde also reads a struct from a JSON array (`["start_app","com.x"]`);
+    // only objects are messages, and only objects may be relayed as events.
+    if !text
+        .trim_start_matches([' ', '\t', '\n', '\r'])
+        .starts_with('{')
+    {
+        return Err(ProtocolError::MissingType);
+    }
     let kind = env.kind.ok_or(ProtocolError::MissingType)?;
     let package = |kind: &str| -> Result<String, ProtocolError> {
-        match env.package_name.clone() {
-            Some(p) if !p.is_empty() => Ok(p),
-            _ => Err(ProtocolError::invalid(kind, "packageName is required")),
+        match &env.package_name {
+            Some(Value::String(p)) if !p.is_empty() => Ok(p.clone()),
+            _ => Err(ProtocolError::invalid(
+                kind,
+                "packageName must be a non-empty string",
+            )),
         }
     };
     Ok(match kind.as_ref() {
         "connection_init" => GlassesMessage::ConnectionInit {
-            audio_codec: env.audio_codec.clone(),
-            lc3_frame_bytes: env.lc3_frame_bytes,
+            audio_codec: match &env.audio_codec {
+                None | Some(Value::Null) => None,
+                Some(Value::String(c)) => Some(c.clone()),
+                Some(_) => {
+                    return Err(ProtocolError::invalid(
+                        "connection_init",
+                        "audioCodec must be a string",
+                    ))
+                }
+            },
+            lc3_frame_bytes: match &env.lc3_frame_bytes {
+                None | Some(Value::Null) => None,
+                Some(v) => match v.as_u64().map(u32::try_from) {
+                    Some(Ok(n)) => Some(n),
+                    _ => {
+                        return Err(ProtocolError::invalid(
+                            "connection_init",
+                            "lc3FrameBytes must be a whole number of bytes",
+                        ))
+                    }
+                },
+            },
         },
         "start_app" => GlassesMessage::StartApp {
             package_name: package("start_app")?,
@@ -166,7 +201,10 @@ pub fn parse_glasses_message(text: &str) -> Result<GlassesMessage, ProtocolError
             };
             GlassesMessage::Event(GlassesEvent {
                 kind: other.to_string(),
-                gesture: env.gesture_name,
+                gesture: match env.gesture_name {
+                    Some(Value::String(g)) => Some(g),
+                    _ => None,
+                },
                 json,
             })
         }
@@ -266,5 +304,62 @@ mod tests {
             parse_glasses_message(r#"{"type":5}"#),
             Err(ProtocolError::MissingType)
         );
+    }
+
+    #[test]
+    fn fields_of_the_wrong_type_are_named_or_ignored() {
+        // These used to fail the whole frame as "must be a JSON object with
+        // a string type field", even on events that do not use the field.
+        let Ok(GlassesMessage::Event(e)) = parse_glasses_message(
+            r#"{"type":"touch_event","gesture_name":7,"packageName":{},"audioCodec":[1]}"#,
+        ) else {
+            panic!("not an event")
+        };
+        assert_eq!(e.gesture, None);
+        for (text, reason) in [
+            (
+                r#"{"type":"connection_init","audioCodec":5}"#,
+                "audioCodec must be a string",
+            ),
+            (
+                r#"{"type":"connection_init","audioCodec":"lc3","lc3FrameBytes":-1}"#,
+                "lc3FrameBytes must be a whole number of bytes",
+            ),
+            (
+                r#"{"type":"connection_init","lc3FrameBytes":4294967296}"#,
+                "lc3FrameBytes must be a whole number of bytes",
+            ),
+            (
+                r#"{"type":"start_app","packageName":5}"#,
+                "packageName must be a non-empty string",
+            ),
+        ] {
+            assert_eq!(
+                parse_glasses_message(text),
+                Err(ProtocolError::InvalidField {
+                    kind: text[9..].split('"').next().unwrap_or_default().to_string(),
+                    reason: reason.into()
+                }),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn arrays_are_not_messages() {
+        // Found while writing the glasses_message fuzz target: serde reads
+        // a struct from an array too, so these used to start an app and
+        // relay an array to apps as an event.
+        for text in [
+            r#"["start_app","com.x"]"#,
+            r#"["button_press"]"#,
+            r#" ["x",null,null,null,null,null]"#,
+        ] {
+            assert_eq!(
+                parse_glasses_message(text),
+                Err(ProtocolError::MissingType),
+                "{text}"
+            );
+        }
     }
 }

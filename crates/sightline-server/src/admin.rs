@@ -65,6 +65,36 @@ impl NewApp {
     }
 }
 
+impl AppUpdate {
+    /// Checks the fields given and writes them into `app`. On an error
+    /// `app` may be half changed and must not be stored.
+    pub fn apply_to(self, app: &mut AppRecord) -> Result<(), String> {
+        if let Some(url) = self.public_url {
+            validate_url(&url)?;
+            app.public_url = url.trim_end_matches('/').to_string();
+        }
+        if let Some(t) = self.app_type {
+            app.app_type = t.parse()?;
+        }
+        if let Some(name) = self.name {
+            app.name = name;
+        }
+        if let Some(d) = self.description {
+            app.description = d;
+        }
+        if let Some(p) = self.permissions {
+            app.permissions = p;
+        }
+        if let Some(s) = self.settings {
+            app.settings_schema = s;
+        }
+        if let Some(l) = self.logo_url {
+            app.logo_url = Some(l);
+        }
+        Ok(())
+    }
+}
+
 /// A fresh random API key: 64 hex characters (two v4 UUIDs, 244 random
 /// bits).
 pub fn generate_api_key() -> String {
@@ -90,12 +120,20 @@ pub fn validate_package(p: &str) -> Result<(), String> {
     }
 }
 
+/// App server URLs: `http://` or `https://`, a host, at most 2048
+/// characters, no spaces or control characters.
 pub fn validate_url(u: &str) -> Result<(), String> {
-    if (u.starts_with("http://") || u.starts_with("https://")) && u.len() <= 2048 {
+    let host = u
+        .strip_prefix("http://")
+        .or_else(|| u.strip_prefix("https://"))
+        .and_then(|rest| rest.split(['/', '?', '#']).next())
+        .unwrap_or_default();
+    let clean = !u.chars().any(|c| c.is_whitespace() || c.is_control());
+    if !host.is_empty() && clean && u.len() <= 2048 {
         Ok(())
     } else {
         Err(format!(
-            "publicUrl {u:?} must be an http:// or https:// URL"
+            "publicUrl {u:?} must be an http:// or https:// URL with a host"
         ))
     }
 }
@@ -223,29 +261,9 @@ pub async fn update_app(
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&req, &state)?;
     let mut app = existing_app(&state, &path).await?;
-    let change = body.into_inner();
-    if let Some(url) = change.public_url {
-        validate_url(&url).map_err(ApiError::BadRequest)?;
-        app.public_url = url.trim_end_matches('/').to_string();
-    }
-    if let Some(t) = change.app_type {
-        app.app_type = t.parse().map_err(ApiError::BadRequest)?;
-    }
-    if let Some(name) = change.name {
-        app.name = name;
-    }
-    if let Some(d) = change.description {
-        app.description = d;
-    }
-    if let Some(p) = change.permissions {
-        app.permissions = p;
-    }
-    if let Some(s) = change.settings {
-        app.settings_schema = s;
-    }
-    if let Some(l) = change.logo_url {
-        app.logo_url = Some(l);
-    }
+    body.into_inner()
+        .apply_to(&mut app)
+        .map_err(ApiError::BadRequest)?;
     state.runtime.store.update_app(app.clone()).await?;
     tracing::info!(package = %app.package_name, "app updated");
     Ok(HttpResponse::Ok().json(AppView::from(&app)))

@@ -61,7 +61,7 @@ pub async fn get_settings(
 /// Applies a change to the current settings: an array replaces them all
 /// (the phone sends the full list); a single `{key, value}` changes that
 /// key's value.
-fn apply_change(current: Vec<Value>, change: Value) -> Result<Vec<Value>, String> {
+pub(crate) fn apply_change(current: Vec<Value>, change: Value) -> Result<Vec<Value>, String> {
     match change {
         Value::Array(all) => {
             if all

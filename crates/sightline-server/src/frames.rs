@@ -284,3 +284,59 @@ pub fn server_full() -> actix_web::HttpResponse {
         "timestamp": crate::now_iso(),
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn item() -> impl Strategy<Value = Item> {
+        let bytes = prop::collection::vec(any::<u8>(), 0..40).prop_map(Bytes::from);
+        prop_oneof![
+            bytes.clone().prop_map(Item::FirstText),
+            bytes.clone().prop_map(Item::FirstBinary),
+            bytes.clone().prop_map(Item::Continue),
+            bytes.prop_map(Item::Last),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        /// Fragments in any order and of any size are a message, a refusal
+        /// or nothing yet; a message never exceeds the limit.
+        #[test]
+        fn any_fragment_sequence_is_handled(items in prop::collection::vec(item(), 0..20), max in 0usize..200) {
+            let mut r = Reassembler::new(max);
+            for i in items {
+                match r.push(i) {
+                    Ok(Some(Frame::Text(t))) => prop_assert!(t.len() <= max),
+                    Ok(Some(Frame::Binary(b))) => prop_assert!(b.len() <= max),
+                    Ok(None) | Err(_) => {}
+                }
+            }
+        }
+
+        /// A well-formed fragmented message comes out as its concatenation.
+        #[test]
+        fn fragments_round_trip(parts in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..30), 2..6)) {
+            let whole: Vec<u8> = parts.concat();
+            let mut r = Reassembler::new(whole.len());
+            let last = parts.len() - 1;
+            let mut out = None;
+            for (n, p) in parts.into_iter().enumerate() {
+                let b = Bytes::from(p);
+                let item = match n {
+                    0 => Item::FirstBinary(b),
+                    n if n == last => Item::Last(b),
+                    _ => Item::Continue(b),
+                };
+                out = r.push(item).map_err(TestCaseError::fail)?;
+            }
+            match out {
+                Some(Frame::Binary(b)) => prop_assert_eq!(&b[..], &whole[..]),
+                _ => prop_assert!(false, "no message"),
+            }
+        }
+    }
+}

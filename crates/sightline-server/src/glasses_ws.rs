@@ -390,7 +390,7 @@ pub async fn glasses_ws(
 
 /// The codec named by the upgrade's `audioCodec` / `lc3FrameBytes` query
 /// parameters (PCM when absent).
-fn codec_from_query(query: &str) -> Result<AudioCodec, sightline_audio::AudioError> {
+pub(crate) fn codec_from_query(query: &str) -> Result<AudioCodec, sightline_audio::AudioError> {
     let (mut name, mut bytes) = (None, None);
     for pair in query.split('&') {
         match pair.split_once('=') {

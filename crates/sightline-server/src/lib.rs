@@ -36,6 +36,8 @@ pub mod auth;
 pub mod config;
 pub mod error;
 mod frames;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod glasses_ws;
 pub mod inspect;
 pub mod limits;
