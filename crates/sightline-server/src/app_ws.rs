@@ -117,9 +117,9 @@ impl Handler<Outbound> for AppConnection {
     type Result = ();
 
     fn handle(&mut self, msg: Outbound, ctx: &mut Self::Context) {
-        if frames::write(&msg, ctx) {
+        let Some(msg) = frames::write(msg, ctx) else {
             return;
-        }
+        };
         match msg {
             Outbound::InitAccepted => {
                 if let Binding::Attaching(who) = &self.binding {

@@ -121,19 +121,20 @@ pub fn answer_ping<A: Heartbeat>(
     });
 }
 
-/// Writes an outbound command to the socket. Returns `false` for the
-/// commands the caller must handle itself (init results, superseding).
-pub fn write<A>(msg: &Outbound, ctx: &mut WebsocketContext<A>) -> bool
+/// Writes an outbound command to the socket, handing the text over without
+/// a copy. Returns the commands the caller must handle itself (init
+/// results, superseding, pings).
+pub fn write<A>(msg: Outbound, ctx: &mut WebsocketContext<A>) -> Option<Outbound>
 where
     A: Actor<Context = WebsocketContext<A>>,
 {
     match msg {
-        Outbound::Text(t) => ctx.text(t.as_str()),
-        Outbound::Binary(b) => ctx.binary(b.clone()),
-        Outbound::Close { code, reason } => close_with(ctx, *code, reason),
-        _ => return false,
+        Outbound::Text(t) => ctx.text(t),
+        Outbound::Binary(b) => ctx.binary(b),
+        Outbound::Close { code, reason } => close_with(ctx, code, &reason),
+        other => return Some(other),
     }
-    true
+    None
 }
 
 /// Sends a close frame with `code` and `reason`, then stops the actor.

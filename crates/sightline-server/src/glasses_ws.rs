@@ -97,11 +97,9 @@ impl Handler<Outbound> for GlassesConnection {
     type Result = ();
 
     fn handle(&mut self, msg: Outbound, ctx: &mut Self::Context) {
-        if let Outbound::Ping { reply } = &msg {
-            frames::answer_ping(self, reply, ctx);
-            return;
+        if let Some(Outbound::Ping { reply }) = frames::write(msg, ctx) {
+            frames::answer_ping(self, &reply, ctx);
         }
-        frames::write(&msg, ctx);
     }
 }
 
