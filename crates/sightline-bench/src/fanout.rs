@@ -20,6 +20,7 @@ use crate::target::{check_programs, Kind, Programs};
 
 /// Parameters of a fan-out run.
 #[derive(Debug, Clone, clap::Args, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct FanoutArgs {
     /// Simulated users (one glasses connection each).
     #[arg(long, default_value_t = 100)]

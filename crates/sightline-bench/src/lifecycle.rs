@@ -33,6 +33,7 @@ const STEP_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Parameters of the churn scenario.
 #[derive(Debug, Clone, clap::Args, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ChurnArgs {
     /// Workers cycling sessions at once.
     #[arg(long, default_value_t = 16)]
@@ -299,6 +300,7 @@ pub async fn churn(args: &ChurnArgs, programs: &Programs) -> Result<ChurnResult>
 
 /// Parameters of the app-start scenario.
 #[derive(Debug, Clone, clap::Args, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct AppStartArgs {
     /// Sessions kept live (glasses + one app each) while sampling.
     #[arg(long, default_value_t = 1000)]

@@ -26,6 +26,7 @@ use crate::target::{check_programs, Kind, Programs, Target};
 
 /// Parameters of the scale scenario.
 #[derive(Debug, Clone, clap::Args, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ScaleArgs {
     /// Sessions to hold (each: glasses + `apps` app sockets).
     #[arg(long, default_value_t = 6000)]
