@@ -41,6 +41,10 @@ pub struct FanoutArgs {
     /// Glasses frames per second offered at the first step.
     #[arg(long, default_value_t = 1000.0)]
     pub start_rate: f64,
+    /// Steps that narrow the saturation down (bisecting between the last
+    /// rate that kept up and the first that did not) after the doubling.
+    #[arg(long, default_value_t = 3)]
+    pub refine: usize,
     /// Fractions of saturation where the latency curve is measured.
     #[arg(long, value_delimiter = ',', default_value = "0.1,0.2,0.4,0.6,0.8")]
     pub fractions: Vec<f64>,
@@ -121,6 +125,9 @@ pub async fn run(
 async fn measure(dep: &mut Deployment, args: &FanoutArgs, payload: Payload) -> Result<TargetRun> {
     let mut probe = Vec::new();
     let mut rate = args.start_rate;
+    // The highest rate that kept up and the lowest that did not.
+    let (mut good, mut bad) = (0.0f64, f64::INFINITY);
+    let mut refined = 0;
     for _ in 0..14 {
         let step = step(dep, rate, args.step_secs * 0.5, payload).await?;
         eprintln!(
@@ -131,12 +138,22 @@ async fn measure(dep: &mut Deployment, args: &FanoutArgs, payload: Payload) -> R
             step.latency.p99,
             if step.saturated { " (saturated)" } else { "" }
         );
-        let saturated = step.saturated;
+        if step.saturated {
+            bad = bad.min(rate);
+        } else {
+            good = good.max(rate);
+        }
         probe.push(step);
-        if saturated {
+        if bad.is_infinite() {
+            rate *= 2.0;
+            continue;
+        }
+        // Doubling overshot: bisect, geometrically, between the two.
+        if refined == args.refine || good <= 0.0 {
             break;
         }
-        rate *= 2.0;
+        refined += 1;
+        rate = (good * bad).sqrt();
     }
     let saturation_delivered = probe.iter().map(|s| s.delivered).fold(0.0, f64::max);
     let mut sweep = Vec::new();

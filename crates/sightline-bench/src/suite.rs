@@ -50,6 +50,7 @@ fn plan(quick: bool) -> Plan {
         targets: ALL.to_vec(),
         step_secs,
         start_rate,
+        refine: if quick { 2 } else { 3 },
         fractions: fractions.to_vec(),
     };
     if quick {
@@ -168,6 +169,16 @@ fn verdict(ok: bool) -> &'static str {
         "met"
     } else {
         "**not met**"
+    }
+}
+
+/// A verdict for a target that names a size: a run smaller than that
+/// size (the quick run) does not judge it.
+fn sized(big_enough: bool, ok: bool) -> &'static str {
+    if big_enough {
+        verdict(ok)
+    } else {
+        "not judged (run smaller than the target)"
     }
 }
 
@@ -376,8 +387,8 @@ fn markdown(results: &Value, fan: &[TargetRun], audio: &[TargetRun]) -> String {
         let want = s["params"]["sessions"].as_u64().unwrap_or(0);
         let _ = writeln!(
             md,
-            "| {want} sessions held | {held} | {} |",
-            verdict(held >= want && held >= 6000)
+            "| 6 000 sessions held | {held} of {want} asked | {} |",
+            sized(want >= 6000, held >= 6000)
         );
         let kib = f(&s["rssPerSessionKib"]);
         let _ = writeln!(
@@ -391,7 +402,7 @@ fn markdown(results: &Value, fan: &[TargetRun], audio: &[TargetRun]) -> String {
     let _ = writeln!(
         md,
         "| connection_init → ack p99 < 5 ms with 1 000 live | {init:.2} ms with {live} live | {} |",
-        verdict(init < 5.0 && live >= 1000)
+        sized(live >= 1000, init < 5.0)
     );
     let start = f(&a["startToAppAcked"]["p99"]);
     let _ = writeln!(
