@@ -187,17 +187,6 @@ pub fn tpa_connection_error(code: &str, message: &str, timestamp: &str) -> Strin
         .to_string()
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct DataStream<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    session_id: &'a str,
-    stream_type: &'a str,
-    data: &'a RawValue,
-    timestamp: &'a str,
-}
-
 /// `data_stream` carrying `data` unchanged, with the app's own subscription
 /// string as `streamType`.
 pub fn data_stream(
@@ -206,15 +195,55 @@ pub fn data_stream(
     data: &RawValue,
     timestamp: &str,
 ) -> String {
-    let msg = DataStream {
-        kind: "data_stream",
-        session_id,
-        stream_type,
-        data,
-        timestamp,
-    };
-    // Serialising borrowed strings and valid raw JSON cannot fail.
-    serde_json::to_string(&msg).unwrap_or_default()
+    DataStreamFrame::new(stream_type, data, timestamp).for_session(session_id)
+}
+
+/// A `data_stream` serialised once for one event and one `streamType`;
+/// only the app's `sessionId` is written per app. Fanning an event out to
+/// many apps with the same subscription costs one serialisation, then a
+/// copy per app.
+#[derive(Debug, Clone)]
+pub struct DataStreamFrame {
+    /// Everything after `sessionId`'s value: `,"streamType":…}`.
+    tail: String,
+}
+
+impl DataStreamFrame {
+    const HEAD: &'static str = r#"{"type":"data_stream","sessionId":"#;
+
+    pub fn new(stream_type: &str, data: &RawValue, timestamp: &str) -> DataStreamFrame {
+        let mut tail = String::with_capacity(data.get().len() + stream_type.len() + 64);
+        tail.push_str(r#","streamType":"#);
+        push_json_str(&mut tail, stream_type);
+        tail.push_str(r#","data":"#);
+        tail.push_str(data.get());
+        tail.push_str(r#","timestamp":"#);
+        push_json_str(&mut tail, timestamp);
+        tail.push('}');
+        DataStreamFrame { tail }
+    }
+
+    /// The message for the app whose session id is `session_id`.
+    pub fn for_session(&self, session_id: &str) -> String {
+        let mut s =
+            String::with_capacity(Self::HEAD.len() + session_id.len() + 2 + self.tail.len());
+        s.push_str(Self::HEAD);
+        push_json_str(&mut s, session_id);
+        s.push_str(&self.tail);
+        s
+    }
+}
+
+/// Appends `v` as a JSON string literal.
+fn push_json_str(out: &mut String, v: &str) {
+    if v.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push('"');
+        out.push_str(v);
+        out.push('"');
+    } else {
+        // Serialising a str cannot fail.
+        out.push_str(&serde_json::to_string(v).unwrap_or_default());
+    }
 }
 
 /// One stream an app was refused, for `permission_error`.
@@ -318,6 +347,33 @@ mod tests {
         assert_eq!(v["streamType"], "button_press");
         assert_eq!(v["data"]["buttonId"], "power");
         assert_eq!(v["sessionId"], "u-p");
+    }
+
+    #[test]
+    fn data_stream_frame_matches_serde_for_every_session() {
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct DataStream<'a> {
+            #[serde(rename = "type")]
+            kind: &'static str,
+            session_id: &'a str,
+            stream_type: &'a str,
+            data: &'a RawValue,
+            timestamp: &'a str,
+        }
+        let data = RawValue::from_string(r#"{"type":"x","t":"a\"b"}"#.into()).unwrap();
+        let frame = DataStreamFrame::new("transcription:en-US", &data, "2025-01-01T00:00:00.000Z");
+        for sid in ["u@e.com-com.a", "we\"ird\\id\u{1}", ""] {
+            let want = serde_json::to_string(&DataStream {
+                kind: "data_stream",
+                session_id: sid,
+                stream_type: "transcription:en-US",
+                data: &data,
+                timestamp: "2025-01-01T00:00:00.000Z",
+            })
+            .unwrap();
+            assert_eq!(frame.for_session(sid), want);
+        }
     }
 
     #[test]

@@ -140,9 +140,9 @@ impl Handler<Outbound> for AppConnection {
         let span = self.span.clone();
         let _in_connection = span.enter();
         self.probe.received();
-        if self.writer.write(&msg, ctx) {
+        let Some(msg) = self.writer.write(msg, ctx) else {
             return;
-        }
+        };
         match msg {
             Outbound::InitAccepted => {
                 if let Binding::Attaching(who) = &self.binding {
@@ -180,7 +180,7 @@ impl AppConnection {
     fn error(&mut self, code: &str, message: &str, ctx: &mut WebsocketContext<Self>) {
         self.probe.failed();
         let error = outbound::tpa_connection_error(code, message, &crate::now_iso());
-        self.writer.text(&error, ctx);
+        self.writer.text(error, ctx);
     }
 
     fn reject(

@@ -143,19 +143,19 @@ impl Writer {
         }
     }
 
-    /// Writes one JSON message built by the protocol crate.
-    pub fn text<A>(&mut self, text: &str, ctx: &mut WebsocketContext<A>)
+    /// Writes one JSON message built by the protocol crate, handing the
+    /// text over without a copy.
+    pub fn text<A>(&mut self, text: String, ctx: &mut WebsocketContext<A>)
     where
         A: Actor<Context = WebsocketContext<A>>,
     {
-        self.sent.inc(outbound::message_type(text));
+        self.sent.inc(outbound::message_type(&text));
         ctx.text(text);
     }
 
-    /// Writes an outbound command to the socket. Returns `false` for the
-    /// commands the caller must handle itself (init results, superseding,
-    /// pings).
-    pub fn write<A>(&mut self, msg: &Outbound, ctx: &mut WebsocketContext<A>) -> bool
+    /// Writes an outbound command to the socket. Returns the commands the
+    /// caller must handle itself (init results, superseding, pings).
+    pub fn write<A>(&mut self, msg: Outbound, ctx: &mut WebsocketContext<A>) -> Option<Outbound>
     where
         A: Actor<Context = WebsocketContext<A>>,
     {
@@ -168,12 +168,12 @@ impl Writer {
             }
             Outbound::Binary(b) => {
                 self.sent.inc("audio");
-                ctx.binary(b.clone());
+                ctx.binary(b);
             }
-            Outbound::Close { code, reason } => close_with(ctx, *code, reason),
-            _ => return false,
+            Outbound::Close { code, reason } => close_with(ctx, code, &reason),
+            other => return Some(other),
         }
-        true
+        None
     }
 }
 
@@ -245,7 +245,7 @@ where
             metrics.refused("rate");
             if warn {
                 let message = "Too many messages: this one and others were dropped; slow down";
-                writer.text(&error("RATE_LIMITED", message, &crate::now_iso()), ctx);
+                writer.text(error("RATE_LIMITED", message, &crate::now_iso()), ctx);
             }
             false
         }

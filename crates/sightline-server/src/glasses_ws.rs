@@ -120,11 +120,9 @@ impl Handler<Outbound> for GlassesConnection {
         let span = self.span.clone();
         let _in_connection = span.enter();
         self.probe.received();
-        if let Outbound::Ping { reply } = &msg {
-            frames::answer_ping(self, reply, ctx);
-            return;
+        if let Some(Outbound::Ping { reply }) = self.writer.write(msg, ctx) {
+            frames::answer_ping(self, &reply, ctx);
         }
-        self.writer.write(&msg, ctx);
     }
 }
 
@@ -150,7 +148,7 @@ impl GlassesConnection {
                     &e.to_string(),
                     &crate::now_iso(),
                 );
-                self.writer.text(&error, ctx);
+                self.writer.text(error, ctx);
             }
         }
     }
@@ -224,7 +222,7 @@ impl GlassesConnection {
                 self.received.inc("unusable");
                 self.probe.failed();
                 let error = outbound::connection_error(e.code(), &e.to_string(), &crate::now_iso());
-                self.writer.text(&error, ctx);
+                self.writer.text(error, ctx);
             }
         }
     }
@@ -257,7 +255,7 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for GlassesConnection
                     self.probe.failed();
                     let error =
                         outbound::connection_error("MALFORMED_MESSAGE", reason, &crate::now_iso());
-                    self.writer.text(&error, ctx);
+                    self.writer.text(error, ctx);
                 }
             },
             ws::Message::Ping(p) => ctx.pong(&p),

@@ -227,6 +227,10 @@ pub fn serve_on(
 ) -> std::io::Result<actix_web::dev::Server> {
     let routes = sightline.configure();
     let server = HttpServer::new(move || App::new().configure(routes.clone()))
+        // Small frames go out at once: without this, a frame written while
+        // the previous one is unacknowledged waits for the peer's delayed
+        // ACK (up to 40 ms on Linux).
+        .tcp_nodelay(true)
         .disable_signals()
         .listen(listener)?
         .run();

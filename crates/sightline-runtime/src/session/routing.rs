@@ -8,7 +8,7 @@ use bytes::Bytes;
 use sightline_protocol::app::AppMessage;
 use sightline_protocol::glasses::GlassesEvent;
 use sightline_protocol::outbound;
-use sightline_protocol::outbound::PermissionDenied;
+use sightline_protocol::outbound::{DataStreamFrame, PermissionDenied};
 use sightline_protocol::stream::{parse_list, permission_granted, StreamKind};
 
 use super::{AppState, UserSession};
@@ -23,6 +23,9 @@ impl UserSession {
     /// connection is away gets it kept in its replay buffer instead; so does
     /// an app whose client stopped reading (its connection is closing 1013,
     /// and it is treated as disconnected from this event on).
+    /// The message is serialised once per distinct `streamType` of the
+    /// event (see [`DataStreamFrame`]); each app costs only its
+    /// `sessionId` and a copy.
     pub(super) fn route_event(
         &mut self,
         ev: &GlassesEvent,
@@ -32,6 +35,7 @@ impl UserSession {
         let ts = now_iso();
         let mut dropped = 0;
         let mut overflowed = Vec::new();
+        let mut frames: Vec<(String, DataStreamFrame)> = Vec::new();
         for (package, entry) in self.apps.iter_mut() {
             // A restarted app keeps collecting until it has subscribed
             // again, so kept events are never overtaken by new ones.
@@ -50,7 +54,15 @@ impl UserSession {
                     StreamKind::All => ev.kind.as_str(),
                     _ => sub.raw.as_str(),
                 };
-                let text = outbound::data_stream(&entry.session_id, stream_type, &ev.json, &ts);
+                let i = match frames.iter().position(|(t, _)| t == stream_type) {
+                    Some(i) => i,
+                    None => {
+                        let frame = DataStreamFrame::new(stream_type, &ev.json, &ts);
+                        frames.push((stream_type.to_string(), frame));
+                        frames.len() - 1
+                    }
+                };
+                let text = frames[i].1.for_session(&entry.session_id);
                 match (&entry.link, &mut entry.replay) {
                     (Some(link), _) if connected && undelivered.is_empty() => {
                         if let Err(text) = link.send_event(text, received) {

@@ -1,0 +1,211 @@
+//! The processes under test: Sightline (the release `sightline` binary),
+//! the bare tokio-tungstenite relay and the Node.js `ws` relay. Each runs as
+//! its own process so its CPU and memory are read from /proc apart from the
+//! load generator's.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+use serde_json::json;
+use tokio::process::{Child, Command};
+
+use crate::net;
+use crate::procstat::{self, ProcSample};
+
+/// JWT secret and admin token of the Sightline under test.
+pub const JWT_SECRET: &str = "sightline-bench-secret";
+pub const ADMIN_TOKEN: &str = "sightline-bench-admin";
+
+/// Which server is measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    Sightline,
+    BareRelay,
+    NodeRelay,
+}
+
+impl Kind {
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::Sightline => "sightline",
+            Kind::BareRelay => "bare-relay",
+            Kind::NodeRelay => "node-relay",
+        }
+    }
+}
+
+/// Where the programs under test are.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Programs {
+    /// The release `sightline` binary.
+    #[arg(
+        long,
+        default_value = "target/release/sightline",
+        env = "SIGHTLINE_BIN"
+    )]
+    pub sightline: PathBuf,
+    /// The Node relay script.
+    #[arg(long, default_value = "bench/node-relay/relay.js")]
+    pub node_relay: PathBuf,
+    /// Directory holding the `ws` package (put on NODE_PATH).
+    #[arg(long, env = "SIGHTLINE_BENCH_NODE_MODULES")]
+    pub node_modules: Option<PathBuf>,
+    /// Where server logs go.
+    #[arg(long, default_value = "bench-results/logs")]
+    pub log_dir: PathBuf,
+}
+
+/// A running server under test.
+pub struct Target {
+    pub kind: Kind,
+    pub addr: SocketAddr,
+    child: Child,
+    pid: u32,
+}
+
+impl Target {
+    /// Starts `kind` on a free loopback port; `env` is extra environment
+    /// for Sightline (timings of a scenario).
+    pub async fn start(kind: Kind, programs: &Programs, env: &[(&str, String)]) -> Result<Target> {
+        let port = net::free_port()?;
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        std::fs::create_dir_all(&programs.log_dir)?;
+        let log = std::fs::File::create(
+            programs
+                .log_dir
+                .join(format!("{}-{port}.log", kind.label())),
+        )?;
+        let mut cmd = match kind {
+            Kind::Sightline => {
+                let mut c = Command::new(&programs.sightline);
+                c.args(["serve", "--store", "memory", "--bind", &addr.to_string()])
+                    .env("SIGHTLINE_JWT_SECRET", JWT_SECRET)
+                    .env("SIGHTLINE_ADMIN_TOKEN", ADMIN_TOKEN)
+                    .env("SIGHTLINE_LOG", "warn");
+                for (k, v) in env {
+                    c.env(k, v);
+                }
+                c
+            }
+            Kind::BareRelay => {
+                let mut c = Command::new(std::env::current_exe()?);
+                c.args(["relay", "--port", &port.to_string()]);
+                c
+            }
+            Kind::NodeRelay => {
+                let mut c = Command::new("node");
+                c.arg(&programs.node_relay).arg(port.to_string());
+                if let Some(m) = &programs.node_modules {
+                    c.env("NODE_PATH", m);
+                }
+                c
+            }
+        };
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::from(log.try_clone()?))
+            .stderr(Stdio::from(log))
+            .kill_on_drop(true);
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("starting {}", kind.label()))?;
+        let pid = child.id().context("child has no pid")?;
+        let target = Target {
+            kind,
+            addr,
+            child,
+            pid,
+        };
+        net::wait_listening(addr, Duration::from_secs(20)).await?;
+        if kind == Kind::Sightline {
+            let (status, body) = net::http_json(addr, "GET", "/health", None, None).await?;
+            if status != 200 {
+                bail!("sightline /health answered {status}: {body}");
+            }
+        }
+        Ok(target)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    pub fn sample(&self) -> Result<ProcSample> {
+        procstat::sample(self.pid)
+    }
+
+    /// Registers an app with Sightline's admin API.
+    pub async fn register_app(
+        &self,
+        package: &str,
+        public_url: &str,
+        api_key: &str,
+        permissions: &[&str],
+    ) -> Result<()> {
+        let body = json!({
+            "packageName": package,
+            "name": package,
+            "publicUrl": public_url,
+            "apiKey": api_key,
+            "appType": "background",
+            "permissions": permissions,
+        });
+        let (status, text) = net::http_json(
+            self.addr,
+            "POST",
+            "/api/admin/apps",
+            Some(ADMIN_TOKEN),
+            Some(&body),
+        )
+        .await?;
+        if status != 201 {
+            bail!("registering {package}: HTTP {status}: {text}");
+        }
+        Ok(())
+    }
+
+    /// Sightline's `/stats` (health figures).
+    pub async fn stats(&self) -> Result<serde_json::Value> {
+        let (status, body) =
+            net::http_json(self.addr, "GET", "/stats", Some(ADMIN_TOKEN), None).await?;
+        if status != 200 {
+            bail!("/stats answered {status}: {body}");
+        }
+        Ok(serde_json::from_str(&body)?)
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.child.start_kill();
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
+    }
+}
+
+/// A glasses core token for `email`.
+pub fn glasses_token(email: &str) -> Result<String> {
+    Ok(jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &json!({"email": email, "sub": email}),
+        &jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes()),
+    )?)
+}
+
+/// Checks the programs exist before a long run starts.
+pub fn check_programs(programs: &Programs, kinds: &[Kind]) -> Result<()> {
+    for kind in kinds {
+        match kind {
+            Kind::Sightline if !programs.sightline.exists() => bail!(
+                "{} not found: build it with `cargo build --release --bin sightline` or pass --sightline",
+                programs.sightline.display()
+            ),
+            Kind::NodeRelay if !Path::new(&programs.node_relay).exists() => {
+                bail!("{} not found", programs.node_relay.display())
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
