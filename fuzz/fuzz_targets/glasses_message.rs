@@ -1,8 +1,9 @@
 //! Fuzz target: one text frame from the glasses, as `/glasses-ws` hands it
 //! to `parse_glasses_message`. Besides not panicking, an event must come
 //! out as valid JSON text of an object whose `type` is the event's kind,
-//! and the `data_stream` built around it must be valid JSON carrying that
-//! text unchanged, because it is relayed to apps as it is.
+//! and the `data_stream` built around it (written by hand, not by serde)
+//! must be valid JSON carrying that text unchanged and the stream type and
+//! session id it was given, because it is relayed to apps as it is.
 //!
 //! "Valid JSON" is the grammar, read as Sightline reads events (fields it
 //! does not use are skipped, not decoded): a number too large for an f64
@@ -24,7 +25,10 @@ struct Typed<'a> {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct DataStream<'a> {
+    session_id: String,
+    stream_type: String,
     #[serde(borrow)]
     data: &'a RawValue,
 }
@@ -45,9 +49,15 @@ fuzz_target!(|data: &[u8]| {
                 Ok(t) => assert_eq!(t.kind, event.kind, "relayed type differs from the kind"),
                 Err(e) => panic!("relayed event has no string type ({e}): {relayed}"),
             }
-            let message = data_stream("user-com.x", &event.kind, &event.json, "t");
+            // The event's own type stands in for a hostile subscription
+            // string and session id: both are written by hand.
+            let message = data_stream(&event.kind, &event.kind, &event.json, "t");
             match serde_json::from_str::<DataStream>(&message) {
-                Ok(m) => assert_eq!(m.data.get(), relayed, "data_stream changed the event"),
+                Ok(m) => {
+                    assert_eq!(m.data.get(), relayed, "data_stream changed the event");
+                    assert_eq!(m.stream_type, event.kind);
+                    assert_eq!(m.session_id, event.kind);
+                }
                 Err(e) => panic!("data_stream is not JSON ({e}): {message}"),
             }
         }

@@ -264,7 +264,10 @@ struct Typed {
 }
 
 #[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct DataStream<'a> {
+    session_id: String,
+    stream_type: String,
     #[serde(borrow)]
     data: &'a RawValue,
 }
@@ -278,9 +281,12 @@ fn check_glasses(text: &str) {
             assert!(relayed.starts_with('{'), "relayed a non-object: {text}");
             let typed: Typed = serde_json::from_str(relayed).expect("relayed event has a type");
             assert_eq!(typed.kind, e.kind);
-            let msg = data_stream("u-p", &e.kind, &e.json, "t");
+            // data_stream is written by hand: the event's type stands in
+            // for a hostile subscription string and session id.
+            let msg = data_stream(&e.kind, &e.kind, &e.json, "t");
             let msg: DataStream = serde_json::from_str(&msg).expect("data_stream is JSON");
             assert_eq!(msg.data.get(), relayed);
+            assert_eq!((msg.stream_type, msg.session_id), (e.kind.clone(), e.kind));
         }
         Ok(
             GlassesMessage::StartApp { package_name } | GlassesMessage::StopApp { package_name },
@@ -381,6 +387,15 @@ proptest! {
             }
             other => prop_assert!(false, "{text} gave {other:?}"),
         }
+    }
+
+    #[test]
+    fn data_streams_carry_any_strings(session in nasty_string(), stream in nasty_string(), ts in nasty_string(), data in any_json()) {
+        let raw = serde_json::value::to_raw_value(&data).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let text = data_stream(&session, &stream, &raw, &ts);
+        let msg: DataStream = serde_json::from_str(&text).map_err(|e| TestCaseError::fail(format!("{e}: {text}")))?;
+        prop_assert_eq!((msg.session_id, msg.stream_type), (session, stream));
+        prop_assert_eq!(msg.data.get(), raw.get());
     }
 
     #[test]
