@@ -146,7 +146,22 @@ const APP_TYPES: &[&str] = &[
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_survive_hostile_frames_from_glasses_and_apps() {
-    let (server, mut fake, mut glasses) = setup("hostile@example.com").await;
+    // Content, not volume, is under test here: the size and rate limits
+    // (tests/limits.rs) are raised so that every hostile frame is parsed.
+    let (server, mut fake, mut glasses) = setup_with(
+        |c| {
+            c.limits.glasses_text_bytes = 4 * 1024 * 1024;
+            c.limits.app_text_bytes = 4 * 1024 * 1024;
+            let flood = sightline::server::limits::Rate {
+                per_second: 100_000,
+                burst: 100_000,
+            };
+            c.limits.glasses_rate = flood;
+            c.limits.app_rate = flood;
+        },
+        "hostile@example.com",
+    )
+    .await;
     let mut app = start_app(&mut glasses, &mut fake, PKG).await;
 
     for text in hostile_texts(GLASSES_TYPES, 300) {
