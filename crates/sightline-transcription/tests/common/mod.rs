@@ -77,6 +77,8 @@ impl FakeProvider {
                 tokio::spawn(async move {
                     let n = count.fetch_add(1, Ordering::SeqCst) + 1;
                     let mut recorded = None;
+                    // The callback's result type is tungstenite's own.
+                    #[allow(clippy::result_large_err)]
                     let callback = |req: &Request, resp: Response| {
                         let hs = handshake_of(req);
                         recorded = Some(hs.clone());
