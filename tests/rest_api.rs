@@ -249,6 +249,23 @@ async fn a_settings_change_reaches_the_running_app_and_its_server() {
     assert_eq!(status, 200, "{text}");
     assert_eq!(body(&text)["success"], true);
     assert_eq!(body(&text)["settings"][0]["value"], "red");
+    // Knowing a user's email is not enough: without that app running for
+    // them, the SDK route refuses and stores nothing.
+    let (status, _) = http(
+        a,
+        "GET",
+        &format!("/appsettings/user/{PKG}"),
+        Some(&format!("stranger@example.com-{PKG}")),
+        None,
+    )
+    .await;
+    assert_eq!(status, 401);
+    assert!(server
+        .store
+        .get_user("stranger@example.com")
+        .await
+        .unwrap()
+        .is_none_or(|u| !u.app_settings.contains_key(PKG)));
 
     let (status, text) = http(
         a,

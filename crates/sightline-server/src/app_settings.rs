@@ -11,6 +11,7 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
+use sightline_runtime::session::AppIsConnected;
 use sightline_runtime::session::AppSettingsChanged;
 use sightline_runtime::supervisor::FindSession;
 use sightline_runtime::webhook::{endpoint, post_guarded};
@@ -182,7 +183,7 @@ fn notify_app_server(state: &SharedState, email: &str, app: &AppRecord, settings
     params(("packageName" = String, Path, description = "The app's package name")),
     responses(
         (status = 200, description = "The user's settings of the app", body = SdkSettings),
-        (status = 401, description = "No bearer", body = ErrorBody),
+        (status = 401, description = "No bearer, or the app is not running for that user with an accepted connection", body = ErrorBody),
         (status = 404, description = "No such app or user", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ),
@@ -197,6 +198,28 @@ pub async fn sdk_settings(
     let token = bearer(req.headers()).ok_or(ApiError::Unauthorized)?;
     let suffix = format!("-{package}");
     let email = token.strip_suffix(suffix.as_str()).unwrap_or(token);
+    // The SDK sends no secret here, only the user id: answer only while
+    // the app runs for that user with a connection its API key opened, so
+    // knowing an email is not enough to read (or create) their settings.
+    let session = state
+        .runtime
+        .supervisor
+        .send(FindSession {
+            user_id: email.to_string(),
+        })
+        .await
+        .ok()
+        .flatten()
+        .ok_or(ApiError::Unauthorized)?;
+    let connected = session
+        .send(AppIsConnected {
+            package_name: package.clone(),
+        })
+        .await
+        .unwrap_or(false);
+    if !connected {
+        return Err(ApiError::Unauthorized);
+    }
     let app = existing_app(&state, &package).await?;
     let store = &state.runtime.store;
     let user = store

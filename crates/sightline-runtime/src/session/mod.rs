@@ -47,7 +47,7 @@ use sightline_probe::{ActorKind, ActorProbe, ProbeGuard};
 
 use apps::AppEntry;
 pub use apps::AppState;
-pub use settings::AppSettingsChanged;
+pub use settings::{AppIsConnected, AppSettingsChanged};
 
 /// The actor holding one user's session.
 pub struct UserSession {

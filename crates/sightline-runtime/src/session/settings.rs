@@ -47,3 +47,22 @@ impl Handler<AppSettingsChanged> for UserSession {
         true
     }
 }
+
+/// Whether the app runs in this session with a connection whose API key
+/// was accepted. The SDK's settings fetch carries only the user id, so the
+/// server answers it only while the app itself is connected for that user.
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct AppIsConnected {
+    pub package_name: String,
+}
+
+impl Handler<AppIsConnected> for UserSession {
+    type Result = bool;
+
+    fn handle(&mut self, msg: AppIsConnected, _: &mut Context<Self>) -> bool {
+        self.apps
+            .get(&msg.package_name)
+            .is_some_and(|e| e.state == AppState::Running && e.link.is_some())
+    }
+}
