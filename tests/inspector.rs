@@ -135,42 +135,21 @@ impl Browser {
     }
 }
 
-/// `GET /json/list` of the DevTools HTTP endpoint, which keeps the
-/// connection open: the body is read up to its Content-Length.
+/// `GET /json/list` of the DevTools HTTP endpoint (which keeps the
+/// connection open, so the answer is read up to its Content-Length).
 async fn devtools_targets(port: u16) -> Value {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let mut s = TcpStream::connect(("127.0.0.1", port))
         .await
         .expect("devtools http");
     s.write_all(b"GET /json/list HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         .await
         .expect("write");
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            let n = s.read(&mut chunk).await.expect("read");
-            assert!(n > 0, "devtools closed the connection");
-            buf.extend_from_slice(&chunk[..n]);
-            let text = String::from_utf8_lossy(&buf).to_string();
-            let Some((head, body)) = text.split_once("\r\n\r\n") else {
-                continue;
-            };
-            let len = head
-                .lines()
-                .find_map(|l| {
-                    let (k, v) = l.split_once(':')?;
-                    k.eq_ignore_ascii_case("content-length")
-                        .then(|| v.trim().parse::<usize>().ok())?
-                })
-                .expect("content-length");
-            if body.len() >= len {
-                return serde_json::from_str(&body[..len]).expect("targets json");
-            }
-        }
-    })
-    .await
-    .expect("devtools answered in time")
+    tokio::time::timeout(Duration::from_secs(10), read_http_message(&mut s))
+        .await
+        .expect("devtools answered in time")
+        .expect("a JSON list of targets")
+        .1
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -17,11 +17,7 @@ const OTHER_PKG: &str = "com.example.weather";
 const OTHER_KEY: &str = "weather-api-key";
 
 async fn metric(server: &TestServer, key: &str) -> f64 {
-    let (status, page) = http(server.addr, "GET", "/metrics", Some(ADMIN), None).await;
-    assert_eq!(status, 200);
-    page.lines()
-        .find_map(|l| l.strip_prefix(key)?.strip_prefix(' ')?.trim().parse().ok())
-        .unwrap_or(0.0)
+    metric_sample(&scrape(server).await, key)
 }
 
 async fn subscribe(app: &mut Client, g: &mut Client, package: &str) {

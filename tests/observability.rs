@@ -159,19 +159,6 @@ async fn the_actor_tree_holds_exactly_the_live_actors() {
     server.stop().await;
 }
 
-/// The value of one sample of a Prometheus text page (0 when absent).
-fn sample(page: &str, key: &str) -> f64 {
-    page.lines()
-        .find_map(|l| l.strip_prefix(key)?.strip_prefix(' ')?.trim().parse().ok())
-        .unwrap_or(0.0)
-}
-
-async fn scrape(server: &TestServer) -> String {
-    let (status, body) = http(server.addr, "GET", "/metrics", Some(ADMIN), None).await;
-    assert_eq!(status, 200, "{body}");
-    body
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_move_when_traffic_flows() {
     let email = "metrics@example.com";
@@ -188,21 +175,28 @@ async fn metrics_move_when_traffic_flows() {
     })
     .await;
     let before = scrape(&server).await;
-    assert_eq!(sample(&before, "sightline_sessions"), 1.0, "{before}");
-    assert_eq!(sample(&before, r#"sightline_connections{kind="app"}"#), 1.0);
     assert_eq!(
-        sample(&before, r#"sightline_connections{kind="glasses"}"#),
+        metric_sample(&before, "sightline_sessions"),
+        1.0,
+        "{before}"
+    );
+    assert_eq!(
+        metric_sample(&before, r#"sightline_connections{kind="app"}"#),
         1.0
     );
-    assert!(sample(&before, "sightline_app_start_seconds_count") >= 1.0);
+    assert_eq!(
+        metric_sample(&before, r#"sightline_connections{kind="glasses"}"#),
+        1.0
+    );
+    assert!(metric_sample(&before, "sightline_app_start_seconds_count") >= 1.0);
     assert!(
-        sample(
+        metric_sample(
             &before,
             r#"sightline_webhook_duration_seconds_count{outcome="ok"}"#
         ) >= 1.0
     );
     assert_eq!(
-        sample(&before, r#"sightline_actors{kind="user-session"}"#),
+        metric_sample(&before, r#"sightline_actors{kind="user-session"}"#),
         1.0
     );
 
@@ -242,14 +236,14 @@ async fn metrics_move_when_traffic_flows() {
     let deadline = tokio::time::Instant::now() + WAIT;
     let after = loop {
         let page = scrape(&server).await;
-        let lc3_frames = sample(&page, "sightline_lc3_frames_decoded_total")
-            + sample(&page, "sightline_lc3_frames_concealed_total");
+        let lc3_frames = metric_sample(&page, "sightline_lc3_frames_decoded_total")
+            + metric_sample(&page, "sightline_lc3_frames_concealed_total");
         if lc3_frames >= 5.0 || tokio::time::Instant::now() > deadline {
             break page;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    let delta = |key: &str| sample(&after, key) - sample(&before, key);
+    let delta = |key: &str| metric_sample(&after, key) - metric_sample(&before, key);
     assert_eq!(
         delta(r#"sightline_messages_in_total{source="glasses",type="button_press"}"#),
         5.0,
@@ -258,7 +252,7 @@ async fn metrics_move_when_traffic_flows() {
     assert!(delta(r#"sightline_messages_out_total{target="app",type="data_stream"}"#) >= 5.0);
     assert_eq!(delta("sightline_fanout_latency_seconds_count"), 5.0);
     assert!(
-        sample(&after, "sightline_fanout_latency_seconds_sum") < 5.0,
+        metric_sample(&after, "sightline_fanout_latency_seconds_sum") < 5.0,
         "five local relays took seconds: {after}"
     );
     assert!(delta(r#"sightline_messages_in_total{source="app",type="display_event"}"#) >= 1.0);
@@ -269,13 +263,13 @@ async fn metrics_move_when_traffic_flows() {
     );
     assert!(delta(r#"sightline_messages_in_total{source="glasses",type="audio"}"#) >= 5.0);
     assert_eq!(
-        sample(&after, "sightline_lc3_frames_decoded_total")
-            + sample(&after, "sightline_lc3_frames_concealed_total"),
+        metric_sample(&after, "sightline_lc3_frames_decoded_total")
+            + metric_sample(&after, "sightline_lc3_frames_concealed_total"),
         5.0,
         "{after}"
     );
     assert!(
-        sample(&after, "sightline_lc3_frames_concealed_total") >= 1.0,
+        metric_sample(&after, "sightline_lc3_frames_concealed_total") >= 1.0,
         "the 3-byte frame"
     );
 
@@ -297,13 +291,16 @@ async fn metrics_move_when_traffic_flows() {
     again.expect_type("data_stream").await;
     let last = scrape(&server).await;
     assert_eq!(
-        sample(&last, "sightline_replay_buffered_total"),
+        metric_sample(&last, "sightline_replay_buffered_total"),
         1.0,
         "{last}"
     );
-    assert_eq!(sample(&last, "sightline_replay_delivered_total"), 1.0);
     assert_eq!(
-        sample(&last, r#"sightline_reconnects_total{kind="app"}"#),
+        metric_sample(&last, "sightline_replay_delivered_total"),
+        1.0
+    );
+    assert_eq!(
+        metric_sample(&last, r#"sightline_reconnects_total{kind="app"}"#),
         1.0
     );
     server.stop().await;

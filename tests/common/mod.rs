@@ -433,7 +433,7 @@ impl FakeApp {
                     session_requests.clone(),
                 );
                 tokio::spawn(async move {
-                    let Some((head, body)) = read_request(&mut stream).await else {
+                    let Some((head, body)) = read_http_message(&mut stream).await else {
                         return;
                     };
                     heads.lock().expect("lock").push(head);
@@ -509,7 +509,9 @@ impl Drop for FakeApp {
     }
 }
 
-async fn read_request(stream: &mut TcpStream) -> Option<(String, Value)> {
+/// Reads one HTTP/1.1 message (a request, or a response on a connection
+/// kept open) up to its Content-Length: its head and its JSON body.
+pub async fn read_http_message(stream: &mut TcpStream) -> Option<(String, Value)> {
     let mut buf = Vec::new();
     let mut tmp = [0u8; 4096];
     loop {
@@ -584,4 +586,18 @@ pub async fn setup_with(
         .await;
     let glasses = Client::glasses(&server, email).await;
     (server, fake, glasses)
+}
+
+/// The `/metrics` page, read with the admin token.
+pub async fn scrape(server: &TestServer) -> String {
+    let (status, page) = http(server.addr, "GET", "/metrics", Some(ADMIN), None).await;
+    assert_eq!(status, 200, "{page}");
+    page
+}
+
+/// The value of one sample of a Prometheus text page (0 when absent).
+pub fn metric_sample(page: &str, key: &str) -> f64 {
+    page.lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or(0.0)
 }

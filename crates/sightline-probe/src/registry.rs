@@ -20,7 +20,6 @@ use crate::probe::{ActorKind, ActorProbe, Description};
 #[derive(Debug, Default)]
 pub struct KindTotals {
     failures: AtomicU64,
-    started: AtomicU64,
 }
 
 impl KindTotals {
@@ -31,11 +30,6 @@ impl KindTotals {
     /// Failures of every actor of this kind since the process started.
     pub fn failures(&self) -> u64 {
         self.failures.load(Ordering::Relaxed)
-    }
-
-    /// Actors of this kind started since the process started.
-    pub fn started(&self) -> u64 {
-        self.started.load(Ordering::Relaxed)
     }
 }
 
@@ -74,7 +68,6 @@ impl ActorRegistry {
     ) -> ProbeGuard {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let totals = self.totals[kind.index()].clone();
-        totals.started.fetch_add(1, Ordering::Relaxed);
         let description = Description {
             parent,
             state,
@@ -176,10 +169,6 @@ impl ProbeGuard {
     pub fn probe(&self) -> Arc<ActorProbe> {
         self.probe.clone()
     }
-
-    pub fn registry(&self) -> &Arc<ActorRegistry> {
-        &self.registry
-    }
 }
 
 impl Deref for ProbeGuard {
@@ -280,11 +269,7 @@ pub struct ActorNode {
 
 impl ActorNode {
     /// Number of actors in this subtree, itself included.
-    pub fn len(&self) -> usize {
-        1 + self.children.iter().map(ActorNode::len).sum::<usize>()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        false
+    pub fn count(&self) -> usize {
+        1 + self.children.iter().map(ActorNode::count).sum::<usize>()
     }
 }

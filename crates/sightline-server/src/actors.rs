@@ -69,7 +69,7 @@ fn actors_view(runtime: &Runtime, filter: &ActorFilter) -> ActorsView {
             .into_iter()
             .map(|(k, n)| (k.name(), n))
             .collect(),
-        shown: tree.iter().map(ActorNode::len).sum(),
+        shown: tree.iter().map(ActorNode::count).sum(),
         tree,
         session: None,
     }

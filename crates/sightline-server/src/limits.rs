@@ -118,10 +118,6 @@ impl ConnectionSlots {
             slots: self.clone(),
         })
     }
-
-    pub fn open(&self) -> usize {
-        self.open.load(Ordering::Acquire)
-    }
 }
 
 impl Drop for Slot {
