@@ -42,7 +42,7 @@ fuzz_target!(|data: &[u8]| {
 
     if let Some(list) = parts.next() {
         if let Ok(items) = serde_json::from_str::<Vec<SubscriptionItem>>(list) {
-            let subs = parse_list(&items);
+            let subs = parse_list(&items, usize::MAX).subscriptions;
             assert!(subs.len() <= items.len());
             assert!(subs.iter().all(|s| s.raw.len() <= MAX_SUBSCRIPTION_LEN));
         }

@@ -1,8 +1,10 @@
 //! A store that can be switched off: every call fails (after a short delay,
 //! as a database that stopped answering would) until it is switched back
-//! on. Wraps a real [`MemoryStore`]; used by the store-outage tests.
+//! on. It can also be made slow for app lookups and for recording a running
+//! app, and counts the running-app writes it completed. Wraps a real
+//! [`MemoryStore`]; used by the store-outage and session-ordering tests.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -13,11 +15,34 @@ use sightline::store::{AppRecord, MemoryStore, Store, StoreError, UserRecord};
 pub struct OutageStore {
     inner: MemoryStore,
     down: AtomicBool,
+    /// Milliseconds each `get_app` takes.
+    lookup_delay_ms: AtomicU64,
+    /// Milliseconds each `add_running_app` takes.
+    add_running_delay_ms: AtomicU64,
+    /// Completed `add_running_app` and `remove_running_app` calls.
+    pub running_writes: AtomicUsize,
 }
 
 impl OutageStore {
     pub fn set_down(&self, down: bool) {
         self.down.store(down, Ordering::SeqCst);
+    }
+
+    pub fn set_lookup_delay(&self, d: Duration) {
+        self.lookup_delay_ms
+            .store(d.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    pub fn set_add_running_delay(&self, d: Duration) {
+        self.add_running_delay_ms
+            .store(d.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    async fn delay(ms: &AtomicU64) {
+        let ms = ms.load(Ordering::SeqCst);
+        if ms > 0 {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
     }
 
     async fn gate(&self, op: &'static str) -> Result<(), StoreError> {
@@ -48,6 +73,7 @@ impl Store for OutageStore {
     }
     async fn get_app(&self, package_name: &str) -> Result<Option<AppRecord>, StoreError> {
         self.gate("get_app").await?;
+        Self::delay(&self.lookup_delay_ms).await;
         self.inner.get_app(package_name).await
     }
     async fn list_apps(&self) -> Result<Vec<AppRecord>, StoreError> {
@@ -68,11 +94,16 @@ impl Store for OutageStore {
     }
     async fn add_running_app(&self, email: &str, package_name: &str) -> Result<(), StoreError> {
         self.gate("add_running_app").await?;
-        self.inner.add_running_app(email, package_name).await
+        Self::delay(&self.add_running_delay_ms).await;
+        let r = self.inner.add_running_app(email, package_name).await;
+        self.running_writes.fetch_add(1, Ordering::SeqCst);
+        r
     }
     async fn remove_running_app(&self, email: &str, package_name: &str) -> Result<(), StoreError> {
         self.gate("remove_running_app").await?;
-        self.inner.remove_running_app(email, package_name).await
+        let r = self.inner.remove_running_app(email, package_name).await;
+        self.running_writes.fetch_add(1, Ordering::SeqCst);
+        r
     }
     async fn set_app_settings(
         &self,

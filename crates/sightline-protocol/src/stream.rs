@@ -200,16 +200,35 @@ fn truncate(s: &str) -> &str {
     &s[..end]
 }
 
-/// A whole subscription list, decoded.
-pub fn parse_list(items: &[SubscriptionItem]) -> Vec<Subscription> {
-    let mut out: Vec<Subscription> = Vec::with_capacity(items.len());
+/// A whole subscription list, decoded: each distinct string once, in the
+/// order the app sent them, and at most `max` of them.
+///
+/// Linear in the list's length (distinct strings are found with a hash
+/// set), so a hostile list costs the session no more than reading it.
+pub fn parse_list(items: &[SubscriptionItem], max: usize) -> ParsedList {
+    let mut seen = std::collections::HashSet::with_capacity(items.len());
+    let mut out = ParsedList::default();
     for item in items {
         let sub = Subscription::from_item(item);
-        if !out.iter().any(|s| s.raw == sub.raw) {
-            out.push(sub);
+        if !seen.insert(sub.raw.clone()) {
+            continue;
         }
+        if out.subscriptions.len() == max {
+            out.over_limit += 1;
+            continue;
+        }
+        out.subscriptions.push(sub);
     }
     out
+}
+
+/// What [`parse_list`] made of a list.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ParsedList {
+    /// The distinct subscriptions kept, in the order sent.
+    pub subscriptions: Vec<Subscription>,
+    /// Distinct entries left out because the list had more than allowed.
+    pub over_limit: usize,
 }
 
 #[cfg(test)]
@@ -265,11 +284,54 @@ mod tests {
             r#"["button_press", {"stream":"location_stream","rate":"high"}, 42, "button_press"]"#,
         )
         .unwrap();
-        let subs = parse_list(&items);
+        let subs = parse_list(&items, 100).subscriptions;
         assert_eq!(subs.len(), 3);
         assert!(subs[1].matches_event("location_update", None));
         assert_eq!(subs[1].rate.as_deref(), Some("high"));
         assert_eq!(subs[2].kind, StreamKind::Invalid);
+    }
+
+    #[test]
+    fn a_list_keeps_at_most_max_distinct_entries() {
+        let items: Vec<SubscriptionItem> = (0..10)
+            .flat_map(|n| {
+                let name = SubscriptionItem::Name(format!("button_press?{n}"));
+                [name.clone(), name]
+            })
+            .collect();
+        let parsed = parse_list(&items, 4);
+        let raws: Vec<&str> = parsed
+            .subscriptions
+            .iter()
+            .map(|s| s.raw.as_str())
+            .collect();
+        assert_eq!(
+            raws,
+            [
+                "button_press?0",
+                "button_press?1",
+                "button_press?2",
+                "button_press?3"
+            ]
+        );
+        assert_eq!(parsed.over_limit, 6, "duplicates are not counted as over");
+    }
+
+    /// 100 000 distinct entries are decoded in linear time: well under a
+    /// second even in a debug build (the quadratic version took minutes).
+    #[test]
+    fn a_huge_list_is_decoded_in_linear_time() {
+        let items: Vec<SubscriptionItem> = (0..100_000)
+            .map(|n| SubscriptionItem::Name(format!("stream_{n}")))
+            .collect();
+        let started = std::time::Instant::now();
+        let parsed = parse_list(&items, usize::MAX);
+        assert_eq!(parsed.subscriptions.len(), 100_000);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     #[test]

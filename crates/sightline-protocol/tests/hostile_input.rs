@@ -303,7 +303,7 @@ fn check_app(text: &str) {
     match parse_app_message(text) {
         Ok(AppMessage::ConnectionInit(init)) => assert!(!init.package_name.is_empty()),
         Ok(AppMessage::SubscriptionUpdate(items)) => {
-            let subs = parse_list(&items);
+            let subs = parse_list(&items, usize::MAX).subscriptions;
             assert!(subs.len() <= items.len());
             assert!(subs.iter().all(|s| s.raw.len() <= MAX_SUBSCRIPTION_LEN));
         }
@@ -560,11 +560,24 @@ proptest! {
         }
     }
 
+    /// However long the list, no more than `max` distinct subscriptions are
+    /// kept, and every distinct entry is either kept or counted as over.
+    #[test]
+    fn subscription_lists_respect_the_cap(items in prop::collection::vec(any_json(), 0..24), max in 0usize..6) {
+        let text = Value::Array(items).to_string();
+        let items: Vec<SubscriptionItem> = serde_json::from_str(&text).unwrap_or_default();
+        let parsed = parse_list(&items, max);
+        prop_assert!(parsed.subscriptions.len() <= max);
+        let distinct: std::collections::HashSet<String> =
+            items.iter().map(|i| Subscription::from_item(i).raw).collect();
+        prop_assert_eq!(parsed.subscriptions.len() + parsed.over_limit, distinct.len());
+    }
+
     #[test]
     fn subscription_lists_decode_any_json(items in prop::collection::vec(any_json(), 0..12)) {
         let text = Value::Array(items).to_string();
         let items: Vec<SubscriptionItem> = serde_json::from_str(&text).unwrap_or_default();
-        let subs = parse_list(&items);
+        let subs = parse_list(&items, usize::MAX).subscriptions;
         prop_assert!(subs.len() <= items.len());
         for (i, a) in subs.iter().enumerate() {
             prop_assert!(a.raw.len() <= MAX_SUBSCRIPTION_LEN);

@@ -8,6 +8,13 @@
 //! at once until `cooldown` has passed. Then one trial call goes through
 //! (half-open): success closes the breaker, failure opens it again.
 //!
+//! A call holds a [`CallPermit`] from [`WebhookBreakers::check`] until it
+//! records its outcome. A trial whose caller went away without recording
+//! one (its session stopped mid-call and the future was dropped) gives its
+//! turn back when the permit drops, and a trial that never reports back at
+//! all is given up after another `cooldown`: one lost call can never shut
+//! an app server out for every user.
+//!
 //! The lock is taken once per webhook call, never per message.
 
 use std::collections::HashMap;
@@ -36,8 +43,40 @@ impl Default for BreakerPolicy {
 struct Breaker {
     consecutive_failures: u32,
     open_until: Option<Instant>,
-    /// A trial call is under way while half-open.
-    trial_running: bool,
+    /// When the trial call under way while half-open started.
+    trial_since: Option<Instant>,
+}
+
+/// Leave to make one call through a breaker. Record the call's outcome
+/// with [`CallPermit::record`]; dropped without one, a trial call gives its
+/// turn back so that the next caller can try.
+#[derive(Debug)]
+#[must_use = "record the call's outcome with CallPermit::record"]
+pub struct CallPermit<'a> {
+    breakers: &'a WebhookBreakers,
+    origin: String,
+    trial: bool,
+}
+
+impl CallPermit<'_> {
+    /// Records the outcome of the call. Returns true when this failure
+    /// opened the breaker.
+    pub fn record(mut self, success: bool, now: Instant) -> bool {
+        self.trial = false;
+        self.breakers.record_origin(&self.origin, success, now)
+    }
+}
+
+impl Drop for CallPermit<'_> {
+    fn drop(&mut self) {
+        if self.trial {
+            self.breakers.with(|map| {
+                if let Some(b) = map.get_mut(&self.origin) {
+                    b.trial_since = None;
+                }
+            });
+        }
+    }
 }
 
 /// A call refused because the app server's breaker is open.
@@ -89,45 +128,48 @@ impl WebhookBreakers {
         f(&mut map)
     }
 
-    /// Whether a call to `url` may go out at `now`.
-    pub fn check(&self, url: &str, now: Instant) -> Result<(), BreakerOpen> {
+    /// Whether a call to `url` may go out at `now`: a permit to make it, or
+    /// how long the breaker stays open.
+    pub fn check(&self, url: &str, now: Instant) -> Result<CallPermit<'_>, BreakerOpen> {
         let origin = origin_of(url);
-        self.with(|map| {
+        let cooldown = self.policy.cooldown;
+        let trial = self.with(|map| {
             let Some(b) = map.get_mut(&origin) else {
-                return Ok(());
+                return Ok(false);
             };
-            match b.open_until {
-                None => Ok(()),
-                Some(until) if now < until => Err(BreakerOpen {
-                    origin,
-                    retry_in: until - now,
-                }),
-                Some(_) if b.trial_running => Err(BreakerOpen {
-                    origin,
-                    retry_in: Duration::ZERO,
-                }),
-                Some(_) => {
-                    b.trial_running = true;
-                    Ok(())
+            match (b.open_until, b.trial_since) {
+                (None, _) => Ok(false),
+                (Some(until), _) if now < until => Err(until - now),
+                // One trial at a time, unless it has been silent so long
+                // that its caller must be gone.
+                (Some(_), Some(since)) if now < since + cooldown => Err(Duration::ZERO),
+                (Some(_), _) => {
+                    b.trial_since = Some(now);
+                    Ok(true)
                 }
             }
-        })
+        });
+        match trial {
+            Ok(trial) => Ok(CallPermit {
+                breakers: self,
+                origin,
+                trial,
+            }),
+            Err(retry_in) => Err(BreakerOpen { origin, retry_in }),
+        }
     }
 
-    /// Records the outcome of a call to `url`. Returns true when this
-    /// failure opened the breaker.
-    pub fn record(&self, url: &str, success: bool, now: Instant) -> bool {
-        let origin = origin_of(url);
+    fn record_origin(&self, origin: &str, success: bool, now: Instant) -> bool {
         let policy = self.policy;
         self.with(|map| {
             if success {
-                map.remove(&origin);
+                map.remove(origin);
                 return false;
             }
-            let b = map.entry(origin).or_default();
+            let b = map.entry(origin.to_string()).or_default();
             b.consecutive_failures = b.consecutive_failures.saturating_add(1);
             let was_open = b.open_until.is_some();
-            b.trial_running = false;
+            b.trial_since = None;
             if b.consecutive_failures >= policy.failure_threshold {
                 b.open_until = Some(now + policy.cooldown);
                 return !was_open || b.consecutive_failures == policy.failure_threshold;
@@ -181,10 +223,9 @@ mod tests {
     fn opens_after_the_threshold_and_fails_fast() {
         let b = breakers();
         let t = Instant::now();
-        assert!(!b.record(URL, false, t));
-        assert!(!b.record(URL, false, t));
-        assert!(b.check(URL, t).is_ok());
-        assert!(b.record(URL, false, t), "the third failure opens it");
+        assert!(!fail(&b, t));
+        assert!(!fail(&b, t));
+        assert!(fail(&b, t), "the third failure opens it");
         let open = b.check("http://app.example:8080/settings", t).unwrap_err();
         assert_eq!(open.retry_in, Duration::from_secs(10));
         assert!(b.check("http://other.example/webhook", t).is_ok());
@@ -196,17 +237,54 @@ mod tests {
         let b = breakers();
         let t = Instant::now();
         for _ in 0..3 {
-            b.record(URL, false, t);
+            fail(&b, t);
         }
         let later = t + Duration::from_secs(11);
-        assert!(b.check(URL, later).is_ok(), "the trial call");
+        let trial = b.check(URL, later).expect("the trial call");
         assert!(b.check(URL, later).is_err(), "only one trial at a time");
-        b.record(URL, false, later);
+        trial.record(false, later);
         assert!(b.check(URL, later + Duration::from_secs(1)).is_err());
         let again = later + Duration::from_secs(11);
-        assert!(b.check(URL, again).is_ok());
-        b.record(URL, true, again);
+        let trial = b.check(URL, again).expect("the next trial");
+        trial.record(true, again);
         assert!(b.check(URL, again).is_ok());
         assert!(b.states(again).is_empty());
+    }
+
+    #[test]
+    fn a_trial_dropped_without_an_outcome_gives_its_turn_back() {
+        let b = breakers();
+        let t = Instant::now();
+        for _ in 0..3 {
+            fail(&b, t);
+        }
+        let later = t + Duration::from_secs(11);
+        let trial = b.check(URL, later).expect("the trial call");
+        drop(trial); // its session stopped mid-call
+        let next = b.check(URL, later).expect("the next caller may try");
+        next.record(true, later);
+        assert!(b.states(later).is_empty());
+    }
+
+    #[test]
+    fn a_trial_that_never_reports_back_is_given_up_after_a_cooldown() {
+        let b = breakers();
+        let t = Instant::now();
+        for _ in 0..3 {
+            fail(&b, t);
+        }
+        let later = t + Duration::from_secs(11);
+        let lost = b.check(URL, later).expect("the trial call");
+        assert!(b.check(URL, later + Duration::from_secs(9)).is_err());
+        let next = b
+            .check(URL, later + Duration::from_secs(10))
+            .expect("a silent trial does not block for ever");
+        next.record(true, later + Duration::from_secs(10));
+        std::mem::forget(lost);
+        assert!(b.check(URL, later + Duration::from_secs(10)).is_ok());
+    }
+
+    fn fail(b: &WebhookBreakers, now: Instant) -> bool {
+        b.check(URL, now).expect("closed").record(false, now)
     }
 }

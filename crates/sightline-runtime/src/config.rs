@@ -27,6 +27,16 @@ pub struct RuntimeConfig {
     /// An empty `subscription_update` this soon after an app (re)connects is
     /// ignored, so a reconnect does not wipe its subscriptions.
     pub empty_subscription_guard: Duration,
+    /// Distinct subscriptions one app may hold; more in one
+    /// `subscription_update` are left out with a `SUBSCRIPTION_LIMIT` error.
+    pub max_subscriptions_per_app: usize,
+    /// How long a change in what apps want from the microphone settles
+    /// before it is acted on (an app re-subscribing sends `[]`, then its
+    /// new list).
+    pub mic_settle: Duration,
+    /// How long the apps must want the microphone off before the glasses
+    /// are told to switch it off.
+    pub mic_off_delay: Duration,
     /// How many times an app that vanished is restarted before it is
     /// declared stopped.
     pub max_resurrections: u32,
@@ -60,6 +70,9 @@ impl Default for RuntimeConfig {
             glasses_grace: Duration::from_secs(60),
             app_reconnect_grace: Duration::from_secs(10),
             empty_subscription_guard: Duration::from_secs(8),
+            max_subscriptions_per_app: 100,
+            mic_settle: Duration::from_millis(100),
+            mic_off_delay: Duration::from_secs(1),
             max_resurrections: 3,
             dashboard_package: "system.augmentos.dashboard".into(),
             session_threads: std::thread::available_parallelism()

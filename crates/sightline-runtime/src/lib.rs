@@ -22,6 +22,7 @@ pub mod figures;
 pub mod health;
 pub mod link;
 pub mod metrics;
+pub mod microphone;
 pub mod session;
 pub mod supervisor;
 pub mod webhook;

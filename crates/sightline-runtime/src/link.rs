@@ -190,11 +190,15 @@ impl ConnectionLink {
         Ok(Delivery::Queued)
     }
 
-    /// Queues a relayed glasses event; gives the text back when the
-    /// connection is past its bound, for the sender to keep.
-    pub fn send_event(&self, text: String, received: Instant) -> Result<(), String> {
+    /// Queues a relayed glasses event; gives the text back, with why, when
+    /// the connection is past its bound ([`Delivery::Overflow`]) or has
+    /// stopped ([`Delivery::Gone`]), for the sender to keep.
+    pub fn send_event(&self, text: String, received: Instant) -> Result<(), (String, Delivery)> {
+        if !self.out.connected() {
+            return Err((text, Delivery::Gone));
+        }
         match self.queue(Outbound::Event { text, received }) {
-            Err(Outbound::Event { text, .. }) => Err(text),
+            Err(Outbound::Event { text, .. }) => Err((text, Delivery::Overflow)),
             _ => Ok(()),
         }
     }

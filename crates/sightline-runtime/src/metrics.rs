@@ -222,8 +222,8 @@ impl Metrics {
         }
     }
 
-    /// A limit refused something: `size`, `rate`, `rate_close` or
-    /// `connections`.
+    /// A limit refused something: `size`, `rate`, `rate_close`,
+    /// `connections` or `subscriptions`.
     pub fn refused(&self, limit: &'static str) {
         self.limit_refusals.with_label_values(&[limit]).inc();
     }

@@ -56,19 +56,22 @@ pub async fn post_guarded<T: Serialize>(
     timeout: Duration,
     correlation_id: &str,
 ) -> Result<(), WebhookError> {
-    if let Err(open) = health.breakers.check(url, Instant::now()) {
-        health.figures.webhook_fast_failure();
-        health.metrics.webhook(Duration::ZERO, Some("circuit_open"));
-        return Err(WebhookError::CircuitOpen {
-            origin: open.origin,
-            retry_in_ms: open.retry_in.as_millis() as u64,
-        });
-    }
+    let permit = match health.breakers.check(url, Instant::now()) {
+        Ok(permit) => permit,
+        Err(open) => {
+            health.figures.webhook_fast_failure();
+            health.metrics.webhook(Duration::ZERO, Some("circuit_open"));
+            return Err(WebhookError::CircuitOpen {
+                origin: open.origin,
+                retry_in_ms: open.retry_in.as_millis() as u64,
+            });
+        }
+    };
     let started = Instant::now();
     let result = post_json(url, body, timeout, correlation_id).await;
     let failure = result.as_ref().err().map(WebhookError::reason);
     health.metrics.webhook(started.elapsed(), failure);
-    if health.breakers.record(url, result.is_ok(), Instant::now()) {
+    if permit.record(result.is_ok(), Instant::now()) {
         tracing::warn!(url = %url, correlation_id = %correlation_id, "app server keeps failing; its circuit breaker is open and calls to it fail fast for a while");
     }
     result

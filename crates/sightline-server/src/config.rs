@@ -145,6 +145,15 @@ impl ServerConfig {
         if let Some(d) = ms("SIGHTLINE_APP_GRACE_MS")? {
             c.runtime.app_reconnect_grace = d;
         }
+        if let Some(d) = ms("SIGHTLINE_MIC_SETTLE_MS")? {
+            c.runtime.mic_settle = d;
+        }
+        if let Some(d) = ms("SIGHTLINE_MIC_OFF_DELAY_MS")? {
+            c.runtime.mic_off_delay = d;
+        }
+        if let Some(n) = count(&get, "SIGHTLINE_MAX_SUBSCRIPTIONS_PER_APP")? {
+            c.runtime.max_subscriptions_per_app = n as usize;
+        }
         let l = &mut c.limits;
         let sizes: [(&'static str, &mut usize); 5] = [
             (

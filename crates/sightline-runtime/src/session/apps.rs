@@ -33,6 +33,10 @@ use crate::link::{close, ConnectionId, ConnectionLink, Outbound};
 use crate::now_iso;
 use crate::webhook::{self, endpoint};
 
+/// App starts whose lookup may be under way at once in one session; more
+/// are refused (a start costs a store lookup, and the phone sends them).
+const MAX_STARTS_UNDER_WAY: usize = 32;
+
 /// Where an app is in its life within the session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AppState {
@@ -163,8 +167,13 @@ impl UserSession {
     }
 
     /// Starts an app: looks it up, then [`Self::begin_start`].
+    ///
+    /// The lookup is remembered with its own intent number: a stop that
+    /// arrives while it is under way removes it, and the lookup's answer
+    /// then finds itself cancelled, so a stop sent right after a start
+    /// always wins and the app server is never contacted.
     pub(super) fn request_start(&mut self, package: String, ctx: &mut Context<Self>) {
-        if self.apps.contains_key(&package) {
+        if self.apps.contains_key(&package) || self.lookups.contains_key(&package) {
             self.send_app_state(None);
             return;
         }
@@ -173,12 +182,27 @@ impl UserSession {
             self.deferred_starts.insert(package);
             return;
         }
+        if self.lookups.len() >= MAX_STARTS_UNDER_WAY {
+            tracing::warn!(user = %self.user.email, package = %package, "too many app starts under way; start refused");
+            self.send_app_state(Some(&format!(
+                "App {package} not started: {MAX_STARTS_UNDER_WAY} starts are already under way"
+            )));
+            return;
+        }
+        let intent = self.generation();
+        self.lookups.insert(package.clone(), intent);
         let store = self.store.clone();
         let pkg = package.clone();
         ctx.spawn(
             async move { store.get_app(&pkg).await }
                 .into_actor(self)
-                .map(move |res, act, ctx| act.begin_start(package, res, ctx)),
+                .map(move |res, act, ctx| {
+                    if act.lookups.get(&package) != Some(&intent) {
+                        return; // a stop came after this start
+                    }
+                    act.lookups.remove(&package);
+                    act.begin_start(package, res, ctx)
+                }),
         );
     }
 
@@ -318,7 +342,7 @@ impl UserSession {
             "App {package} did not connect within {} ms",
             self.config.app_start_timeout.as_millis()
         )));
-        self.update_mic(false);
+        self.update_mic(false, ctx);
     }
 
     /// Binds an authenticated app connection to its app, answering on the
@@ -393,7 +417,7 @@ impl UserSession {
         }
         self.screen_app_booted(&package, ctx);
         self.send_app_state(None);
-        self.update_mic(false);
+        self.update_mic(false, ctx);
     }
 
     pub(super) fn app_disconnected(
@@ -451,7 +475,7 @@ impl UserSession {
             self.forget_running(package);
             self.screen_app_stopped(package, ctx);
             self.send_app_state(Some(&format!("App {package} stopped: {why}")));
-            self.update_mic(false);
+            self.update_mic(false, ctx);
             return;
         }
         if !glasses_here {
@@ -511,8 +535,17 @@ impl UserSession {
 
     /// Stops an app: `stop_request` to its server, `app_stopped` and a
     /// 1000 "App stopped" close to its socket.
+    ///
+    /// A start of the same app that has not reached the app server yet (its
+    /// lookup under way, or waiting for an earlier stop) is cancelled: the
+    /// later intent wins.
     pub(super) fn stop_app(&mut self, package: &str, reason: StopReason, ctx: &mut Context<Self>) {
         if !self.apps.contains_key(package) {
+            let looking_up = self.lookups.remove(package).is_some();
+            if looking_up || self.deferred_starts.remove(package) {
+                tracing::info!(user = %self.user.email, package, "start cancelled by a stop before the app server was contacted");
+                self.forget_running(package);
+            }
             self.send_app_state(None);
             return;
         }
@@ -541,7 +574,7 @@ impl UserSession {
         self.forget_running(package);
         self.screen_app_stopped(package, ctx);
         self.send_app_state(None);
-        self.update_mic(false);
+        self.update_mic(false, ctx);
     }
 
     /// One webhook call through the app server's circuit breaker: refused
@@ -603,29 +636,11 @@ impl UserSession {
         if !self.user.running_apps.iter().any(|p| p == package) {
             self.user.running_apps.push(package.to_string());
         }
-        let (store, user, pkg) = (
-            self.store.clone(),
-            self.user.email.clone(),
-            package.to_string(),
-        );
-        actix::spawn(async move {
-            if let Err(e) = store.add_running_app(&user, &pkg).await {
-                tracing::error!(user = %user, package = %pkg, error = %e, "could not persist running app");
-            }
-        });
+        self.running_writer.set(package, true);
     }
 
     fn forget_running(&mut self, package: &str) {
         self.user.running_apps.retain(|p| p != package);
-        let (store, user, pkg) = (
-            self.store.clone(),
-            self.user.email.clone(),
-            package.to_string(),
-        );
-        actix::spawn(async move {
-            if let Err(e) = store.remove_running_app(&user, &pkg).await {
-                tracing::error!(user = %user, package = %pkg, error = %e, "could not persist stopped app");
-            }
-        });
+        self.running_writer.set(package, false);
     }
 }

@@ -13,6 +13,7 @@ use sightline_protocol::webhook::StopReason;
 use super::{AppState, UserSession};
 use crate::health::ConnectionRole;
 use crate::link::{close, ConnectionId, ConnectionLink};
+use crate::microphone::{MicAction, MicState};
 use crate::now_iso;
 use crate::supervisor::RetireSession;
 
@@ -55,7 +56,7 @@ impl UserSession {
             self.send_app_state(None);
         }
         self.screen_restore();
-        self.update_mic(true);
+        self.update_mic(true, ctx);
     }
 
     pub(super) fn glasses_disconnected(&mut self, id: ConnectionId, ctx: &mut Context<Self>) {
@@ -65,7 +66,7 @@ impl UserSession {
         self.glasses = None;
         self.probe.set_state("glasses-away");
         self.unwatch(id);
-        self.sync_transcription();
+        self.sync_transcription(true);
         tracing::info!(user = %self.user.email, grace_ms = self.config.glasses_grace.as_millis() as u64, "glasses disconnected; waiting for them to return");
         self.route_event(&connection_state_event("DISCONNECTED"), Instant::now(), ctx);
         let handle = ctx.run_later(self.config.glasses_grace, |act, _| {
@@ -160,10 +161,8 @@ impl UserSession {
         snap
     }
 
-    /// Recomputes whether the glasses should stream audio and tells them when
-    /// that changed (or always, with `force`, e.g. after a reconnect).
-    pub(super) fn update_mic(&mut self, force: bool) {
-        self.sync_transcription();
+    /// What the apps' subscriptions want from the microphone now.
+    fn wanted_mic(&self) -> MicState {
         let (mut pcm, mut transcription) = (false, false);
         for entry in self.apps.values().filter(|e| e.state != AppState::Loading) {
             for s in &entry.subscriptions {
@@ -173,22 +172,58 @@ impl UserSession {
         }
         // Sightline transcribes in the cloud, so transcripts need the raw
         // audio too: whatever the apps want, the phone must stream PCM.
-        let needed = pcm || transcription;
-        let required = if needed { vec!["pcm"] } else { Vec::new() };
-        let state = (needed, required);
-        if force || self.mic.as_ref() != Some(&state) {
-            self.send_to_glasses(outbound::microphone_state_change(
-                self.user_id(),
-                state.0,
-                &state.1,
-                self.user
+        let on = pcm || transcription;
+        MicState {
+            on,
+            required: if on { vec!["pcm"] } else { Vec::new() },
+        }
+    }
+
+    /// What the apps want from the microphone may have changed: new
+    /// transcription streams start now; the glasses are told, and streams
+    /// no one wants stop, as the [`MicrophoneGate`] decides (after a
+    /// re-subscribe settles). With `force` (glasses connected) the glasses
+    /// are told at once.
+    pub(super) fn update_mic(&mut self, force: bool, ctx: &mut Context<Self>) {
+        let wanted = self.wanted_mic();
+        let action = if force {
+            self.sync_transcription(true);
+            self.mic.force(Instant::now(), wanted)
+        } else {
+            self.sync_transcription(false);
+            self.mic.want(Instant::now(), wanted)
+        };
+        self.carry_out_mic(action, ctx);
+    }
+
+    fn carry_out_mic(&mut self, action: MicAction, ctx: &mut Context<Self>) {
+        match action {
+            MicAction::Nothing => {}
+            MicAction::Wake(at) => {
+                let delay = at.saturating_duration_since(Instant::now());
+                ctx.run_later(delay, |act, ctx| {
+                    let action = act.mic.tick(Instant::now());
+                    if !act.mic.settling() {
+                        act.sync_transcription(true);
+                    }
+                    act.carry_out_mic(action, ctx);
+                });
+            }
+            MicAction::Send(state) => {
+                let bypass_vad = self
+                    .user
                     .mentraos_settings
                     .get("bypassVad")
                     .and_then(|v| v.as_bool())
-                    .unwrap_or(false),
-                &now_iso(),
-            ));
-            self.mic = Some(state);
+                    .unwrap_or(false);
+                self.send_to_glasses(outbound::microphone_state_change(
+                    self.user_id(),
+                    state.on,
+                    &state.required,
+                    bypass_vad,
+                    &now_iso(),
+                ));
+            }
         }
     }
 }

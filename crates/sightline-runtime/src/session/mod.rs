@@ -15,6 +15,7 @@
 
 mod apps;
 mod glasses;
+mod persist;
 mod replay;
 mod routing;
 mod screen;
@@ -27,6 +28,7 @@ mod settings;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
+use std::time::Instant;
 
 use actix::{Actor, Addr, AsyncContext, Context, Handler, Message, MessageResult, SpawnHandle};
 use bytes::Bytes;
@@ -42,6 +44,7 @@ use crate::health::{
     ConnectionRole, GetSessionFigures, HealthMonitor, HealthTimings, StopMonitoring, Unwatch, Watch,
 };
 use crate::link::{ConnectionId, ConnectionLink};
+use crate::microphone::MicrophoneGate;
 use crate::supervisor::SessionSupervisor;
 use sightline_probe::{ActorKind, ActorProbe, ProbeGuard};
 
@@ -68,12 +71,17 @@ pub struct UserSession {
     /// Counter that tags timers and webhook results with the app state they
     /// were started for, so a stale one recognises itself.
     next_generation: u64,
-    /// Last microphone state told to the glasses.
-    mic: Option<(bool, Vec<&'static str>)>,
+    /// When the glasses' microphone is switched (coalesced, debounced).
+    mic: MicrophoneGate,
     /// Decides what the glasses' main view shows.
     screen: DisplayManager,
     /// The system dashboard of this session.
     dashboard: Dashboard,
+    /// Writes which apps run to the store, in order.
+    running_writer: persist::RunningAppsWriter,
+    /// Starts whose app lookup is under way, with their intent number (a
+    /// stop meanwhile removes the entry and so cancels the start).
+    lookups: BTreeMap<String, u64>,
     /// Apps whose `stop_request` is still under way.
     pending_stops: HashSet<String>,
     /// Starts waiting for one of those stops to be answered.
@@ -126,6 +134,8 @@ impl UserSession {
             dashboard.set_timezone(zone);
         }
         let transcription = transcription::Streams::new(config.asr.build_provider());
+        let running_writer = persist::RunningAppsWriter::start(store.clone(), user_email.clone());
+        let mic = MicrophoneGate::new(config.mic_settle, config.mic_off_delay, Instant::now());
         UserSession {
             user,
             seq,
@@ -138,9 +148,11 @@ impl UserSession {
             ever_connected: false,
             apps: BTreeMap::new(),
             next_generation: 0,
-            mic: None,
+            mic,
             screen,
             dashboard,
+            running_writer,
+            lookups: BTreeMap::new(),
             pending_stops: HashSet::new(),
             deferred_starts: HashSet::new(),
             monitor: None,

@@ -13,7 +13,7 @@ use sightline_protocol::stream::{parse_list, permission_granted, StreamKind};
 
 use super::{AppState, UserSession};
 use crate::dashboard::DashboardMode;
-use crate::link::{close, ConnectionId, Outbound};
+use crate::link::{close, ConnectionId, Delivery, Outbound};
 use crate::now_iso;
 
 impl UserSession {
@@ -46,6 +46,7 @@ impl UserSession {
                 continue;
             }
             let mut undelivered = Vec::new();
+            let mut close_code = close::SLOW_CONSUMER;
             for sub in &entry.subscriptions {
                 if !sub.matches_event(&ev.kind, ev.gesture.as_deref()) {
                     continue;
@@ -65,7 +66,10 @@ impl UserSession {
                 let text = frames[i].1.for_session(&entry.session_id);
                 match (&entry.link, &mut entry.replay) {
                     (Some(link), _) if connected && undelivered.is_empty() => {
-                        if let Err(text) = link.send_event(text, received) {
+                        if let Err((text, why)) = link.send_event(text, received) {
+                            if why == Delivery::Gone {
+                                close_code = close::GOING_AWAY;
+                            }
                             undelivered.push((stream_type.to_string(), text));
                         }
                     }
@@ -78,11 +82,14 @@ impl UserSession {
                 }
             }
             if let (false, Some(link)) = (undelivered.is_empty(), &entry.link) {
-                overflowed.push((package.clone(), link.id, undelivered));
+                overflowed.push((package.clone(), link.id, close_code, undelivered));
             }
         }
-        for (package, id, undelivered) in overflowed {
-            self.app_disconnected(&package, id, Some(close::SLOW_CONSUMER), ctx);
+        // An app whose client stopped reading, or whose connection has just
+        // stopped, is treated as disconnected from here on: what it missed
+        // is kept for its reconnect.
+        for (package, id, code, undelivered) in overflowed {
+            self.app_disconnected(&package, id, Some(code), ctx);
             if let Some(replay) = self.apps.get_mut(&package).and_then(|e| e.replay.as_mut()) {
                 for (stream_type, text) in undelivered {
                     self.health.metrics.replay_buffered.inc();
@@ -141,8 +148,26 @@ impl UserSession {
                     );
                     return;
                 }
+                let max = self.config.max_subscriptions_per_app;
+                let parsed = parse_list(&items, max);
+                if parsed.over_limit > 0 {
+                    self.health.metrics.refused("subscriptions");
+                    tracing::info!(
+                        package,
+                        kept = max,
+                        left_out = parsed.over_limit,
+                        "subscription list over the limit"
+                    );
+                    reply_error(
+                        "SUBSCRIPTION_LIMIT",
+                        &format!(
+                            "{} subscriptions left out: an app may hold at most {max} distinct subscriptions",
+                            parsed.over_limit
+                        ),
+                    );
+                }
                 let (allowed, denied): (Vec<_>, Vec<_>) =
-                    parse_list(&items).into_iter().partition(|sub| {
+                    parsed.subscriptions.into_iter().partition(|sub| {
                         sub.required_permission()
                             .is_none_or(|p| permission_granted(&entry.record.permissions, p))
                     });
@@ -167,7 +192,7 @@ impl UserSession {
                     self.flush_replay(package, true);
                 }
                 self.send_app_state(None);
-                self.update_mic(false);
+                self.update_mic(false, ctx);
             }
             AppMessage::DisplayEvent(req) => self.screen_request(package, req, ctx),
             AppMessage::DashboardContentUpdate { content, modes } => {

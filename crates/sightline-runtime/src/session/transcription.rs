@@ -11,7 +11,10 @@
 //! subscription string (with its `?hints=` or other query).
 //!
 //! The session calls [`UserSession::sync_transcription`] whenever
-//! subscriptions, app states or the glasses link change.
+//! subscriptions, app states or the glasses link change. Streams start at
+//! once; a stream that lost its last subscriber through a subscription
+//! change stops only once the change has settled (see
+//! [`crate::microphone`]), so an app that re-subscribes keeps its stream.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -81,8 +84,9 @@ fn spec_of(kind: &StreamKind) -> Option<StreamSpec> {
 }
 
 impl UserSession {
-    /// Starts the streams running apps need and stops the others.
-    pub(super) fn sync_transcription(&mut self) {
+    /// Starts the streams running apps need and, with `stop_unwanted`,
+    /// stops the others.
+    pub(super) fn sync_transcription(&mut self, stop_unwanted: bool) {
         let mut wanted = BTreeSet::new();
         if self.glasses.is_some() {
             for entry in self.apps.values().filter(|e| e.state == AppState::Running) {
@@ -93,7 +97,7 @@ impl UserSession {
             .transcription
             .running
             .keys()
-            .filter(|s| !wanted.contains(*s))
+            .filter(|s| stop_unwanted && !wanted.contains(*s))
             .cloned()
             .collect();
         for spec in stale {

@@ -82,7 +82,7 @@ impl Handler<DescribeSession> for UserSession {
             started_at: self.started_at.clone(),
             actor_id: self.probe.id(),
             glasses: self.glasses.as_ref().map(|g| g.id.to_string()),
-            microphone_on: self.mic.as_ref().is_some_and(|(on, _)| *on),
+            microphone_on: self.mic.sent().is_some_and(|m| m.on),
             apps,
             display,
             transcription_streams: self.transcription_specs(),
