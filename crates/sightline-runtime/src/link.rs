@@ -252,3 +252,51 @@ pub mod close {
     /// This glasses connection was replaced by a newer one of the same user.
     pub const REPLACED: u16 = 4001;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix::{Actor, ActorContext, Context, Handler};
+    use sightline_probe::{ActorKind, ActorRegistry};
+
+    /// A connection actor that stops as soon as it is told anything.
+    struct Stopping;
+
+    impl Actor for Stopping {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<Outbound> for Stopping {
+        type Result = ();
+        fn handle(&mut self, _: Outbound, ctx: &mut Context<Self>) {
+            ctx.stop();
+        }
+    }
+
+    fn counter(name: &str) -> IntCounter {
+        IntCounter::new(name, "test").unwrap()
+    }
+
+    /// An event for a connection that has just stopped comes back to the
+    /// sender, named gone, so that it can be kept for the app's reconnect.
+    #[actix_rt::test]
+    async fn an_event_for_a_stopped_connection_is_given_back() {
+        let registry = ActorRegistry::new();
+        let guard = registry.register(ActorKind::AppConnection, None, "bound");
+        let addr = Stopping.start();
+        let link = ConnectionLink {
+            id: ConnectionId::next(),
+            out: addr.clone().recipient(),
+            probe: guard.probe(),
+            backlog: Arc::new(SendBacklog::new(1 << 20, counter("a"), counter("b"))),
+        };
+        assert_eq!(link.send_event("first".into(), Instant::now()), Ok(()));
+        while addr.connected() {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(
+            link.send_event("second".into(), Instant::now()),
+            Err(("second".to_string(), Delivery::Gone))
+        );
+    }
+}
