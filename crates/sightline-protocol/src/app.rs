@@ -156,9 +156,7 @@ pub fn parse_app_message(text: &str) -> Result<AppMessage, ProtocolError> {
             Some(Value::Array(items)) => AppMessage::SubscriptionUpdate(
                 items
                     .into_iter()
-                    .map(|v| {
-                        serde_json::from_value(v.clone()).unwrap_or(SubscriptionItem::Other(v))
-                    })
+                    .map(SubscriptionItem::from_value)
                     .collect(),
             ),
             None | Some(Value::Null) => AppMessage::SubscriptionUpdate(Vec::new()),

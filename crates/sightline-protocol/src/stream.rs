@@ -30,6 +30,33 @@ pub enum SubscriptionItem {
     Other(serde_json::Value),
 }
 
+impl SubscriptionItem {
+    /// The entry a JSON value is, exactly as deserialising it would decide
+    /// (a string, a `{stream, rate}` object, or anything else), without
+    /// copying it: a long list costs one pass.
+    pub fn from_value(v: serde_json::Value) -> SubscriptionItem {
+        use serde_json::Value;
+        let Value::Object(obj) = &v else {
+            return match v {
+                Value::String(s) => SubscriptionItem::Name(s),
+                other => SubscriptionItem::Other(other),
+            };
+        };
+        let rate = match obj.get("rate") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(r)) => Some(r.clone()),
+            Some(_) => return SubscriptionItem::Other(v),
+        };
+        match obj.get("stream") {
+            Some(Value::String(stream)) => SubscriptionItem::Rate {
+                stream: stream.clone(),
+                rate,
+            },
+            _ => SubscriptionItem::Other(v),
+        }
+    }
+}
+
 /// What a subscription asks for, decoded from its string.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StreamKind {

@@ -573,6 +573,15 @@ proptest! {
         prop_assert_eq!(parsed.subscriptions.len() + parsed.over_limit, distinct.len());
     }
 
+    /// The one-pass decoding of an entry decides exactly as serde's
+    /// untagged decoding does, for any JSON value.
+    #[test]
+    fn entries_decode_as_serde_would(v in any_json()) {
+        let by_serde: SubscriptionItem =
+            serde_json::from_value(v.clone()).unwrap_or(SubscriptionItem::Other(v.clone()));
+        prop_assert_eq!(SubscriptionItem::from_value(v), by_serde);
+    }
+
     #[test]
     fn subscription_lists_decode_any_json(items in prop::collection::vec(any_json(), 0..12)) {
         let text = Value::Array(items).to_string();

@@ -49,8 +49,9 @@ impl UserSession {
             self.figures.glasses_reconnects += 1;
             self.health.figures.glasses_reconnected();
             self.route_event(&connection_state_event("CONNECTED"), Instant::now(), ctx);
-            self.wake_dormant_apps(ctx);
         }
+        let effects = self.apps.glasses_connected(Instant::now());
+        self.carry_out(effects, ctx);
         if !self.apps.is_empty() {
             // Returning (or replacing) glasses learn which apps run.
             self.send_app_state(None);
@@ -64,6 +65,7 @@ impl UserSession {
             return;
         }
         self.glasses = None;
+        self.apps.glasses_left();
         self.probe.set_state("glasses-away");
         self.unwatch(id);
         self.sync_transcription(true);
@@ -139,7 +141,7 @@ impl UserSession {
             start_time: self.started_at.clone(),
             ..SessionSnapshot::default()
         };
-        for (pkg, entry) in &self.apps {
+        for (pkg, entry) in self.apps.iter() {
             match entry.state {
                 AppState::Loading => snap.loading_apps.push(pkg.clone()),
                 _ => snap.active_app_sessions.push(pkg.clone()),

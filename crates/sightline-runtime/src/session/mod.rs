@@ -16,7 +16,6 @@
 mod apps;
 mod glasses;
 mod persist;
-mod replay;
 mod routing;
 mod screen;
 mod transcription;
@@ -26,7 +25,6 @@ pub use transcription::TranscriptionStatus;
 pub use view::{AppView, DescribeSession, DisplayView, SessionView};
 mod settings;
 
-use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -48,8 +46,8 @@ use crate::microphone::MicrophoneGate;
 use crate::supervisor::SessionSupervisor;
 use sightline_probe::{ActorKind, ActorProbe, ProbeGuard};
 
-use apps::AppEntry;
-pub use apps::AppState;
+pub use crate::lifecycle::AppState;
+use crate::lifecycle::{AppTable, LifecycleConfig};
 pub use settings::{AppIsConnected, AppSettingsChanged};
 
 /// The actor holding one user's session.
@@ -66,11 +64,8 @@ pub struct UserSession {
     glasses_grace: Option<SpawnHandle>,
     /// Whether glasses ever connected (persisted apps start on the first).
     ever_connected: bool,
-    /// Apps loading, running or reconnecting, by package name.
-    apps: BTreeMap<String, AppEntry>,
-    /// Counter that tags timers and webhook results with the app state they
-    /// were started for, so a stale one recognises itself.
-    next_generation: u64,
+    /// Every app of the session and its lifecycle (see [`crate::lifecycle`]).
+    apps: AppTable<ConnectionLink>,
     /// When the glasses' microphone is switched (coalesced, debounced).
     mic: MicrophoneGate,
     /// Decides what the glasses' main view shows.
@@ -79,13 +74,6 @@ pub struct UserSession {
     dashboard: Dashboard,
     /// Writes which apps run to the store, in order.
     running_writer: persist::RunningAppsWriter,
-    /// Starts whose app lookup is under way, with their intent number (a
-    /// stop meanwhile removes the entry and so cancels the start).
-    lookups: BTreeMap<String, u64>,
-    /// Apps whose `stop_request` is still under way.
-    pending_stops: HashSet<String>,
-    /// Starts waiting for one of those stops to be answered.
-    deferred_starts: HashSet<String>,
     /// Watches this session's connections; started with the session.
     monitor: Option<Addr<HealthMonitor>>,
     /// Figures and webhook breakers shared with every other session.
@@ -134,6 +122,20 @@ impl UserSession {
             dashboard.set_timezone(zone);
         }
         let transcription = transcription::Streams::new(config.asr.build_provider());
+        let apps = AppTable::new(
+            &user.email,
+            LifecycleConfig {
+                start_timeout: config.app_start_timeout,
+                webhook_initial_backoff: config.webhook_initial_backoff,
+                reconnect_grace: config.app_reconnect_grace,
+                empty_subscription_guard: config.empty_subscription_guard,
+                max_resurrections: config.max_resurrections,
+                dashboard_package: config.dashboard_package.clone(),
+                replay_max_events: config.replay_max_events,
+                replay_max_bytes: config.replay_max_bytes,
+                max_subscriptions: config.max_subscriptions_per_app,
+            },
+        );
         let running_writer = persist::RunningAppsWriter::start(store.clone(), user_email.clone());
         let mic = MicrophoneGate::new(config.mic_settle, config.mic_off_delay, Instant::now());
         UserSession {
@@ -146,15 +148,11 @@ impl UserSession {
             glasses: None,
             glasses_grace: None,
             ever_connected: false,
-            apps: BTreeMap::new(),
-            next_generation: 0,
+            apps,
             mic,
             screen,
             dashboard,
             running_writer,
-            lookups: BTreeMap::new(),
-            pending_stops: HashSet::new(),
-            deferred_starts: HashSet::new(),
             monitor: None,
             health,
             figures: SessionFigures::default(),
@@ -176,11 +174,6 @@ impl UserSession {
 
     fn user_id(&self) -> &str {
         &self.user.email
-    }
-
-    fn generation(&mut self) -> u64 {
-        self.next_generation += 1;
-        self.next_generation
     }
 
     /// Has the health monitor watch a connection.

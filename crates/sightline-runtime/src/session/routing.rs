@@ -8,8 +8,8 @@ use bytes::Bytes;
 use sightline_protocol::app::AppMessage;
 use sightline_protocol::glasses::GlassesEvent;
 use sightline_protocol::outbound;
-use sightline_protocol::outbound::{DataStreamFrame, PermissionDenied};
-use sightline_protocol::stream::{parse_list, permission_granted, StreamKind};
+use sightline_protocol::outbound::DataStreamFrame;
+use sightline_protocol::stream::StreamKind;
 
 use super::{AppState, UserSession};
 use crate::dashboard::DashboardMode;
@@ -39,9 +39,7 @@ impl UserSession {
         for (package, entry) in self.apps.iter_mut() {
             // A restarted app keeps collecting until it has subscribed
             // again, so kept events are never overtaken by new ones.
-            let connected = entry.state == AppState::Running
-                && entry.link.is_some()
-                && !entry.replay_after_subscribe;
+            let connected = entry.receives_live();
             if !connected && entry.replay.is_none() {
                 continue;
             }
@@ -126,10 +124,7 @@ impl UserSession {
         msg: AppMessage,
         ctx: &mut Context<Self>,
     ) {
-        let Some(entry) = self.apps.get_mut(package) else {
-            return;
-        };
-        let Some(link) = entry.link.clone().filter(|l| l.id == id) else {
+        let Some(link) = self.apps.current_link(package, id).cloned() else {
             return; // a superseded socket no longer speaks for the app
         };
         let reply_error = |code: &str, message: &str| {
@@ -137,62 +132,10 @@ impl UserSession {
         };
         match msg {
             AppMessage::SubscriptionUpdate(items) => {
-                let guard = self.config.empty_subscription_guard;
-                let fresh = entry
-                    .connected_at
-                    .is_some_and(|t| Instant::now().duration_since(t) < guard);
-                if items.is_empty() && fresh && !entry.subscriptions.is_empty() {
-                    tracing::debug!(
-                        package,
-                        "empty subscription update right after reconnect ignored"
-                    );
-                    return;
-                }
-                let max = self.config.max_subscriptions_per_app;
-                let parsed = parse_list(&items, max);
-                if parsed.over_limit > 0 {
-                    self.health.metrics.refused("subscriptions");
-                    tracing::info!(
-                        package,
-                        kept = max,
-                        left_out = parsed.over_limit,
-                        "subscription list over the limit"
-                    );
-                    reply_error(
-                        "SUBSCRIPTION_LIMIT",
-                        &format!(
-                            "{} subscriptions left out: an app may hold at most {max} distinct subscriptions",
-                            parsed.over_limit
-                        ),
-                    );
-                }
-                let (allowed, denied): (Vec<_>, Vec<_>) =
-                    parsed.subscriptions.into_iter().partition(|sub| {
-                        sub.required_permission()
-                            .is_none_or(|p| permission_granted(&entry.record.permissions, p))
-                    });
-                if !denied.is_empty() {
-                    let details: Vec<PermissionDenied> = denied
-                        .iter()
-                        .filter_map(|sub| {
-                            let need = sub.required_permission()?;
-                            Some(PermissionDenied {
-                                stream: sub.raw.clone(),
-                                required_permission: need.to_string(),
-                                message: format!("{} needs the {need} permission", sub.raw),
-                            })
-                        })
-                        .collect();
-                    tracing::info!(package, denied = ?details.iter().map(|d| &d.stream).collect::<Vec<_>>(), "subscriptions refused for missing permissions");
-                    link.text(outbound::permission_error(&details, &now_iso()));
-                }
-                entry.subscriptions = allowed;
-                tracing::debug!(package, subscriptions = ?entry.subscriptions.iter().map(|s| &s.raw).collect::<Vec<_>>(), "subscriptions replaced");
-                if entry.replay_after_subscribe && !entry.subscriptions.is_empty() {
-                    self.flush_replay(package, true);
-                }
-                self.send_app_state(None);
-                self.update_mic(false, ctx);
+                let effects = self
+                    .apps
+                    .subscriptions_changed(Instant::now(), package, id, &items);
+                self.carry_out(effects, ctx);
             }
             AppMessage::DisplayEvent(req) => self.screen_request(package, req, ctx),
             AppMessage::DashboardContentUpdate { content, modes } => {
@@ -231,7 +174,7 @@ impl UserSession {
             }
             AppMessage::OwnershipRelease { reason } => {
                 tracing::info!(package, reason = %reason, "app released ownership; its next close is deliberate");
-                entry.ownership_released = true;
+                self.apps.ownership_released(package, id);
             }
             AppMessage::StreamStatusCheck => {
                 link.text(outbound::stream_status_check_response(&now_iso()));
