@@ -59,7 +59,10 @@ async fn untouched_settings_have_their_defaults_and_one_change_keeps_the_others(
     assert_eq!(value_of(got, "speed"), 5);
     assert_eq!(value_of(got, "mode"), "a");
     assert_eq!(value_of(got, "show"), true);
-    assert_eq!(got[0]["type"], "group", "groups stay for the phone's layout");
+    assert_eq!(
+        got[0]["type"], "group",
+        "groups stay for the phone's layout"
+    );
 
     // The app's ack carries the defaults.
     glasses
@@ -159,7 +162,11 @@ async fn stored_settings_are_bounded() {
     let (status, err) = post(PKG.into(), json!({"key": "invented", "value": 1})).await;
     assert_eq!(status, 400, "{err}");
     assert_eq!(err["error"]["code"], "BAD_REQUEST");
-    let (status, err) = post(PKG.into(), json!({"key": "color", "value": "x".repeat(2000)})).await;
+    let (status, err) = post(
+        PKG.into(),
+        json!({"key": "color", "value": "x".repeat(2000)}),
+    )
+    .await;
     assert_eq!(status, 413, "{err}");
     assert_eq!(err["error"]["code"], "PAYLOAD_TOO_LARGE");
     assert!(err["error"]["message"]
@@ -169,14 +176,23 @@ async fn stored_settings_are_bounded() {
     // An app without a schema stores any keys, up to the key count...
     for package in ["com.free.one", "com.free.two"] {
         server
-            .register(package, "http://127.0.0.1:9", KEY, sightline::store::AppType::Standard)
+            .register(
+                package,
+                "http://127.0.0.1:9",
+                KEY,
+                sightline::store::AppType::Standard,
+            )
             .await;
         let mut app = server.store.get_app(package).await.unwrap().unwrap();
         app.settings_schema.clear();
         server.store.upsert_app(app).await.unwrap();
     }
     for i in 0..4 {
-        let (status, text) = post("com.free.one".into(), json!({"key": format!("k{i}"), "value": i})).await;
+        let (status, text) = post(
+            "com.free.one".into(),
+            json!({"key": format!("k{i}"), "value": i}),
+        )
+        .await;
         assert_eq!(status, 200, "{text}");
     }
     let (status, err) = post("com.free.one".into(), json!({"key": "k4", "value": 4})).await;

@@ -257,14 +257,19 @@ async fn text_logs_escape_what_clients_send_so_no_line_is_forged() {
     let mut app = Client::connect(&format!("ws://{addr}/app-ws"), None)
         .await
         .expect("app socket");
-    app.send(json!({"type": "tpa_connection_init", "sessionId": format!("{email}-{package}"),
-                    "packageName": package, "apiKey": "whatever-key-123"}))
-        .await;
+    app.send(
+        json!({"type": "tpa_connection_init", "sessionId": format!("{email}-{package}"),
+                    "packageName": package, "apiKey": "whatever-key-123"}),
+    )
+    .await;
     app.expect_type("tpa_connection_error").await;
 
     let seen = |suffix: &str| {
         let needle = format!("\\n2020-01-01T00:00:00.000000Z  INFO sightline: FORGED{suffix}");
-        raw.lock().expect("lock").iter().any(|l| l.contains(&needle))
+        raw.lock()
+            .expect("lock")
+            .iter()
+            .any(|l| l.contains(&needle))
     };
     eventually("the package name is logged, escaped", || seen("-PKG")).await;
     eventually("the email is logged, escaped", || seen("-EMAIL")).await;

@@ -263,7 +263,10 @@ fn read_settings_limits(
     limits: &mut SettingsLimits,
 ) -> Result<(), ConfigError> {
     let fields: [(&'static str, &mut usize); 4] = [
-        ("SIGHTLINE_SETTINGS_MAX_VALUE_BYTES", &mut limits.value_bytes),
+        (
+            "SIGHTLINE_SETTINGS_MAX_VALUE_BYTES",
+            &mut limits.value_bytes,
+        ),
         (
             "SIGHTLINE_SETTINGS_MAX_KEYS_PER_APP",
             &mut limits.keys_per_app,

@@ -278,7 +278,8 @@ pub async fn glasses_ws(
 ) -> HttpResponse {
     let config = &state.config;
     let token = bearer(req.headers());
-    let user_id = match verify_core_token_with(token, &config.jwt_secret, &config.core_token_rules) {
+    let user_id = match verify_core_token_with(token, &config.jwt_secret, &config.core_token_rules)
+    {
         Ok(u) => u,
         Err(e) => {
             tracing::info!(peer = ?req.peer_addr(), error = %e, "glasses connection refused");

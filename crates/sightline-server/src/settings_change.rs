@@ -218,7 +218,8 @@ mod tests {
                 json!({"key": "color", "value": "red"})
             ]
         );
-        let out = apply_change(&schema(), &out, json!({"key": "size", "value": 9}), &limits).unwrap();
+        let out =
+            apply_change(&schema(), &out, json!({"key": "size", "value": 9}), &limits).unwrap();
         assert_eq!(out[0], json!({"key": "size", "value": 9}));
         assert_eq!(out[1], json!({"key": "color", "value": "red"}));
     }
@@ -256,8 +257,13 @@ mod tests {
         assert!(matches!(e, Err(SettingsChangeError::Invalid(m)) if m.contains("other")));
         // Stored values of keys the schema dropped are not kept.
         let stored = vec![json!({"key": "gone", "value": 1})];
-        let out = apply_change(&schema(), &stored, json!({"key": "size", "value": 1}), &limits)
-            .unwrap();
+        let out = apply_change(
+            &schema(),
+            &stored,
+            json!({"key": "size", "value": 1}),
+            &limits,
+        )
+        .unwrap();
         assert_eq!(out, vec![json!({"key": "size", "value": 1})]);
         // An app without a schema may store any keys, up to the limit.
         let out = apply_change(&[], &[], json!({"key": "free", "value": 1}), &limits).unwrap();
@@ -281,8 +287,13 @@ mod tests {
             json!({"key": "a", "value": "0123456789"}),
             &limits
         )));
-        let two = apply_change(&[], &[], json!([{"key": "a", "value": 1}, {"key": "b", "value": 2}]), &limits)
-            .unwrap();
+        let two = apply_change(
+            &[],
+            &[],
+            json!([{"key": "a", "value": 1}, {"key": "b", "value": 2}]),
+            &limits,
+        )
+        .unwrap();
         assert!(too_large(apply_change(
             &[],
             &two,
