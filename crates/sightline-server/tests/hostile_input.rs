@@ -186,10 +186,19 @@ proptest! {
     }
 
     #[test]
+    fn time_claims_that_are_not_positive_numbers_never_verify(
+        claim in prop::sample::select(&["exp", "nbf", "iat"][..]),
+        value in any_json().prop_filter("not a positive number", |v| !v.as_f64().is_some_and(|t| t > 0.0)),
+    ) {
+        let token = sign(&json!({"email": "a@b.c", claim: value}), Algorithm::HS256, SECRET, None);
+        prop_assert_eq!(verify_core_token(Some(&token), SECRET), Err(AuthError::Invalid));
+    }
+
+    #[test]
     fn email_claims_round_trip(email in nasty_string(), extra in prop::collection::btree_map("[a-z]{1,8}", any_json(), 0..4)) {
         let mut claims: Map<String, Value> = extra
             .into_iter()
-            .filter(|(k, _)| !["exp", "nbf", "aud", "iss", "sub"].contains(&k.as_str()))
+            .filter(|(k, _)| !["exp", "nbf", "iat", "aud", "iss", "sub"].contains(&k.as_str()))
             .collect();
         claims.insert("email".into(), email.clone().into());
         let token = sign(&Value::Object(claims), Algorithm::HS256, SECRET, None);
