@@ -1,6 +1,7 @@
 //! The `sightline` command: run the server, register apps offline, and mint
 //! development glasses tokens.
 
+mod log_format;
 mod top;
 
 use std::net::TcpListener;
@@ -112,7 +113,8 @@ fn init_logging() {
     if std::env::var("SIGHTLINE_LOG_FORMAT").as_deref() == Ok("json") {
         builder.json().init();
     } else {
-        builder.init();
+        // Field values are escaped so that no value starts a line.
+        builder.fmt_fields(log_format::EscapedFields).init();
     }
 }
 

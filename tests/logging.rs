@@ -194,3 +194,99 @@ async fn json_logs_follow_one_user_and_keep_secrets_out() {
         );
     }
 }
+
+/// A line of the text log starts with its RFC 3339 timestamp and a level.
+fn is_text_log_line(line: &str) -> bool {
+    let b = line.as_bytes();
+    let dated = b.len() > 30
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b[10] == b'T';
+    dated
+        && ["TRACE", "DEBUG", " INFO", " WARN", "ERROR"]
+            .iter()
+            .any(|l| line[..40.min(line.len())].contains(l))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_logs_escape_what_clients_send_so_no_line_is_forged() {
+    // Each value ends its line and starts a line that looks like Sightline's.
+    let forged = "\n2020-01-01T00:00:00.000000Z  INFO sightline: FORGED";
+    let email = format!("mallory@example.com{forged}-EMAIL");
+    let package = format!("com.evil{forged}-PKG");
+    let port = free_port();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sightline"))
+        .args(["serve", "--store", "memory", "--bind", &addr.to_string()])
+        .env("SIGHTLINE_JWT_SECRET", SECRET)
+        .env("SIGHTLINE_ADMIN_TOKEN", ADMIN)
+        .env_remove("SIGHTLINE_LOG_FORMAT")
+        .env("SIGHTLINE_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("sightline binary");
+    let stderr = child.stderr.take().expect("stderr");
+    let raw = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sink = raw.clone();
+    let reader = tokio::spawn(async move {
+        let mut lines = BufReader::new(stderr).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            sink.lock().expect("lock").push(line);
+        }
+    });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(addr).await.is_err() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "server never listened"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // An email claim with a line break: the glasses connect and the
+    // session logs the user.
+    let jwt = token_with(json!({"email": email}), SECRET);
+    let mut g = Client::connect(&format!("ws://{addr}/glasses-ws"), Some(&jwt))
+        .await
+        .expect("glasses connect");
+    g.expect_type("connection_ack").await;
+    // A package name and session id with a line break in tpa_connection_init.
+    let mut app = Client::connect(&format!("ws://{addr}/app-ws"), None)
+        .await
+        .expect("app socket");
+    app.send(
+        json!({"type": "tpa_connection_init", "sessionId": format!("{email}-{package}"),
+                    "packageName": package, "apiKey": "whatever-key-123"}),
+    )
+    .await;
+    app.expect_type("tpa_connection_error").await;
+
+    let seen = |suffix: &str| {
+        let needle = format!("\\n2020-01-01T00:00:00.000000Z  INFO sightline: FORGED{suffix}");
+        raw.lock()
+            .expect("lock")
+            .iter()
+            .any(|l| l.contains(&needle))
+    };
+    eventually("the package name is logged, escaped", || seen("-PKG")).await;
+    eventually("the email is logged, escaped", || seen("-EMAIL")).await;
+    g.close(1000).await;
+    child.start_kill().expect("stop server");
+    let _ = child.wait().await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), reader).await;
+
+    let raw = raw.lock().expect("lock").clone();
+    for line in raw.iter().filter(|l| !l.trim().is_empty()) {
+        assert!(is_text_log_line(line), "not one log line: {line:?}");
+        assert!(
+            !line.starts_with("2020-01-01"),
+            "a forged line was written: {line:?}"
+        );
+        if line.contains("FORGED") {
+            assert!(line.contains("\\n2020-01-01"), "unescaped: {line:?}");
+        }
+    }
+}

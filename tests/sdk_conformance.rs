@@ -162,3 +162,56 @@ async fn sdk_app_with_late_handlers_gets_events_after_its_list_grows() {
     let _ = sdk.child.kill().await;
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdk_settings_get_answers_defaults_and_keeps_them_after_one_change() {
+    let server = TestServer::start();
+    let package = "com.sightline.settings";
+    let mut sdk = SdkApp::start(
+        "settings_app.mjs",
+        package,
+        &[("KEYS", "scrollSpeed,showTimer,mode")],
+    )
+    .await;
+    server
+        .register(package, &sdk.url, SDK_KEY, AppType::Standard)
+        .await;
+    // Declared the way official apps (Teleprompter, AdvancedTimer) declare
+    // their settings: a defaultValue, no value.
+    let mut app = server.store.get_app(package).await.unwrap().unwrap();
+    app.settings_schema = vec![
+        json!({"type": "group", "key": "general", "title": "General"}),
+        json!({"key": "scrollSpeed", "type": "slider", "label": "Speed", "defaultValue": 120, "min": 10, "max": 500}),
+        json!({"key": "showTimer", "type": "toggle", "label": "Timer", "defaultValue": true}),
+        json!({"key": "mode", "type": "select", "label": "Mode", "defaultValue": "auto",
+               "options": [{"label": "Auto", "value": "auto"}, {"label": "Manual", "value": "manual"}]}),
+    ];
+    server.store.upsert_app(app).await.unwrap();
+    let email = "sdk-settings@example.com";
+    let mut g = Client::glasses(&server, email).await;
+    g.send(json!({"type": "start_app", "packageName": package}))
+        .await;
+    let defaults = json!({"scrollSpeed": 120, "showTimer": true, "mode": "auto"});
+    let session = sdk.wait_event("session").await;
+    assert_eq!(session["values"], defaults, "from the ack");
+    let fetched = sdk.wait_event("fetched").await;
+    assert_eq!(fetched["values"], defaults, "from settings.fetch()");
+
+    // The phone changes one key; the app sees it and keeps the others.
+    let (status, text) = http(
+        server.addr,
+        "POST",
+        &format!("/appsettings/{package}"),
+        Some(&token(email)),
+        Some(json!({"key": "mode", "value": "manual"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    let changed = sdk.wait_event("changed").await;
+    assert_eq!(
+        changed["values"],
+        json!({"scrollSpeed": 120, "showTimer": true, "mode": "manual"})
+    );
+    sdk.stop().await;
+    server.stop().await;
+}

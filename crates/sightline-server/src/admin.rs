@@ -7,7 +7,7 @@ use serde::Deserialize;
 use sightline_store::{hash_api_key, AppRecord, AppType};
 use utoipa::ToSchema;
 
-use crate::auth::{admin_token_matches, bearer};
+use crate::auth::AdminAuth;
 use crate::error::ApiError;
 use crate::views::{AppUpdate, AppView, CreatedApp, ErrorBody, RotatedKey};
 use crate::SharedState;
@@ -143,15 +143,10 @@ pub fn app_view(app: &AppRecord) -> serde_json::Value {
     serde_json::to_value(AppView::from(app)).unwrap_or(serde_json::Value::Null)
 }
 
+/// Checks the admin token of a request whose handler does not take
+/// [`AdminAuth`] as an argument.
 pub(crate) fn require_admin(req: &HttpRequest, state: &SharedState) -> Result<(), ApiError> {
-    let Some(configured) = state.config.admin_token.as_deref() else {
-        return Err(ApiError::AdminDisabled);
-    };
-    if admin_token_matches(bearer(req.headers()), configured) {
-        Ok(())
-    } else {
-        Err(ApiError::Unauthorized)
-    }
+    AdminAuth::of(req, state).map(|_| ())
 }
 
 /// Registers an app. Without an `apiKey` in the body, Sightline generates
@@ -169,11 +164,10 @@ pub(crate) fn require_admin(req: &HttpRequest, state: &SharedState) -> Result<()
     security(("admin_token" = []))
 )]
 pub async fn create_app(
-    req: HttpRequest,
+    _admin: AdminAuth,
     state: web::Data<SharedState>,
     body: web::Json<NewApp>,
 ) -> Result<HttpResponse, ApiError> {
-    require_admin(&req, &state)?;
     let body = body.into_inner();
     let generated = body.api_key.is_none();
     let (record, api_key) = body.into_record().map_err(ApiError::BadRequest)?;
@@ -196,10 +190,9 @@ pub async fn create_app(
     security(("admin_token" = []))
 )]
 pub async fn list_apps(
-    req: HttpRequest,
+    _admin: AdminAuth,
     state: web::Data<SharedState>,
 ) -> Result<HttpResponse, ApiError> {
-    require_admin(&req, &state)?;
     let apps = state.runtime.store.list_apps().await?;
     Ok(HttpResponse::Ok().json(apps.iter().map(AppView::from).collect::<Vec<_>>()))
 }
@@ -230,11 +223,10 @@ pub(crate) async fn existing_app(
     security(("admin_token" = []))
 )]
 pub async fn get_app(
-    req: HttpRequest,
+    _admin: AdminAuth,
     state: web::Data<SharedState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    require_admin(&req, &state)?;
     let app = existing_app(&state, &path).await?;
     Ok(HttpResponse::Ok().json(AppView::from(&app)))
 }
@@ -254,12 +246,11 @@ pub async fn get_app(
     security(("admin_token" = []))
 )]
 pub async fn update_app(
-    req: HttpRequest,
+    _admin: AdminAuth,
     state: web::Data<SharedState>,
     path: web::Path<String>,
     body: web::Json<AppUpdate>,
 ) -> Result<HttpResponse, ApiError> {
-    require_admin(&req, &state)?;
     let mut app = existing_app(&state, &path).await?;
     body.into_inner()
         .apply_to(&mut app)
@@ -282,11 +273,10 @@ pub async fn update_app(
     security(("admin_token" = []))
 )]
 pub async fn rotate_key(
-    req: HttpRequest,
+    _admin: AdminAuth,
     state: web::Data<SharedState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    require_admin(&req, &state)?;
     let package = path.into_inner();
     let api_key = generate_api_key();
     state
@@ -314,11 +304,10 @@ pub async fn rotate_key(
     security(("admin_token" = []))
 )]
 pub async fn delete_app(
-    req: HttpRequest,
+    _admin: AdminAuth,
     state: web::Data<SharedState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    require_admin(&req, &state)?;
     let package = path.into_inner();
     if state.runtime.store.delete_app(&package).await? {
         Ok(HttpResponse::NoContent().finish())

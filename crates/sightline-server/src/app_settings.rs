@@ -1,9 +1,11 @@
 //! App settings over REST (protocol §1.1, §3.3, §10).
 //!
 //! - `GET/POST /appsettings/{packageName}` (core token): the user reads and
-//!   writes one app's settings. A write is stored, pushed to the running
-//!   app as `settings_update` through the user's session, and POSTed to the
-//!   app server's `/settings` endpoint.
+//!   writes one app's settings. Every declared setting is answered with a
+//!   `value` (the user's, else the default). A write is merged key by key
+//!   into the stored values within [`crate::settings_change`]'s bounds,
+//!   pushed to the running app as `settings_update` through the user's
+//!   session, and POSTed to the app server's `/settings` endpoint.
 //! - `GET /appsettings/user/{packageName}` (alias `/tpasettings/...`): the
 //!   SDK's `settings.fetch()`. Its bearer is the app session id
 //!   (`<userId>-<packageName>`), from which the user id is taken, as the
@@ -15,20 +17,38 @@ use sightline_runtime::session::AppIsConnected;
 use sightline_runtime::session::AppSettingsChanged;
 use sightline_runtime::supervisor::FindSession;
 use sightline_runtime::webhook::{endpoint, post_guarded};
-use sightline_store::{AppRecord, UserRecord};
+use sightline_store::{effective_settings, AppRecord, UserRecord};
 
 use crate::admin::existing_app;
-use crate::auth::bearer;
+use crate::auth::{bearer, CoreUser};
 use crate::error::ApiError;
-use crate::user_apps::require_user;
+use crate::settings_change::{apply_change, stored_bytes, value_bytes, SettingsChangeError};
 use crate::views::{AppSettingsView, ErrorBody, SdkSettings, SettingsSaved};
 use crate::SharedState;
 
-/// The user's saved settings of `app`, else the app's schema (defaults).
+/// The user's settings of `app`: every declared setting with the user's
+/// value, else its default.
 fn current_settings(user: Option<&UserRecord>, app: &AppRecord) -> Vec<Value> {
     match user {
         Some(u) => u.settings_for(app),
-        None => app.settings_schema.clone(),
+        None => effective_settings(&app.settings_schema, &[]),
+    }
+}
+
+/// What the store holds for the user's settings of `package`.
+fn stored_settings<'a>(user: Option<&'a UserRecord>, package: &str) -> &'a [Value] {
+    match user.and_then(|u| u.app_settings.get(package)) {
+        Some(Value::Array(saved)) => saved,
+        _ => &[],
+    }
+}
+
+impl From<SettingsChangeError> for ApiError {
+    fn from(e: SettingsChangeError) -> Self {
+        match e {
+            SettingsChangeError::Invalid(m) => ApiError::BadRequest(m),
+            SettingsChangeError::TooLarge(m) => ApiError::TooLarge(m),
+        }
     }
 }
 
@@ -45,11 +65,10 @@ fn current_settings(user: Option<&UserRecord>, app: &AppRecord) -> Vec<Value> {
     security(("core_token" = []))
 )]
 pub async fn get_settings(
-    req: HttpRequest,
+    CoreUser(email): CoreUser,
     state: web::Data<SharedState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let email = require_user(&req, &state)?;
     let app = existing_app(&state, &path).await?;
     let user = state.runtime.store.get_user(&email).await?;
     Ok(HttpResponse::Ok().json(AppSettingsView {
@@ -59,77 +78,60 @@ pub async fn get_settings(
     }))
 }
 
-/// Applies a change to the current settings: an array replaces them all
-/// (the phone sends the full list); a single `{key, value}` changes that
-/// key's value.
-pub(crate) fn apply_change(current: Vec<Value>, change: Value) -> Result<Vec<Value>, String> {
-    match change {
-        Value::Array(all) => {
-            if all
-                .iter()
-                .all(|s| s.get("key").is_some_and(Value::is_string))
-            {
-                Ok(all)
-            } else {
-                Err("every setting must be an object with a string \"key\"".into())
-            }
-        }
-        Value::Object(one) => {
-            let key = one
-                .get("key")
-                .and_then(Value::as_str)
-                .ok_or("a setting must have a string \"key\"")?
-                .to_string();
-            let value = one.get("value").cloned().unwrap_or(Value::Null);
-            let mut settings = current;
-            match settings
-                .iter_mut()
-                .find(|s| s.get("key").and_then(Value::as_str) == Some(key.as_str()))
-            {
-                Some(Value::Object(existing)) => {
-                    existing.insert("value".into(), value);
-                }
-                _ => settings.push(json!({"key": key, "value": value})),
-            }
-            Ok(settings)
-        }
-        _ => Err("send an array of settings or one {\"key\", \"value\"} object".into()),
-    }
-}
-
 /// Changes the user's settings of one app and tells the app.
 #[utoipa::path(
     post, path = "/appsettings/{packageName}", tag = "users",
     params(("packageName" = String, Path, description = "The app's package name")),
     request_body(
         content = Value,
-        description = "The full array of `{key, value, ...}` settings, or one `{key, value}`"
+        description = "An array of `{key, value, ...}` settings or one `{key, value}`, merged key by key into the stored values"
     ),
     responses(
         (status = 200, description = "Stored and sent to the app", body = SettingsSaved),
-        (status = 400, description = "Not a settings array or object", body = ErrorBody),
+        (status = 400, description = "Not a settings array or object, or a key the app does not declare", body = ErrorBody),
         (status = 401, description = "Missing or invalid core token", body = ErrorBody),
         (status = 404, description = "No such app", body = ErrorBody),
+        (status = 413, description = "A value, the app's settings or the user's settings would exceed their size limit", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ),
     security(("core_token" = []))
 )]
 pub async fn post_settings(
-    req: HttpRequest,
+    CoreUser(email): CoreUser,
     state: web::Data<SharedState>,
     path: web::Path<String>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
-    let email = require_user(&req, &state)?;
     let app = existing_app(&state, &path).await?;
     let store = &state.runtime.store;
+    let limits = &state.config.settings_limits;
     let user = store.get_user(&email).await?;
-    let settings = apply_change(current_settings(user.as_ref(), &app), body.into_inner())
-        .map_err(ApiError::BadRequest)?;
+    let stored = apply_change(
+        &app.settings_schema,
+        stored_settings(user.as_ref(), &app.package_name),
+        body.into_inner(),
+        limits,
+    )?;
+    let others: usize = user
+        .iter()
+        .flat_map(|u| u.app_settings.iter())
+        .filter(|(package, _)| **package != app.package_name)
+        .map(|(_, v)| value_bytes(v))
+        .sum();
+    let total = others + stored_bytes(&stored);
+    if total > limits.user_bytes {
+        return Err(ApiError::TooLarge(format!(
+            "the user's app settings would be {total} bytes; at most {} are stored per user \
+             (SIGHTLINE_SETTINGS_MAX_USER_BYTES)",
+            limits.user_bytes
+        )));
+    }
+    let stored = Value::Array(stored);
     store
-        .set_app_settings(&email, &app.package_name, Value::Array(settings.clone()))
+        .set_app_settings(&email, &app.package_name, stored.clone())
         .await?;
-    let pushed_to_app = push_to_session(&state, &email, &app, &settings).await;
+    let settings = effective_settings(&app.settings_schema, stored.as_array().map_or(&[], |v| v));
+    let pushed_to_app = push_to_session(&state, &email, &app, stored, &settings).await;
     notify_app_server(&state, &email, &app, &settings);
     tracing::info!(user = %email, package = %app.package_name, pushed_to_app, "app settings changed");
     Ok(HttpResponse::Ok().json(SettingsSaved {
@@ -146,6 +148,7 @@ async fn push_to_session(
     state: &SharedState,
     email: &str,
     app: &AppRecord,
+    stored: Value,
     settings: &[Value],
 ) -> bool {
     let find = FindSession {
@@ -156,6 +159,7 @@ async fn push_to_session(
     };
     let changed = AppSettingsChanged {
         package_name: app.package_name.clone(),
+        stored,
         settings: Value::Array(settings.to_vec()),
     };
     session.addr().send(changed).await.unwrap_or(false)
@@ -221,49 +225,15 @@ pub async fn sdk_settings(
         return Err(ApiError::Unauthorized);
     }
     let app = existing_app(&state, &package).await?;
-    let store = &state.runtime.store;
-    let user = store
+    let user = state
+        .runtime
+        .store
         .get_user(email)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("user {email} not found")))?;
-    if !user.app_settings.contains_key(&package) {
-        // Nothing saved yet: the app's defaults become the user's settings.
-        let defaults = Value::Array(app.settings_schema.clone());
-        store.set_app_settings(email, &package, defaults).await?;
-    }
+    // Untouched settings answer their defaults; nothing needs storing.
     Ok(HttpResponse::Ok().json(SdkSettings {
         success: true,
         settings: current_settings(Some(&user), &app),
     }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_single_change_updates_one_key() {
-        let current = vec![
-            json!({"key": "color", "type": "text", "value": "green"}),
-            json!({"key": "size", "value": 2}),
-        ];
-        let out = apply_change(current.clone(), json!({"key": "color", "value": "red"})).unwrap();
-        assert_eq!(out[0]["value"], "red");
-        assert_eq!(out[0]["type"], "text");
-        assert_eq!(out[1], current[1]);
-        let out = apply_change(current, json!({"key": "new", "value": true})).unwrap();
-        assert_eq!(out.len(), 3);
-    }
-
-    #[test]
-    fn arrays_replace_and_garbage_is_refused() {
-        let all = json!([{"key": "a", "value": 1}]);
-        assert_eq!(
-            apply_change(vec![], all.clone()).unwrap(),
-            vec![all[0].clone()]
-        );
-        assert!(apply_change(vec![], json!([{"value": 1}])).is_err());
-        assert!(apply_change(vec![], json!("x")).is_err());
-        assert!(apply_change(vec![], json!({"value": 1})).is_err());
-    }
 }

@@ -11,7 +11,9 @@ use sightline_store::MongoConfig;
 use sightline_transcription::{AsrConfig, ProviderKind};
 use thiserror::Error;
 
+use crate::auth::CoreTokenRules;
 use crate::limits::{Limits, Rate};
+use crate::settings_change::SettingsLimits;
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
@@ -28,12 +30,16 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     /// HS256 secret of glasses tokens.
     pub jwt_secret: String,
+    /// Leeway and `exp` policy of glasses tokens.
+    pub core_token_rules: CoreTokenRules,
     /// Bearer token of the admin API; `None` disables it.
     pub admin_token: Option<String>,
     /// Close an app socket that has not sent `tpa_connection_init` by then.
     pub app_init_timeout: Duration,
     /// Message sizes, connections, rates and send backlogs.
     pub limits: Limits,
+    /// Bounds on the app settings a user stores.
+    pub settings_limits: SettingsLimits,
     /// MongoDB connection; `None` runs on the embedded store in `data_dir`.
     pub mongodb: Option<MongoConfig>,
     pub runtime: RuntimeConfig,
@@ -50,7 +56,9 @@ impl std::fmt::Debug for ServerConfig {
                 "admin_token",
                 &self.admin_token.as_ref().map(|_| "<redacted>"),
             )
+            .field("core_token_rules", &self.core_token_rules)
             .field("limits", &self.limits)
+            .field("settings_limits", &self.settings_limits)
             .field("mongodb", &self.mongodb)
             .field("runtime", &self.runtime)
             .finish()
@@ -65,9 +73,11 @@ impl ServerConfig {
             bind,
             data_dir: PathBuf::from("sightline-data"),
             jwt_secret: jwt_secret.into(),
+            core_token_rules: CoreTokenRules::default(),
             admin_token: None,
             app_init_timeout: Duration::from_secs(10),
             limits: Limits::default(),
+            settings_limits: SettingsLimits::default(),
             mongodb: None,
             runtime: RuntimeConfig {
                 public_ws_url: default_public_ws_url(bind),
@@ -196,6 +206,8 @@ impl ServerConfig {
                 rate.burst = n;
             }
         }
+        read_token_rules(&get, &mut c.core_token_rules)?;
+        read_settings_limits(&get, &mut c.settings_limits)?;
         if let Some(uri) = get("SIGHTLINE_MONGODB_URI").filter(|u| !u.is_empty()) {
             let mut m = MongoConfig::new(uri);
             m.database = get("SIGHTLINE_MONGODB_DATABASE").filter(|d| !d.is_empty());
@@ -229,6 +241,54 @@ fn count(
             })
         })
         .transpose()
+}
+
+/// `SIGHTLINE_JWT_LEEWAY_SECS` and `SIGHTLINE_JWT_REQUIRE_EXP`.
+fn read_token_rules(
+    get: &impl Fn(&str) -> Option<String>,
+    rules: &mut CoreTokenRules,
+) -> Result<(), ConfigError> {
+    if let Some(n) = count(get, "SIGHTLINE_JWT_LEEWAY_SECS")? {
+        rules.leeway_secs = u64::from(n);
+    }
+    if let Some(v) = get("SIGHTLINE_JWT_REQUIRE_EXP") {
+        rules.require_exp = match v.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => true,
+            "0" | "false" | "no" | "off" | "" => false,
+            _ => {
+                return Err(ConfigError::Invalid {
+                    name: "SIGHTLINE_JWT_REQUIRE_EXP",
+                    reason: format!("{v:?}: expected true or false"),
+                })
+            }
+        };
+    }
+    Ok(())
+}
+
+/// The `SIGHTLINE_SETTINGS_MAX_*` bounds on stored app settings.
+fn read_settings_limits(
+    get: &impl Fn(&str) -> Option<String>,
+    limits: &mut SettingsLimits,
+) -> Result<(), ConfigError> {
+    let fields: [(&'static str, &mut usize); 4] = [
+        (
+            "SIGHTLINE_SETTINGS_MAX_VALUE_BYTES",
+            &mut limits.value_bytes,
+        ),
+        (
+            "SIGHTLINE_SETTINGS_MAX_KEYS_PER_APP",
+            &mut limits.keys_per_app,
+        ),
+        ("SIGHTLINE_SETTINGS_MAX_APP_BYTES", &mut limits.app_bytes),
+        ("SIGHTLINE_SETTINGS_MAX_USER_BYTES", &mut limits.user_bytes),
+    ];
+    for (name, field) in fields {
+        if let Some(n) = count(get, name)? {
+            *field = n as usize;
+        }
+    }
+    Ok(())
 }
 
 /// `ws://<host>:<port>/app-ws` for a bind address; an unspecified address
@@ -366,6 +426,46 @@ mod tests {
             text.contains("soniox, deepgram, vosk or none"),
             "the error lists the choices: {text}"
         );
+    }
+
+    #[test]
+    fn token_rules_and_settings_limits_are_read() {
+        let c = ServerConfig::from_lookup(lookup(&[("SIGHTLINE_JWT_SECRET", "s")])).unwrap();
+        assert_eq!(c.core_token_rules, CoreTokenRules::default());
+        assert_eq!(c.core_token_rules.leeway_secs, 60);
+        assert_eq!(c.settings_limits, SettingsLimits::default());
+        let c = ServerConfig::from_lookup(lookup(&[
+            ("SIGHTLINE_JWT_SECRET", "s"),
+            ("SIGHTLINE_JWT_LEEWAY_SECS", "5"),
+            ("SIGHTLINE_JWT_REQUIRE_EXP", "true"),
+            ("SIGHTLINE_SETTINGS_MAX_VALUE_BYTES", "100"),
+            ("SIGHTLINE_SETTINGS_MAX_KEYS_PER_APP", "3"),
+            ("SIGHTLINE_SETTINGS_MAX_APP_BYTES", "1000"),
+            ("SIGHTLINE_SETTINGS_MAX_USER_BYTES", "5000"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            c.core_token_rules,
+            CoreTokenRules {
+                leeway_secs: 5,
+                require_exp: true
+            }
+        );
+        assert_eq!(
+            c.settings_limits,
+            SettingsLimits {
+                value_bytes: 100,
+                keys_per_app: 3,
+                app_bytes: 1000,
+                user_bytes: 5000
+            }
+        );
+        let e = ServerConfig::from_lookup(lookup(&[
+            ("SIGHTLINE_JWT_SECRET", "s"),
+            ("SIGHTLINE_JWT_REQUIRE_EXP", "maybe"),
+        ]))
+        .unwrap_err();
+        assert!(e.to_string().contains("SIGHTLINE_JWT_REQUIRE_EXP"));
     }
 
     #[test]

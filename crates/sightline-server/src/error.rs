@@ -20,6 +20,10 @@ pub enum ApiError {
     Conflict(String),
     #[error("storage unavailable: {0}")]
     Store(String),
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("internal error: {0}")]
+    Internal(&'static str),
 }
 
 impl ApiError {
@@ -31,6 +35,8 @@ impl ApiError {
             ApiError::NotFound(_) => "NOT_FOUND",
             ApiError::Conflict(_) => "CONFLICT",
             ApiError::Store(_) => "STORE_UNAVAILABLE",
+            ApiError::TooLarge(_) => "PAYLOAD_TOO_LARGE",
+            ApiError::Internal(_) => "INTERNAL",
         }
     }
 }
@@ -54,6 +60,8 @@ impl ResponseError for ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -68,8 +76,14 @@ pub fn json_error(
     err: actix_web::error::JsonPayloadError,
     _: &actix_web::HttpRequest,
 ) -> actix_web::Error {
-    ApiError::BadRequest(format!(
-        "request body is not valid JSON for this call: {err}"
-    ))
+    use actix_web::error::JsonPayloadError;
+    match err {
+        JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
+            ApiError::TooLarge(format!("request body is too large: {err}"))
+        }
+        _ => ApiError::BadRequest(format!(
+            "request body is not valid JSON for this call: {err}"
+        )),
+    }
     .into()
 }

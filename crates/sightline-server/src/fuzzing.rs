@@ -7,9 +7,15 @@ use serde_json::Value;
 use sightline_audio::{AudioCodec, AudioError};
 
 /// What `POST /appsettings/{packageName}` makes of its body, given the
-/// user's current settings.
-pub fn apply_settings_change(current: Vec<Value>, change: Value) -> Result<Vec<Value>, String> {
-    crate::app_settings::apply_change(current, change)
+/// app's settings schema and the user's stored values, under the default
+/// limits.
+pub fn apply_settings_change(
+    schema: &[Value],
+    stored: &[Value],
+    change: Value,
+) -> Result<Vec<Value>, String> {
+    let limits = crate::settings_change::SettingsLimits::default();
+    crate::settings_change::apply_change(schema, stored, change, &limits).map_err(|e| e.to_string())
 }
 
 /// The codec named by the query string of a `/glasses-ws` upgrade.

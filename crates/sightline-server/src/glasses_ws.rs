@@ -34,7 +34,7 @@ use sightline_runtime::session::{
 use sightline_runtime::supervisor::{FindSession, OpenSession};
 use sightline_runtime::{ConnectionId, ConnectionLink, Outbound, SessionHandle};
 
-use crate::auth::{bearer, verify_core_token};
+use crate::auth::{bearer, verify_core_token_with};
 use crate::frames::{self, Frame, Heartbeat, Reassembler, Writer};
 use crate::limits::{Gate, SendBacklog, Slot};
 use crate::SharedState;
@@ -276,7 +276,10 @@ pub async fn glasses_ws(
     stream: web::Payload,
     state: web::Data<SharedState>,
 ) -> HttpResponse {
-    let user_id = match verify_core_token(bearer(req.headers()), &state.config.jwt_secret) {
+    let config = &state.config;
+    let token = bearer(req.headers());
+    let user_id = match verify_core_token_with(token, &config.jwt_secret, &config.core_token_rules)
+    {
         Ok(u) => u,
         Err(e) => {
             tracing::info!(peer = ?req.peer_addr(), error = %e, "glasses connection refused");

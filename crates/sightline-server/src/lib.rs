@@ -42,6 +42,7 @@ pub mod glasses_ws;
 pub mod inspect;
 pub mod limits;
 pub mod openapi;
+pub mod settings_change;
 pub mod stats;
 pub mod user_apps;
 pub mod views;
@@ -50,7 +51,6 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::{web, App, HttpResponse, HttpServer};
-use sightline_runtime::supervisor::ListSessions;
 use sightline_runtime::Runtime;
 use sightline_store::{EmbeddedStore, MongoStore, Store, StoreError};
 
@@ -190,18 +190,13 @@ impl Sightline {
     }
 }
 
+/// Liveness, unauthenticated: it says only that the process answers and
+/// which store backend it runs on. Session counts are at the admin-only
+/// `/stats`.
 async fn health(state: web::Data<SharedState>) -> HttpResponse {
-    let sessions = state
-        .runtime
-        .supervisor
-        .send(ListSessions)
-        .await
-        .map(|s| s.len())
-        .unwrap_or(0);
     HttpResponse::Ok().json(serde_json::json!({
         "status": "ok",
         "store": state.runtime.store.backend(),
-        "sessions": sessions,
     }))
 }
 

@@ -2,19 +2,13 @@
 //! install and uninstall. Authenticated with the glasses core token (the
 //! same JWT as `/glasses-ws`); the user is its `email` claim.
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use serde_json::json;
 
-use crate::auth::{bearer, verify_core_token};
+use crate::auth::CoreUser;
 use crate::error::ApiError;
 use crate::views::{AppView, ErrorBody, UserAppView};
 use crate::SharedState;
-
-/// The user a request's core token names.
-pub fn require_user(req: &HttpRequest, state: &SharedState) -> Result<String, ApiError> {
-    verify_core_token(bearer(req.headers()), &state.config.jwt_secret)
-        .map_err(|_| ApiError::Unauthorized)
-}
 
 /// Lists every app with whether this user installed it and whether it was
 /// running at the user's last session.
@@ -28,10 +22,9 @@ pub fn require_user(req: &HttpRequest, state: &SharedState) -> Result<String, Ap
     security(("core_token" = []))
 )]
 pub async fn list_apps(
-    req: HttpRequest,
+    CoreUser(email): CoreUser,
     state: web::Data<SharedState>,
 ) -> Result<HttpResponse, ApiError> {
-    let email = require_user(&req, &state)?;
     let store = &state.runtime.store;
     let user = store.get_user(&email).await?;
     let apps = store.list_apps().await?;
@@ -60,11 +53,10 @@ pub async fn list_apps(
     security(("core_token" = []))
 )]
 pub async fn install(
-    req: HttpRequest,
+    CoreUser(email): CoreUser,
     state: web::Data<SharedState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let email = require_user(&req, &state)?;
     let package = path.into_inner();
     let store = &state.runtime.store;
     if store.get_app(&package).await?.is_none() {
@@ -88,11 +80,10 @@ pub async fn install(
     security(("core_token" = []))
 )]
 pub async fn uninstall(
-    req: HttpRequest,
+    CoreUser(email): CoreUser,
     state: web::Data<SharedState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let email = require_user(&req, &state)?;
     let package = path.into_inner();
     let store = &state.runtime.store;
     store.uninstall_app(&email, &package).await?;

@@ -124,6 +124,11 @@ fn stored_app() -> AppRecord {
     }
 }
 
+/// What the user stored for `stored_app()`: a value for `size` only.
+fn stored_values() -> Vec<Value> {
+    vec![json!({"key": "size", "value": 3})]
+}
+
 fn sign(claims: &Value, alg: Algorithm, secret: &str, kid: Option<String>) -> String {
     let mut header = Header::new(alg);
     header.kid = kid;
@@ -181,10 +186,19 @@ proptest! {
     }
 
     #[test]
+    fn time_claims_that_are_not_positive_numbers_never_verify(
+        claim in prop::sample::select(&["exp", "nbf", "iat"][..]),
+        value in any_json().prop_filter("not a positive number", |v| !v.as_f64().is_some_and(|t| t > 0.0)),
+    ) {
+        let token = sign(&json!({"email": "a@b.c", claim: value}), Algorithm::HS256, SECRET, None);
+        prop_assert_eq!(verify_core_token(Some(&token), SECRET), Err(AuthError::Invalid));
+    }
+
+    #[test]
     fn email_claims_round_trip(email in nasty_string(), extra in prop::collection::btree_map("[a-z]{1,8}", any_json(), 0..4)) {
         let mut claims: Map<String, Value> = extra
             .into_iter()
-            .filter(|(k, _)| !["exp", "nbf", "aud", "iss", "sub"].contains(&k.as_str()))
+            .filter(|(k, _)| !["exp", "nbf", "iat", "aud", "iss", "sub"].contains(&k.as_str()))
             .collect();
         claims.insert("email".into(), email.clone().into());
         let token = sign(&Value::Object(claims), Algorithm::HS256, SECRET, None);
@@ -221,7 +235,7 @@ proptest! {
             let _ = update.apply_to(&mut stored_app());
         }
         if let Ok(change) = serde_json::from_slice::<Value>(&body) {
-            let _ = apply_settings_change(stored_app().settings_schema, change);
+            let _ = apply_settings_change(&stored_app().settings_schema, &stored_values(), change);
         }
     }
 
@@ -281,23 +295,34 @@ proptest! {
     #[test]
     fn settings_changes_are_checked(change in prop_oneof![
         any_json(),
-        prop::collection::vec(field(Just(json!({"key": "k", "value": 1}))), 0..5)
+        prop::collection::vec(field(Just(json!({"key": "color", "value": "red"}))), 0..5)
             .prop_map(|v| Value::Array(v.into_iter().map(|x| x.unwrap_or(Value::Null)).collect())),
         (field(nasty_string().prop_map(Value::from)), any_json())
             .prop_map(|(key, value)| object(vec![("key", key), ("value", Some(value))])),
+        any_json().prop_map(|value| json!({"key": "size", "value": value})),
     ]) {
-        let current = stored_app().settings_schema;
-        match apply_settings_change(current.clone(), change.clone()) {
-            Ok(settings) if change.is_array() => {
-                prop_assert!(settings.iter().all(|s| s["key"].is_string()));
-                prop_assert_eq!(Value::Array(settings), change);
-            }
+        let schema = stored_app().settings_schema;
+        let stored = stored_values();
+        match apply_settings_change(&schema, &stored, change.clone()) {
             Ok(settings) => {
-                let key = change["key"].as_str().unwrap_or_default();
-                let changed: Vec<&Value> = settings.iter().filter(|s| s["key"] == key).collect();
-                prop_assert_eq!(changed.len(), 1);
-                prop_assert_eq!(&changed[0]["value"], &change["value"]);
-                prop_assert!(settings.len() == current.len() || settings.len() == current.len() + 1);
+                // Only {key, value} pairs of declared keys, each key once.
+                let mut keys: Vec<&str> = settings.iter().filter_map(|s| s["key"].as_str()).collect();
+                prop_assert_eq!(keys.len(), settings.len());
+                prop_assert!(settings.iter().all(|s| s.as_object().is_some_and(|o| o.len() == 2)));
+                prop_assert!(keys.iter().all(|k| *k == "color" || *k == "size"));
+                keys.dedup();
+                prop_assert_eq!(keys.len(), settings.len());
+                // Every value the change sets is stored, the others kept.
+                let sets: Vec<Value> = match &change {
+                    Value::Array(all) => all.clone(),
+                    one => vec![one.clone()],
+                };
+                for key in ["color", "size"] {
+                    let stored_now = settings.iter().find(|s| s["key"] == key).map(|s| &s["value"]);
+                    let last = sets.iter().rev().find(|s| s["key"] == key).and_then(|s| s.get("value"));
+                    let before = stored.iter().find(|s| s["key"] == key).map(|s| &s["value"]);
+                    prop_assert_eq!(stored_now, last.or(before));
+                }
             }
             Err(reason) => prop_assert!(!reason.is_empty()),
         }

@@ -23,7 +23,9 @@ pub use embedded::EmbeddedStore;
 pub use error::StoreError;
 pub use memory::MemoryStore;
 pub use mongo::{redact_uri, MongoConfig, MongoStore, DEFAULT_DATABASE};
-pub use record::{hash_api_key, verify_api_key, AppRecord, AppType, UserRecord};
+pub use record::{
+    effective_settings, hash_api_key, verify_api_key, AppRecord, AppType, UserRecord,
+};
 
 /// Persistent state of Sightline. Implementations must make each method
 /// atomic: two sessions of the same user may update it at the same time.

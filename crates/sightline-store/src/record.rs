@@ -1,6 +1,6 @@
 //! The documents Sightline stores: apps and users.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -91,13 +91,14 @@ impl UserRecord {
         }
     }
 
-    /// The user's settings values of `app`: what the user saved, else the
-    /// app's settings schema (its defaults).
+    /// The user's settings of `app` as the phone and the app see them:
+    /// every declared setting with its `value` (see [`effective_settings`]).
     pub fn settings_for(&self, app: &AppRecord) -> Vec<Value> {
-        match self.app_settings.get(&app.package_name) {
-            Some(Value::Array(saved)) => saved.clone(),
-            _ => app.settings_schema.clone(),
-        }
+        let saved = match self.app_settings.get(&app.package_name) {
+            Some(Value::Array(saved)) => saved.as_slice(),
+            _ => &[],
+        };
+        effective_settings(&app.settings_schema, saved)
     }
 
     pub(crate) fn add_running(&mut self, package: &str) {
@@ -135,6 +136,46 @@ impl AppRecord {
     }
 }
 
+/// An app's settings with a user's values: each setting the schema
+/// declares, with `value` set to the user's stored value, else the schema's
+/// own `value`, else its `defaultValue` (as the original cloud fills
+/// them). Groups are kept as they are; stored keys the schema does not
+/// declare are left out. An app without a schema gets the stored entries
+/// as they are.
+pub fn effective_settings(schema: &[Value], saved: &[Value]) -> Vec<Value> {
+    if schema.is_empty() {
+        return saved.to_vec();
+    }
+    let values: HashMap<&str, &Value> = saved
+        .iter()
+        .filter_map(|s| Some((s.get("key")?.as_str()?, s.get("value")?)))
+        .collect();
+    schema
+        .iter()
+        .map(|setting| {
+            let mut setting = setting.clone();
+            let Value::Object(fields) = &mut setting else {
+                return setting;
+            };
+            if fields.get("type").and_then(Value::as_str) == Some("group") {
+                return setting;
+            }
+            let Some(key) = fields.get("key").and_then(Value::as_str) else {
+                return setting;
+            };
+            let value = match values.get(key) {
+                Some(v) => Some((*v).clone()),
+                None if fields.contains_key("value") => None,
+                None => fields.get("defaultValue").cloned(),
+            };
+            if let Some(v) = value {
+                fields.insert("value".into(), v);
+            }
+            setting
+        })
+        .collect()
+}
+
 /// sha256 of an API key as lowercase hex, the only form in which keys are kept.
 pub fn hash_api_key(api_key: &str) -> String {
     hex::encode(Sha256::digest(api_key.as_bytes()))
@@ -153,6 +194,32 @@ pub(crate) fn now_iso() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn settings_get_their_defaults_and_the_users_values() {
+        let schema = vec![
+            serde_json::json!({"key": "g", "type": "group", "title": "G"}),
+            serde_json::json!({"key": "speed", "type": "slider", "defaultValue": 5}),
+            serde_json::json!({"key": "mode", "type": "select", "defaultValue": "a"}),
+            serde_json::json!({"key": "color", "type": "text", "value": "green"}),
+            serde_json::json!({"key": "bare", "type": "text"}),
+        ];
+        let saved = vec![
+            serde_json::json!({"key": "mode", "value": "b"}),
+            serde_json::json!({"key": "undeclared", "value": 1}),
+        ];
+        let out = effective_settings(&schema, &saved);
+        assert_eq!(out.len(), 5);
+        assert_eq!(out[0], schema[0], "groups are kept as they are");
+        assert_eq!(out[1]["value"], 5, "an untouched key has its default");
+        assert_eq!(out[1]["type"], "slider");
+        assert_eq!(out[2]["value"], "b", "the user's value wins");
+        assert_eq!(out[3]["value"], "green");
+        assert!(out[4].get("value").is_none());
+        assert!(!out.iter().any(|s| s["key"] == "undeclared"));
+        // No schema: the stored entries as they are.
+        assert_eq!(effective_settings(&[], &saved), saved);
+    }
 
     #[test]
     fn api_keys_hash_and_verify() {

@@ -9,12 +9,17 @@ use serde_json::{json, Value};
 use super::{AppState, UserSession};
 use crate::now_iso;
 
-/// The user's settings of one app are now `settings` (the full array).
-/// Answers whether a connected app was sent `settings_update`.
+/// The user's settings of one app changed. Answers whether a connected app
+/// was sent `settings_update`.
 #[derive(Message)]
 #[rtype(result = "bool")]
 pub struct AppSettingsChanged {
     pub package_name: String,
+    /// What the store now holds for the app (the user's `{key, value}`
+    /// pairs); the session's copy of the user record takes it.
+    pub stored: Value,
+    /// The full settings the app sees (every declared setting with its
+    /// value), sent as `settings_update`.
     pub settings: Value,
 }
 
@@ -24,7 +29,7 @@ impl Handler<AppSettingsChanged> for UserSession {
     fn handle(&mut self, msg: AppSettingsChanged, _: &mut Context<Self>) -> bool {
         self.user
             .app_settings
-            .insert(msg.package_name.clone(), msg.settings.clone());
+            .insert(msg.package_name.clone(), msg.stored);
         let Some(entry) = self.apps.get(&msg.package_name) else {
             return false;
         };
