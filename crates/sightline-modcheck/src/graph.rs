@@ -45,7 +45,11 @@ impl fmt::Display for Cycle {
         }
         if !self.group.is_empty() {
             let names: Vec<String> = self.group.iter().map(name).collect();
-            write!(f, "\n  in a group of modules that all depend on each other: {}", names.join(", "))?;
+            write!(
+                f,
+                "\n  in a group of modules that all depend on each other: {}",
+                names.join(", ")
+            )?;
             for e in &self.group_edges {
                 write!(f, "\n    {e}")?;
             }
@@ -61,12 +65,7 @@ type Edges = BTreeMap<String, BTreeMap<String, String>>;
 pub fn cycles(references: &[Reference]) -> Vec<Cycle> {
     let mut graphs: BTreeMap<Vec<String>, Edges> = BTreeMap::new();
     for r in references {
-        let common = r
-            .from
-            .iter()
-            .zip(&r.to)
-            .take_while(|(a, b)| a == b)
-            .count();
+        let common = r.from.iter().zip(&r.to).take_while(|(a, b)| a == b).count();
         if common < r.from.len() && common < r.to.len() {
             graphs
                 .entry(r.from[..common].to_vec())

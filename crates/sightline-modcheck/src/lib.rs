@@ -39,7 +39,11 @@ pub fn check_crate(sources: &dyn Sources, root: &Path) -> Result<Vec<Cycle>, Mod
 /// integration tests.
 pub fn crate_roots(workspace: &Path) -> Result<Vec<PathBuf>, ModcheckError> {
     let mut packages = vec![workspace.to_path_buf()];
-    packages.extend(list(&workspace.join("crates"))?.into_iter().filter(|p| p.is_dir()));
+    packages.extend(
+        list(&workspace.join("crates"))?
+            .into_iter()
+            .filter(|p| p.is_dir()),
+    );
     let mut roots = Vec::new();
     for package in packages {
         for root in ["src/lib.rs", "src/main.rs"] {

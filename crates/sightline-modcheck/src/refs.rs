@@ -190,8 +190,7 @@ impl<'ast> Visit<'ast> for Collector<'_> {
 
     fn visit_path(&mut self, path: &'ast syn::Path) {
         if path.leading_colon.is_none() && path.segments.len() > 1 {
-            let segments: Vec<String> =
-                path.segments.iter().map(|s| s.ident.to_string()).collect();
+            let segments: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
             let text = segments.join("::");
             self.note(&segments, text);
         }

@@ -55,12 +55,21 @@ fn a_cycle_through_use_items_is_found() {
         ("src/lib.rs", "pub mod health; pub mod session;"),
         ("src/health.rs", "use crate::session::UserSession;"),
         ("src/session/mod.rs", "mod apps; pub struct UserSession;"),
-        ("src/session/apps.rs", "use crate::health::{Activity, Watch};"),
+        (
+            "src/session/apps.rs",
+            "use crate::health::{Activity, Watch};",
+        ),
     ]);
     assert_eq!(names(&cycles), ["health,session"]);
     let report = cycles[0].to_string();
-    assert!(report.contains("src/health.rs: use crate::session::UserSession"), "{report}");
-    assert!(report.contains("src/session/apps.rs: use crate::health::Activity"), "{report}");
+    assert!(
+        report.contains("src/health.rs: use crate::session::UserSession"),
+        "{report}"
+    );
+    assert!(
+        report.contains("src/session/apps.rs: use crate::health::Activity"),
+        "{report}"
+    );
 }
 
 #[test]
@@ -77,10 +86,22 @@ fn a_cycle_through_a_path_in_code_and_a_re_export_is_found() {
 fn a_cycle_between_files_of_one_module_directory_is_found() {
     let cycles = check(&[
         ("src/lib.rs", "pub mod session;"),
-        ("src/session/mod.rs", "mod apps; mod routing; mod glasses; pub struct S;"),
-        ("src/session/apps.rs", "use super::routing::route; use super::S;"),
-        ("src/session/routing.rs", "use super::glasses::g; pub fn route() {}"),
-        ("src/session/glasses.rs", "pub fn g() { self::inner(); crate::session::apps::x(); } fn inner() {}"),
+        (
+            "src/session/mod.rs",
+            "mod apps; mod routing; mod glasses; pub struct S;",
+        ),
+        (
+            "src/session/apps.rs",
+            "use super::routing::route; use super::S;",
+        ),
+        (
+            "src/session/routing.rs",
+            "use super::glasses::g; pub fn route() {}",
+        ),
+        (
+            "src/session/glasses.rs",
+            "pub fn g() { self::inner(); crate::session::apps::x(); } fn inner() {}",
+        ),
     ]);
     assert_eq!(names(&cycles), ["session::apps,routing,glasses"]);
     assert_eq!(cycles[0].evidence.len(), 3);
@@ -89,7 +110,10 @@ fn a_cycle_between_files_of_one_module_directory_is_found() {
 #[test]
 fn parents_children_and_inline_tests_modules_are_not_cycles() {
     let cycles = check(&[
-        ("src/lib.rs", "pub mod a; pub use a::A; fn root() -> A { a::A }"),
+        (
+            "src/lib.rs",
+            "pub mod a; pub use a::A; fn root() -> A { a::A }",
+        ),
         (
             "src/a.rs",
             "pub struct A; use crate::A as Again; mod tests { use super::*; }",

@@ -16,6 +16,7 @@
 
 pub mod breaker;
 pub mod config;
+pub mod connection;
 pub mod dashboard;
 pub mod display;
 pub mod figures;
@@ -24,6 +25,7 @@ pub mod link;
 pub mod metrics;
 pub mod microphone;
 pub mod session;
+pub mod shared;
 pub mod supervisor;
 pub mod webhook;
 
@@ -33,9 +35,9 @@ use actix::{Actor, Addr};
 use sightline_store::Store;
 
 pub use config::RuntimeConfig;
-pub use figures::RuntimeHealth;
 pub use link::{ConnectionId, ConnectionLink, Outbound};
 pub use session::{SessionHandle, UserSession};
+pub use shared::RuntimeShared;
 pub use supervisor::SessionSupervisor;
 
 /// A running Sightline runtime: the supervisor, the store and the config.
@@ -47,7 +49,7 @@ pub struct Runtime {
     pub config: Arc<RuntimeConfig>,
     /// Health figures, webhook breakers, the actor registry and the
     /// metrics, shared by every actor.
-    pub health: Arc<RuntimeHealth>,
+    pub shared: Arc<RuntimeShared>,
     /// The supervisor's id in the actor registry.
     pub supervisor_actor: u64,
 }
@@ -56,9 +58,9 @@ impl Runtime {
     /// Starts the supervisor and its session arbiters. Must be called from
     /// inside a running actix system.
     pub fn start(config: RuntimeConfig, store: Arc<dyn Store>) -> Runtime {
-        let health = Arc::new(RuntimeHealth::new(config.webhook_breaker));
+        let shared = Arc::new(RuntimeShared::new(config.webhook_breaker));
         let config = Arc::new(config);
-        let supervisor = SessionSupervisor::new(config.clone(), store.clone(), health.clone());
+        let supervisor = SessionSupervisor::new(config.clone(), store.clone(), shared.clone());
         let supervisor_actor = supervisor.actor_id();
         let supervisor = supervisor.start();
         Runtime {
@@ -66,7 +68,7 @@ impl Runtime {
             supervisor,
             store,
             config,
-            health,
+            shared,
         }
     }
 }
