@@ -71,7 +71,7 @@ pub async fn post_guarded<T: Serialize>(
     let result = post_json(url, body, timeout, correlation_id).await;
     let failure = result.as_ref().err().map(WebhookError::reason);
     shared.metrics.webhook(started.elapsed(), failure);
-    if permit.record(result.is_ok(), Instant::now()) {
+    if permit.record(result.is_ok(), Instant::now()).opened() {
         tracing::warn!(url = %url, correlation_id = %correlation_id, "app server keeps failing; its circuit breaker is open and calls to it fail fast for a while");
     }
     result
