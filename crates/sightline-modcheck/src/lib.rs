@@ -2,7 +2,8 @@
 //! crate.
 //!
 //! Each crate of the workspace is read from its root files (`src/lib.rs`,
-//! `src/main.rs`, `src/bin/*.rs`, `tests/*.rs`) with `syn`. For every
+//! `src/main.rs`, `src/bin/*.rs`, `tests/*.rs`, `fuzz/fuzz_targets/*.rs`)
+//! with `syn`. For every
 //! module, the paths it names inside its own crate — in `use` items, and
 //! `crate::` / `self::` / `super::` paths in its code — are resolved to the
 //! module they land in (following re-exports), and each is counted as a
@@ -52,7 +53,7 @@ pub fn crate_roots(workspace: &Path) -> Result<Vec<PathBuf>, ModcheckError> {
                 roots.push(file);
             }
         }
-        for dir in ["src/bin", "tests"] {
+        for dir in ["src/bin", "tests", "fuzz_targets"] {
             let dir = package.join(dir);
             if dir.is_dir() {
                 roots.extend(

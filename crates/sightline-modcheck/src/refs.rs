@@ -188,6 +188,26 @@ impl<'ast> Visit<'ast> for Collector<'_> {
         }
     }
 
+    fn visit_attribute(&mut self, attr: &'ast syn::Attribute) {
+        // actix's `#[rtype(result = "Type")]` names a type in a string.
+        if attr.path().is_ident("rtype") {
+            let mut types = Vec::new();
+            let _ = attr.parse_nested_meta(|meta| {
+                if meta.path.is_ident("result") {
+                    let text: syn::LitStr = meta.value()?.parse()?;
+                    types.push(text.parse::<syn::Type>()?);
+                } else if meta.input.peek(syn::Token![=]) {
+                    let _: syn::Expr = meta.value()?.parse()?;
+                }
+                Ok(())
+            });
+            for ty in &types {
+                self.visit_type(ty);
+            }
+        }
+        syn::visit::visit_attribute(self, attr);
+    }
+
     fn visit_path(&mut self, path: &'ast syn::Path) {
         if path.leading_colon.is_none() && path.segments.len() > 1 {
             let segments: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();

@@ -83,6 +83,19 @@ fn a_cycle_through_a_path_in_code_and_a_re_export_is_found() {
 }
 
 #[test]
+fn a_cycle_through_an_actix_result_type_is_found() {
+    let cycles = check(&[
+        ("src/lib.rs", "pub mod a; pub mod b;"),
+        (
+            "src/a.rs",
+            "#[derive(Message)] #[rtype(result = \"Option<crate::b::B>\")] pub struct Ask;",
+        ),
+        ("src/b.rs", "pub struct B; fn f(_: super::a::Ask) {}"),
+    ]);
+    assert_eq!(names(&cycles), ["a,b"]);
+}
+
+#[test]
 fn a_cycle_between_files_of_one_module_directory_is_found() {
     let cycles = check(&[
         ("src/lib.rs", "pub mod session;"),
