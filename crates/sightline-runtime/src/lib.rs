@@ -10,9 +10,15 @@
 //! late "disconnected" from a replaced connection is recognised by its id
 //! and ignored.
 //!
-//! Reading order: [`config`], [`link`], [`supervisor`], [`session`],
-//! [`webhook`], and the screen logic the sessions own: [`display`] (which
-//! app's display reaches the glasses, and when) and [`dashboard`].
+//! Reading order: [`config`], [`link`], [`connection`], [`supervisor`],
+//! [`session`], [`health`], [`webhook`], [`shared`] (what every actor
+//! shares), and the screen logic the sessions own: [`display`] (which app's
+//! display reaches the glasses, and when) and [`dashboard`].
+//!
+//! No module depends on one that depends on it: an actor that answers its
+//! creator holds a `Recipient` of the message it sends back (the health
+//! monitor, a session towards the supervisor), and the
+//! `sightline-modcheck` test fails when a cycle appears.
 
 pub mod breaker;
 pub mod config;
