@@ -7,14 +7,17 @@
 //! [`ActorProbe`] with its counters. Counting a message touches only that
 //! actor's own atomics; reading builds a [`ActorNode`] tree on demand.
 //!
-//! Reading order: [`probe`] (what one actor counts), then [`registry`] (the
-//! set of live actors and its snapshots).
+//! Reading order: [`probe`] (what one actor counts), [`totals`] (what
+//! outlives it, per kind), then [`registry`] (the set of live actors and its
+//! snapshots).
 
 pub mod probe;
 pub mod registry;
+pub mod totals;
 
 pub use probe::{ActorKind, ActorProbe};
 pub use registry::{ActorFilter, ActorNode, ActorRegistry, ActorSnapshot, ProbeGuard};
+pub use totals::KindTotals;
 
 #[cfg(test)]
 mod tests {

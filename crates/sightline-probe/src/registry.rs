@@ -15,23 +15,7 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use crate::probe::{ActorKind, ActorProbe, Description};
-
-/// Totals per kind of actor that outlive the actors themselves.
-#[derive(Debug, Default)]
-pub struct KindTotals {
-    failures: AtomicU64,
-}
-
-impl KindTotals {
-    pub(crate) fn failed(&self) {
-        self.failures.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Failures of every actor of this kind since the process started.
-    pub fn failures(&self) -> u64 {
-        self.failures.load(Ordering::Relaxed)
-    }
-}
+use crate::totals::KindTotals;
 
 /// Every live actor of one runtime.
 #[derive(Debug)]

@@ -3,9 +3,11 @@
 //! piling up timeouts in every session that starts the app.
 //!
 //! One breaker per origin (scheme, host and port of the app's public URL),
-//! shared by all sessions. Closed: calls go through and failures are
-//! counted; `failure_threshold` failures in a row open it. Open: calls fail
-//! at once until `cooldown` has passed. Then one trial call goes through
+//! shared by all sessions: Sightline's one [`CircuitBreaker`] type (crate
+//! `sightline-breaker`, also used for the speech provider), kept in a map
+//! by origin. Closed: calls go through and failures are counted;
+//! `failure_threshold` failures in a row open it. Open: calls fail at once
+//! until `cooldown` has passed. Then one trial call goes through
 //! (half-open): success closes the breaker, failure opens it again.
 //!
 //! A call holds a [`CallPermit`] from [`WebhookBreakers::check`] until it
@@ -15,74 +17,24 @@
 //! all is given up after another `cooldown`: one lost call can never shut
 //! an app server out for every user.
 //!
-//! The lock is taken once per webhook call, never per message.
+//! The map's lock is taken once per webhook call, never per message; the
+//! map keeps only the breakers that have seen a failure or have a call
+//! under way.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-/// When a breaker opens and how long it stays open.
-#[derive(Debug, Clone, Copy)]
-pub struct BreakerPolicy {
-    pub failure_threshold: u32,
-    pub cooldown: Duration,
-}
-
-impl Default for BreakerPolicy {
-    fn default() -> Self {
-        BreakerPolicy {
-            failure_threshold: 5,
-            cooldown: Duration::from_secs(30),
-        }
-    }
-}
-
-#[derive(Debug, Default)]
-struct Breaker {
-    consecutive_failures: u32,
-    open_until: Option<Instant>,
-    /// When the trial call under way while half-open started.
-    trial_since: Option<Instant>,
-}
-
-/// Leave to make one call through a breaker. Record the call's outcome
-/// with [`CallPermit::record`]; dropped without one, a trial call gives its
-/// turn back so that the next caller can try.
-#[derive(Debug)]
-#[must_use = "record the call's outcome with CallPermit::record"]
-pub struct CallPermit<'a> {
-    breakers: &'a WebhookBreakers,
-    origin: String,
-    trial: bool,
-}
-
-impl CallPermit<'_> {
-    /// Records the outcome of the call. Returns true when this failure
-    /// opened the breaker.
-    pub fn record(mut self, success: bool, now: Instant) -> bool {
-        self.trial = false;
-        self.breakers.record_origin(&self.origin, success, now)
-    }
-}
-
-impl Drop for CallPermit<'_> {
-    fn drop(&mut self) {
-        if self.trial {
-            self.breakers.with(|map| {
-                if let Some(b) = map.get_mut(&self.origin) {
-                    b.trial_since = None;
-                }
-            });
-        }
-    }
-}
+pub use sightline_breaker::{BreakerPolicy, CallPermit, CircuitBreaker, Recorded};
 
 /// A call refused because the app server's breaker is open.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BreakerOpen {
     pub origin: String,
+    /// How long until a call may go (the rest of the cooldown, or of the
+    /// trial call under way).
     pub retry_in: Duration,
 }
 
@@ -100,7 +52,7 @@ pub struct BreakerState {
 #[derive(Debug, Default)]
 pub struct WebhookBreakers {
     policy: BreakerPolicy,
-    breakers: Mutex<HashMap<String, Breaker>>,
+    breakers: Mutex<HashMap<String, Arc<CircuitBreaker>>>,
 }
 
 /// The part of a URL a breaker is kept for.
@@ -118,8 +70,8 @@ impl WebhookBreakers {
         }
     }
 
-    fn with<R>(&self, f: impl FnOnce(&mut HashMap<String, Breaker>) -> R) -> R {
-        // A panic while holding this lock cannot leave a breaker half
+    fn with<R>(&self, f: impl FnOnce(&mut HashMap<String, Arc<CircuitBreaker>>) -> R) -> R {
+        // A panic while holding this lock cannot leave the map half
         // updated in a harmful way: keep going with the data as it is.
         let mut map = self
             .breakers
@@ -130,52 +82,21 @@ impl WebhookBreakers {
 
     /// Whether a call to `url` may go out at `now`: a permit to make it, or
     /// how long the breaker stays open.
-    pub fn check(&self, url: &str, now: Instant) -> Result<CallPermit<'_>, BreakerOpen> {
+    pub fn check(&self, url: &str, now: Instant) -> Result<CallPermit, BreakerOpen> {
         let origin = origin_of(url);
-        let cooldown = self.policy.cooldown;
-        let trial = self.with(|map| {
-            let Some(b) = map.get_mut(&origin) else {
-                return Ok(false);
-            };
-            match (b.open_until, b.trial_since) {
-                (None, _) => Ok(false),
-                (Some(until), _) if now < until => Err(until - now),
-                // One trial at a time, unless it has been silent so long
-                // that its caller must be gone.
-                (Some(_), Some(since)) if now < since + cooldown => Err(Duration::ZERO),
-                (Some(_), _) => {
-                    b.trial_since = Some(now);
-                    Ok(true)
-                }
-            }
-        });
-        match trial {
-            Ok(trial) => Ok(CallPermit {
-                breakers: self,
-                origin,
-                trial,
-            }),
-            Err(retry_in) => Err(BreakerOpen { origin, retry_in }),
-        }
-    }
-
-    fn record_origin(&self, origin: &str, success: bool, now: Instant) -> bool {
         let policy = self.policy;
-        self.with(|map| {
-            if success {
-                map.remove(origin);
-                return false;
-            }
-            let b = map.entry(origin.to_string()).or_default();
-            b.consecutive_failures = b.consecutive_failures.saturating_add(1);
-            let was_open = b.open_until.is_some();
-            b.trial_since = None;
-            if b.consecutive_failures >= policy.failure_threshold {
-                b.open_until = Some(now + policy.cooldown);
-                return !was_open || b.consecutive_failures == policy.failure_threshold;
-            }
-            false
-        })
+        let breaker = self.with(|map| {
+            // Forget breakers that are closed with no failure and no call
+            // under way (a permit holds its breaker): the map holds the
+            // app servers that are failing, and those being called.
+            map.retain(|_, b| Arc::strong_count(b) > 1 || b.consecutive_failures() > 0);
+            map.entry(origin.clone())
+                .or_insert_with(|| Arc::new(CircuitBreaker::new(policy)))
+                .clone()
+        });
+        breaker
+            .check(now)
+            .map_err(|retry_in| BreakerOpen { origin, retry_in })
     }
 
     /// Every breaker that has seen a failure.
@@ -183,12 +104,11 @@ impl WebhookBreakers {
         self.with(|map| {
             let mut v: Vec<BreakerState> = map
                 .iter()
+                .filter(|(_, b)| b.consecutive_failures() > 0)
                 .map(|(origin, b)| BreakerState {
                     origin: origin.clone(),
-                    consecutive_failures: b.consecutive_failures,
-                    open_for_ms: b
-                        .open_until
-                        .map_or(0, |u| u.saturating_duration_since(now).as_millis() as u64),
+                    consecutive_failures: b.consecutive_failures(),
+                    open_for_ms: b.open_for(now).as_millis() as u64,
                 })
                 .collect();
             v.sort_by(|a, b| a.origin.cmp(&b.origin));
@@ -242,7 +162,7 @@ mod tests {
         let later = t + Duration::from_secs(11);
         let trial = b.check(URL, later).expect("the trial call");
         assert!(b.check(URL, later).is_err(), "only one trial at a time");
-        trial.record(false, later);
+        assert!(!trial.record(false, later).opened(), "already open");
         assert!(b.check(URL, later + Duration::from_secs(1)).is_err());
         let again = later + Duration::from_secs(11);
         let trial = b.check(URL, again).expect("the next trial");
@@ -284,7 +204,29 @@ mod tests {
         assert!(b.check(URL, later + Duration::from_secs(10)).is_ok());
     }
 
+    #[test]
+    fn app_servers_that_recovered_are_forgotten() {
+        let b = breakers();
+        let t = Instant::now();
+        fail(&b, t);
+        let other = b.check("http://other.example/webhook", t).expect("closed");
+        assert_eq!(
+            b.with(|m| m.len()),
+            2,
+            "a failing origin and a call under way"
+        );
+        other.record(true, t);
+        b.check(URL, t).expect("closed").record(true, t);
+        let after = b.check("http://third.example/", t).expect("closed");
+        assert_eq!(b.with(|m| m.len()), 1, "only the call under way");
+        drop(after);
+        assert!(b.states(t).is_empty());
+    }
+
     fn fail(b: &WebhookBreakers, now: Instant) -> bool {
-        b.check(URL, now).expect("closed").record(false, now)
+        b.check(URL, now)
+            .expect("closed")
+            .record(false, now)
+            .opened()
     }
 }

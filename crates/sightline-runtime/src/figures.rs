@@ -1,46 +1,15 @@
-//! Health figures of the whole runtime: counters every session adds to,
-//! read by the stats endpoint and the logs.
+//! Health figures: counters every session of the runtime adds to, read by
+//! the stats endpoint, the metrics and the logs, and each session's own
+//! [`SessionFigures`].
 //!
 //! Each figure is an atomic counter touched once per connection change,
 //! timeout, reconnect or buffered event — never per ordinary message — so
 //! sessions on different threads do not contend on a lock.
 
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::Arc;
-
 use serde::Serialize;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
-use crate::breaker::{BreakerPolicy, WebhookBreakers};
-use crate::health::ConnectionRole;
-use crate::metrics::Metrics;
-use sightline_probe::ActorRegistry;
-
-/// What every actor of a runtime shares to report on its health: the
-/// figures, the app servers' webhook breakers, the registry of live actors
-/// and the Prometheus metrics.
-#[derive(Debug)]
-pub struct RuntimeHealth {
-    pub figures: HealthFigures,
-    pub breakers: WebhookBreakers,
-    pub actors: Arc<ActorRegistry>,
-    pub metrics: Metrics,
-}
-
-impl RuntimeHealth {
-    pub fn new(policy: BreakerPolicy) -> Self {
-        RuntimeHealth {
-            figures: HealthFigures::default(),
-            breakers: WebhookBreakers::new(policy),
-            actors: ActorRegistry::new(),
-            metrics: Metrics::new(),
-        }
-    }
-
-    /// The `/metrics` page.
-    pub fn render_metrics(&self) -> String {
-        self.metrics.render(&self.figures.snapshot(), &self.actors)
-    }
-}
+use crate::connection::ConnectionRole;
 
 /// Counters shared by every session of one runtime.
 #[derive(Debug, Default)]
@@ -159,4 +128,16 @@ impl HealthFigures {
             webhook_fast_failures: get(&self.webhook_fast_failures),
         }
     }
+}
+
+/// What happened in one session, for the stats and the logs.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionFigures {
+    pub glasses_reconnects: u64,
+    pub app_reconnects: u64,
+    pub resurrections: u64,
+    pub replayed_events: u64,
+    pub dropped_events: u64,
+    pub connection_timeouts: u64,
 }

@@ -16,18 +16,26 @@
 //!
 //! The monitor lives and dies with its session: the session starts it and
 //! stops it, and a monitor whose session has died stops on its next tick.
+//!
+//! The monitor does not know the session's type: it holds a recipient of
+//! each message it sends back ([`ConnectionTimedOut`], [`GetSessionFigures`]),
+//! so the session depends on the monitor and never the other way round.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Handler, Message, MessageResult};
+use actix::{
+    Actor, ActorContext, AsyncContext, Context, Handler, Message, MessageResult, Recipient,
+};
 use serde::Serialize;
 
-use crate::figures::RuntimeHealth;
-use crate::link::{close, ConnectionId, ConnectionLink, Outbound};
-use crate::session::{ConnectionTimedOut, SessionFigures, UserSession};
+use crate::figures::SessionFigures;
+use crate::link::{close, Activity, ConnectionId, ConnectionLink, Outbound};
+use crate::shared::RuntimeShared;
 use sightline_probe::ProbeGuard;
+
+pub use crate::connection::ConnectionRole;
 
 /// The timings the monitor works with.
 #[derive(Debug, Clone, Copy)]
@@ -40,14 +48,6 @@ pub struct HealthTimings {
     pub stats_interval: Duration,
 }
 
-/// What a connection is for.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum ConnectionRole {
-    Glasses,
-    App { package: String },
-}
-
 struct Watched {
     role: ConnectionRole,
     link: ConnectionLink,
@@ -55,12 +55,21 @@ struct Watched {
     last_seen: Instant,
 }
 
+/// Where the monitor reports to: its session, known only by the messages
+/// it takes from the monitor.
+pub struct SessionReplies {
+    /// Told of every connection the monitor closed or found gone.
+    pub timed_out: Recipient<ConnectionTimedOut>,
+    /// Asked for the session's own figures, for the stats log.
+    pub figures: Recipient<GetSessionFigures>,
+}
+
 /// The monitor of one user session.
 pub struct HealthMonitor {
     user_id: String,
-    session: Addr<UserSession>,
+    session: SessionReplies,
     timings: HealthTimings,
-    health: Arc<RuntimeHealth>,
+    shared: Arc<RuntimeShared>,
     connections: BTreeMap<ConnectionId, Watched>,
     /// Connections this monitor closed for silence.
     timeouts: u64,
@@ -71,9 +80,9 @@ pub struct HealthMonitor {
 impl HealthMonitor {
     pub fn new(
         user_id: String,
-        session: Addr<UserSession>,
+        session: SessionReplies,
         timings: HealthTimings,
-        health: Arc<RuntimeHealth>,
+        shared: Arc<RuntimeShared>,
         probe: ProbeGuard,
     ) -> Self {
         probe.set_user(&user_id);
@@ -82,7 +91,7 @@ impl HealthMonitor {
             user_id,
             session,
             timings,
-            health,
+            shared,
             connections: BTreeMap::new(),
             timeouts: 0,
         }
@@ -91,7 +100,7 @@ impl HealthMonitor {
     /// One heartbeat: close the silent, ping the rest.
     fn beat(&mut self, ctx: &mut Context<Self>) {
         self.probe.handled();
-        if !self.session.connected() {
+        if !self.session.timed_out.connected() {
             // The session died; its connections notice by themselves and
             // close 1011 so their clients reconnect into a fresh session.
             ctx.stop();
@@ -116,7 +125,7 @@ impl HealthMonitor {
             if closable {
                 self.timeouts += 1;
                 self.probe.failed();
-                self.health.figures.timeout(&c.role);
+                self.shared.figures.timeout(&c.role);
                 tracing::info!(user = %self.user_id, connection = %id, role = ?c.role,
                     silent_ms = now.saturating_duration_since(c.last_seen).as_millis() as u64,
                     "connection silent too long; closing it");
@@ -126,8 +135,9 @@ impl HealthMonitor {
                 tracing::info!(user = %self.user_id, connection = %id, role = ?c.role,
                     "connection gone without a close; forgetting it");
             }
-            self.health.figures.connection_closed(&c.role);
+            self.shared.figures.connection_closed(&c.role);
             self.session
+                .timed_out
                 .do_send(ConnectionTimedOut { id, role: c.role });
         }
     }
@@ -152,7 +162,7 @@ impl HealthMonitor {
     fn log_stats(&mut self, ctx: &mut Context<Self>) {
         let snapshot = self.snapshot();
         let user = self.user_id.clone();
-        let figures = self.session.send(GetSessionFigures);
+        let figures = self.session.figures.send(GetSessionFigures);
         ctx.spawn(actix::fut::wrap_future(async move {
             let session = figures.await.ok();
             let glasses = snapshot
@@ -176,15 +186,15 @@ impl Actor for HealthMonitor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        self.health.figures.monitor_lives(1);
+        self.shared.figures.monitor_lives(1);
         ctx.run_interval(self.timings.heartbeat_interval, |act, ctx| act.beat(ctx));
         ctx.run_interval(self.timings.stats_interval, |act, ctx| act.log_stats(ctx));
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
-        self.health.figures.monitor_lives(-1);
+        self.shared.figures.monitor_lives(-1);
         for c in self.connections.values() {
-            self.health.figures.connection_closed(&c.role);
+            self.shared.figures.connection_closed(&c.role);
         }
     }
 }
@@ -204,7 +214,7 @@ impl Handler<Watch> for HealthMonitor {
     fn handle(&mut self, msg: Watch, _: &mut Context<Self>) {
         self.probe.handled();
         let now = Instant::now();
-        self.health.figures.connection_opened(&msg.role);
+        self.shared.figures.connection_opened(&msg.role);
         let previous = self.connections.insert(
             msg.link.id,
             Watched {
@@ -215,7 +225,7 @@ impl Handler<Watch> for HealthMonitor {
             },
         );
         if let Some(p) = previous {
-            self.health.figures.connection_closed(&p.role);
+            self.shared.figures.connection_closed(&p.role);
         }
     }
 }
@@ -232,18 +242,9 @@ impl Handler<Unwatch> for HealthMonitor {
     fn handle(&mut self, msg: Unwatch, _: &mut Context<Self>) {
         self.probe.handled();
         if let Some(c) = self.connections.remove(&msg.id) {
-            self.health.figures.connection_closed(&c.role);
+            self.shared.figures.connection_closed(&c.role);
         }
     }
-}
-
-/// A connection's answer to a ping request: when it last heard from its
-/// client.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Activity {
-    pub id: ConnectionId,
-    pub last_seen: Instant,
 }
 
 impl Handler<Activity> for HealthMonitor {
@@ -295,6 +296,15 @@ impl Handler<GetHealth> for HealthMonitor {
     fn handle(&mut self, _: GetHealth, _: &mut Context<Self>) -> Self::Result {
         MessageResult(self.snapshot())
     }
+}
+
+/// The monitor closed a connection that fell silent (or found it gone):
+/// the session treats it as disconnected, in the same step.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ConnectionTimedOut {
+    pub id: ConnectionId,
+    pub role: ConnectionRole,
 }
 
 /// Asks a session for its own figures (sent by the monitor for its stats).

@@ -10,12 +10,19 @@
 //! late "disconnected" from a replaced connection is recognised by its id
 //! and ignored.
 //!
-//! Reading order: [`config`], [`link`], [`supervisor`], [`session`],
-//! [`webhook`], and the screen logic the sessions own: [`display`] (which
-//! app's display reaches the glasses, and when) and [`dashboard`].
+//! Reading order: [`config`], [`link`], [`connection`], [`supervisor`],
+//! [`session`], [`health`], [`webhook`], [`shared`] (what every actor
+//! shares), and the screen logic the sessions own: [`display`] (which app's
+//! display reaches the glasses, and when) and [`dashboard`].
+//!
+//! No module depends on one that depends on it: an actor that answers its
+//! creator holds a `Recipient` of the message it sends back (the health
+//! monitor, a session towards the supervisor), and the
+//! `sightline-modcheck` test fails when a cycle appears.
 
 pub mod breaker;
 pub mod config;
+pub mod connection;
 pub mod dashboard;
 pub mod display;
 pub mod figures;
@@ -25,6 +32,7 @@ pub mod link;
 pub mod metrics;
 pub mod microphone;
 pub mod session;
+pub mod shared;
 pub mod supervisor;
 pub mod webhook;
 
@@ -34,9 +42,9 @@ use actix::{Actor, Addr};
 use sightline_store::Store;
 
 pub use config::RuntimeConfig;
-pub use figures::RuntimeHealth;
 pub use link::{ConnectionId, ConnectionLink, Outbound};
 pub use session::{SessionHandle, UserSession};
+pub use shared::RuntimeShared;
 pub use supervisor::SessionSupervisor;
 
 /// A running Sightline runtime: the supervisor, the store and the config.
@@ -48,7 +56,7 @@ pub struct Runtime {
     pub config: Arc<RuntimeConfig>,
     /// Health figures, webhook breakers, the actor registry and the
     /// metrics, shared by every actor.
-    pub health: Arc<RuntimeHealth>,
+    pub shared: Arc<RuntimeShared>,
     /// The supervisor's id in the actor registry.
     pub supervisor_actor: u64,
 }
@@ -57,9 +65,9 @@ impl Runtime {
     /// Starts the supervisor and its session arbiters. Must be called from
     /// inside a running actix system.
     pub fn start(config: RuntimeConfig, store: Arc<dyn Store>) -> Runtime {
-        let health = Arc::new(RuntimeHealth::new(config.webhook_breaker));
+        let shared = Arc::new(RuntimeShared::new(config.webhook_breaker));
         let config = Arc::new(config);
-        let supervisor = SessionSupervisor::new(config.clone(), store.clone(), health.clone());
+        let supervisor = SessionSupervisor::new(config.clone(), store.clone(), shared.clone());
         let supervisor_actor = supervisor.actor_id();
         let supervisor = supervisor.start();
         Runtime {
@@ -67,7 +75,7 @@ impl Runtime {
             supervisor,
             store,
             config,
-            health,
+            shared,
         }
     }
 }

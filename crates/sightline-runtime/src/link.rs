@@ -11,7 +11,6 @@ use std::time::Instant;
 
 use actix::{Message, Recipient};
 
-use crate::health::Activity;
 use bytes::Bytes;
 use prometheus::IntCounter;
 use sightline_probe::ActorProbe;
@@ -32,6 +31,15 @@ impl std::fmt::Display for ConnectionId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "c{}", self.0)
     }
+}
+
+/// A connection's answer to a ping request ([`Outbound::Ping`]): when it
+/// last heard from its client. Sent to the session's health monitor.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Activity {
+    pub id: ConnectionId,
+    pub last_seen: Instant,
 }
 
 /// Something for a connection to write, or to do with its socket.

@@ -7,6 +7,9 @@
 //! out. It touches no per-message traffic: it is asked only on connect,
 //! disconnect and for stats. A session whose actor has died (its address is
 //! no longer connected) is replaced by a fresh one on the next lookup.
+//!
+//! A session knows the supervisor only as a recipient of
+//! [`RetireSession`], so sessions never depend on this module.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,15 +18,15 @@ use actix::{Actor, Addr, Arbiter, AsyncContext, Context, Handler, Message, Messa
 use sightline_store::{Store, UserRecord};
 
 use crate::config::RuntimeConfig;
-use crate::figures::RuntimeHealth;
-use crate::session::{Dispose, SessionHandle, UserSession};
+use crate::session::{Dispose, RetireSession, SessionHandle, UserSession};
+use crate::shared::RuntimeShared;
 use sightline_probe::{ActorKind, ProbeGuard};
 
 /// Supervisor of all user sessions.
 pub struct SessionSupervisor {
     config: Arc<RuntimeConfig>,
     store: Arc<dyn Store>,
-    health: Arc<RuntimeHealth>,
+    shared: Arc<RuntimeShared>,
     sessions: HashMap<String, SessionEntry>,
     arbiters: Vec<Arbiter>,
     next_arbiter: usize,
@@ -41,16 +44,16 @@ impl SessionSupervisor {
     pub fn new(
         config: Arc<RuntimeConfig>,
         store: Arc<dyn Store>,
-        health: Arc<RuntimeHealth>,
+        shared: Arc<RuntimeShared>,
     ) -> Self {
-        let probe = health
+        let probe = shared
             .actors
             .register(ActorKind::Supervisor, None, "running");
         SessionSupervisor {
             probe,
             config,
             store,
-            health,
+            shared,
             sessions: HashMap::new(),
             arbiters: Vec::new(),
             next_arbiter: 0,
@@ -75,14 +78,15 @@ impl SessionSupervisor {
         self.next_arbiter = self.next_arbiter.wrapping_add(1);
         let config = self.config.clone();
         let store = self.store.clone();
-        let health = self.health.clone();
+        let shared = self.shared.clone();
+        let retire = me.recipient();
         let guard =
-            self.health
+            self.shared
                 .actors
                 .register(ActorKind::UserSession, Some(self.probe.id()), "starting");
         let probe = guard.probe();
         let addr = UserSession::start_in_arbiter(&self.arbiters[idx].handle(), move |_| {
-            UserSession::new(user, seq, config, store, me, health, guard)
+            UserSession::new(user, seq, config, store, retire, shared, guard)
         });
         tracing::info!(session_seq = seq, "user session created");
         SessionEntry {
@@ -157,16 +161,9 @@ impl Handler<FindSession> for SessionSupervisor {
     }
 }
 
-/// Sent by a session whose glasses grace period ran out. The supervisor
-/// forgets it first, so any connection arriving from now on gets a fresh
-/// session, then tells it to dispose of itself.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct RetireSession {
-    pub user_id: String,
-    pub seq: u64,
-}
-
+/// The supervisor forgets a retiring session first, so any connection
+/// arriving from now on gets a fresh session, then tells it to dispose of
+/// itself.
 impl Handler<RetireSession> for SessionSupervisor {
     type Result = ();
 

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::figures::RuntimeHealth;
+use crate::shared::RuntimeShared;
 
 /// Header carrying the id that ties an app start to its log lines.
 pub const CORRELATION_HEADER: &str = "x-sightline-correlation-id";
@@ -50,17 +50,17 @@ pub fn endpoint(public_url: &str, path: &str) -> String {
 /// the breaker is open (counted), and the outcome recorded. Every call
 /// Sightline makes to an app server goes this way.
 pub async fn post_guarded<T: Serialize>(
-    health: &RuntimeHealth,
+    shared: &RuntimeShared,
     url: &str,
     body: &T,
     timeout: Duration,
     correlation_id: &str,
 ) -> Result<(), WebhookError> {
-    let permit = match health.breakers.check(url, Instant::now()) {
+    let permit = match shared.breakers.check(url, Instant::now()) {
         Ok(permit) => permit,
         Err(open) => {
-            health.figures.webhook_fast_failure();
-            health.metrics.webhook(Duration::ZERO, Some("circuit_open"));
+            shared.figures.webhook_fast_failure();
+            shared.metrics.webhook(Duration::ZERO, Some("circuit_open"));
             return Err(WebhookError::CircuitOpen {
                 origin: open.origin,
                 retry_in_ms: open.retry_in.as_millis() as u64,
@@ -70,8 +70,8 @@ pub async fn post_guarded<T: Serialize>(
     let started = Instant::now();
     let result = post_json(url, body, timeout, correlation_id).await;
     let failure = result.as_ref().err().map(WebhookError::reason);
-    health.metrics.webhook(started.elapsed(), failure);
-    if permit.record(result.is_ok(), Instant::now()) {
+    shared.metrics.webhook(started.elapsed(), failure);
+    if permit.record(result.is_ok(), Instant::now()).opened() {
         tracing::warn!(url = %url, correlation_id = %correlation_id, "app server keeps failing; its circuit breaker is open and calls to it fail fast for a while");
     }
     result

@@ -61,7 +61,7 @@ pub struct ActorsView {
 }
 
 fn actors_view(runtime: &Runtime, filter: &ActorFilter) -> ActorsView {
-    let registry = &runtime.health.actors;
+    let registry = &runtime.shared.actors;
     let tree = registry.tree(filter);
     ActorsView {
         counts: registry
@@ -107,7 +107,7 @@ pub async fn one(
     let actor = id
         .parse::<u64>()
         .ok()
-        .and_then(|n| state.runtime.health.actors.get(n))
+        .and_then(|n| state.runtime.shared.actors.get(n))
         .ok_or_else(|| ApiError::NotFound(format!("actor {id}")))?;
     Ok(HttpResponse::Ok().json(actor))
 }
@@ -167,5 +167,5 @@ pub async fn metrics(
     require_admin(&req, &state)?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "text/plain; version=0.0.4"))
-        .body(state.runtime.health.render_metrics()))
+        .body(state.runtime.shared.render_metrics()))
 }

@@ -171,7 +171,7 @@ fn notify_app_server(state: &SharedState, email: &str, app: &AppRecord, settings
     let url = endpoint(&app.public_url, "/settings");
     let body = json!({"userIdForSettings": email, "settings": settings});
     let timeout = state.runtime.config.webhook_timeout;
-    let health = state.runtime.health.clone();
+    let health = state.runtime.shared.clone();
     let (user, package) = (email.to_string(), app.package_name.clone());
     actix_rt::spawn(async move {
         let correlation = uuid::Uuid::new_v4().to_string();

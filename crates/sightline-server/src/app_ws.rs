@@ -196,7 +196,7 @@ impl AppConnection {
     }
 
     fn text(&mut self, text: &str, ctx: &mut WebsocketContext<Self>) {
-        let metrics = &self.state.runtime.health.metrics;
+        let metrics = &self.state.runtime.shared.metrics;
         let error = outbound::tpa_connection_error;
         let limits = (true, text.len());
         if !frames::admit(
@@ -228,7 +228,7 @@ impl AppConnection {
                 tracing::debug!(connection = %self.id, error = %e, "unusable frame from app");
                 self.received.inc("unusable");
                 if claims_display_event(text) {
-                    let metrics = &self.state.runtime.health.metrics;
+                    let metrics = &self.state.runtime.shared.metrics;
                     metrics.display(DisplayOutcome::Rejected);
                 }
                 return self.error(e.code(), &e.to_string(), ctx);
@@ -337,7 +337,7 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for AppConnection {
             Err(e) => {
                 tracing::info!(connection = %self.id, error = %e, "app socket protocol error; closing");
                 self.probe.failed();
-                let code = frames::protocol_error_code(&e, &self.state.runtime.health.metrics);
+                let code = frames::protocol_error_code(&e, &self.state.runtime.shared.metrics);
                 frames::close_with(ctx, code, &e.to_string());
                 return;
             }
@@ -345,7 +345,7 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for AppConnection {
         match msg {
             ws::Message::Text(t) => self.text(&t, ctx),
             ws::Message::Binary(b) => {
-                let metrics = &self.state.runtime.health.metrics;
+                let metrics = &self.state.runtime.shared.metrics;
                 let error = outbound::tpa_connection_error;
                 let limits = (false, b.len());
                 if frames::admit(
@@ -390,7 +390,7 @@ pub async fn app_ws(
 ) -> HttpResponse {
     let limits = &state.config.limits;
     let Some(slot) = state.slots.try_take(limits.max_connections) else {
-        state.runtime.health.metrics.refused("connections");
+        state.runtime.shared.metrics.refused("connections");
         tracing::warn!(
             limit = limits.max_connections,
             "connection limit reached; app refused"
@@ -399,8 +399,8 @@ pub async fn app_ws(
     };
     let id = ConnectionId::next();
     let runtime = &state.runtime;
-    let backlog = frames::backlog(&state.runtime.health.metrics, limits.send_backlog_bytes);
-    let probe = runtime.health.actors.register(
+    let backlog = frames::backlog(&state.runtime.shared.metrics, limits.send_backlog_bytes);
+    let probe = runtime.shared.actors.register(
         ActorKind::AppConnection,
         Some(runtime.supervisor_actor),
         "awaiting-init",
@@ -415,8 +415,8 @@ pub async fn app_ws(
             user = tracing::field::Empty,
             package = tracing::field::Empty
         ),
-        received: runtime.health.metrics.messages_in("app"),
-        writer: Writer::new(&runtime.health.metrics, "app"),
+        received: runtime.shared.metrics.messages_in("app"),
+        writer: Writer::new(&runtime.shared.metrics, "app"),
         // Apps send no binary frames (each gets an error); they count
         // against the rate like any message.
         gate: Gate::new(

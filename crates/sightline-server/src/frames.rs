@@ -10,7 +10,7 @@ use actix_web_actors::ws::{self, CloseCode, CloseReason, WebsocketContext};
 use bytes::{Bytes, BytesMut};
 use prometheus::Histogram;
 use sightline_protocol::outbound;
-use sightline_runtime::health::Activity;
+use sightline_runtime::link::Activity;
 use sightline_runtime::metrics::{LabelledCounters, Metrics};
 use sightline_runtime::{ConnectionId, Outbound};
 

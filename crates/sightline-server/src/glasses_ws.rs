@@ -163,7 +163,7 @@ impl GlassesConnection {
         let pcm = self.audio.decode(frame);
         if matches!(self.audio.codec(), AudioCodec::Lc3 { .. }) {
             let after = self.audio.stats();
-            let metrics = &self.state.runtime.health.metrics;
+            let metrics = &self.state.runtime.shared.metrics;
             metrics
                 .lc3_frames_decoded
                 .inc_by(after.frames_decoded - before.frames_decoded);
@@ -181,7 +181,7 @@ impl GlassesConnection {
 
     /// Lets a whole message through the connection's limits.
     fn admit(&mut self, text: bool, len: usize, ctx: &mut WebsocketContext<Self>) -> bool {
-        let metrics = &self.state.runtime.health.metrics;
+        let metrics = &self.state.runtime.shared.metrics;
         let error = outbound::connection_error;
         let pass = frames::admit(
             &mut self.gate,
@@ -239,7 +239,7 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for GlassesConnection
             Err(e) => {
                 tracing::info!(user = %self.user_id, error = %e, "glasses socket protocol error; closing");
                 self.probe.failed();
-                let code = frames::protocol_error_code(&e, &self.state.runtime.health.metrics);
+                let code = frames::protocol_error_code(&e, &self.state.runtime.shared.metrics);
                 frames::close_with(ctx, code, &e.to_string());
                 return;
             }
@@ -293,7 +293,7 @@ pub async fn glasses_ws(
     };
     let limits = &state.config.limits;
     let Some(slot) = state.slots.try_take(limits.max_connections) else {
-        state.runtime.health.metrics.refused("connections");
+        state.runtime.shared.metrics.refused("connections");
         tracing::warn!(
             limit = limits.max_connections,
             "connection limit reached; glasses refused"
@@ -354,7 +354,7 @@ pub async fn glasses_ws(
     };
     let id = ConnectionId::next();
     let audio = AudioDecoder::new(codec, format!("glasses {id} of {user_id}"));
-    let health = &state.runtime.health;
+    let health = &state.runtime.shared;
     let probe = health.actors.register(
         ActorKind::GlassesConnection,
         Some(session.actor_id()),
@@ -362,7 +362,7 @@ pub async fn glasses_ws(
     );
     probe.set_user(&user_id);
     probe.set_label(&id.to_string());
-    let backlog = frames::backlog(&state.runtime.health.metrics, limits.send_backlog_bytes);
+    let backlog = frames::backlog(&state.runtime.shared.metrics, limits.send_backlog_bytes);
     let conn = GlassesConnection {
         id,
         probe,

@@ -37,8 +37,8 @@ pub async fn stats(
         .unwrap_or_default();
     let mut body = json!({
         "sessions": sessions.len(),
-        "health": runtime.health.figures.snapshot(),
-        "webhookBreakers": runtime.health.breakers.states(Instant::now()),
+        "health": runtime.shared.figures.snapshot(),
+        "webhookBreakers": runtime.shared.breakers.states(Instant::now()),
     });
     if let Some(user) = &query.user {
         let Some((_, session)) = sessions.iter().find(|(u, _)| u == user) else {

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::breaker::CircuitBreaker;
+use crate::breaker::{provider_breaker, CircuitBreaker};
 use crate::provider::Provider;
 
 /// The Vosk server's usual address, used when no URL is given.
@@ -97,13 +97,13 @@ impl AsrConfig {
             replay_capacity: Duration::from_secs(30),
             breaker_threshold: threshold,
             breaker_cooldown: cooldown,
-            breaker: Arc::new(CircuitBreaker::new(threshold, cooldown)),
+            breaker: Arc::new(provider_breaker(threshold, cooldown)),
         }
     }
 
     /// Replaces the circuit breaker after its settings changed.
     pub fn rebuild_breaker(&mut self) {
-        self.breaker = Arc::new(CircuitBreaker::new(
+        self.breaker = Arc::new(provider_breaker(
             self.breaker_threshold,
             self.breaker_cooldown,
         ));

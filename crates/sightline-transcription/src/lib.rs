@@ -14,7 +14,8 @@
 //! transient ones (network, 5xx, timeouts) make the stream reconnect with
 //! backoff while a bounded [`replay`] buffer keeps the audio not yet
 //! transcribed; permanent ones (bad key, bad configuration) fail the stream
-//! once. A [`breaker::CircuitBreaker`] per provider, shared by every session,
+//! once. A [`breaker::CircuitBreaker`] per provider (Sightline's one breaker
+//! type, from `sightline-breaker`), shared by every session,
 //! stops all streams hammering a provider that is down.
 //!
 //! Reading order: [`config`], [`error`], [`provider`] and its

@@ -31,6 +31,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
+use crate::breaker::{CallPermit, Recorded};
 use crate::config::AsrConfig;
 use crate::connection::{self, ConnectionTimings, FromProvider, ToProvider};
 use crate::error::AsrError;
@@ -107,6 +108,9 @@ pub struct TranscriptionStream {
     epoch: u64,
     /// Connection attempts so far.
     attempts: u64,
+    /// The provider breaker's leave for the connection attempt under way;
+    /// dropped with the stream, it gives a half-open turn back.
+    permit: Option<CallPermit>,
     /// This stream's entry in the actor registry, when it has one.
     probe: Option<ProbeGuard>,
 }
@@ -143,6 +147,7 @@ impl TranscriptionStream {
             backoff,
             epoch: 0,
             attempts: 0,
+            permit: None,
             probe: None,
         }
     }
@@ -192,10 +197,14 @@ impl TranscriptionStream {
     }
 
     fn connect(&mut self, ctx: &mut Context<Self>) {
-        if let Some(wait) = self.config.breaker.wait(Instant::now()) {
-            self.set_conn(Conn::Waiting);
-            ctx.run_later(wait, |act, ctx| act.retry(ctx));
-            return;
+        self.permit = None;
+        match self.config.breaker.check(Instant::now()) {
+            Ok(permit) => self.permit = Some(permit),
+            Err(wait) => {
+                self.set_conn(Conn::Waiting);
+                ctx.run_later(wait, |act, ctx| act.retry(ctx));
+                return;
+            }
         }
         self.attempts += 1;
         if self.attempts > 1 {
@@ -265,6 +274,24 @@ impl TranscriptionStream {
         });
     }
 
+    /// Records a connection's outcome in the provider's breaker: through
+    /// the attempt's permit while it connects, directly for an open
+    /// connection that broke.
+    fn breaker_outcome(&mut self, success: bool) {
+        let now = Instant::now();
+        let recorded = match self.permit.take() {
+            Some(permit) => permit.record(success, now),
+            None => self.config.breaker.record(success, now),
+        };
+        if let Recorded::Opened { failures } | Recorded::Reopened { failures } = recorded {
+            tracing::warn!(
+                failures,
+                cooldown_ms = self.config.breaker.policy().cooldown.as_millis() as u64,
+                "speech provider circuit breaker open"
+            );
+        }
+    }
+
     fn closed(&mut self, error: Option<AsrError>, ctx: &mut Context<Self>) {
         let draining = matches!(self.conn, Conn::Draining);
         let error = match error {
@@ -281,6 +308,7 @@ impl TranscriptionStream {
         };
         self.probe(|p| p.failed());
         if error.is_permanent() {
+            self.permit = None;
             tracing::error!(stream = %self.spec, error = %error, "speech provider refused the stream; not retrying");
             self.set_conn(Conn::Failed);
             self.replay = ReplayBuffer::new(0);
@@ -292,7 +320,7 @@ impl TranscriptionStream {
             });
             return;
         }
-        self.config.breaker.failure(Instant::now());
+        self.breaker_outcome(false);
         let delay = self
             .backoff
             .next_backoff()
@@ -326,7 +354,7 @@ impl StreamHandler<(u64, FromProvider)> for TranscriptionStream {
                 let Conn::Connecting(tx) = std::mem::replace(&mut self.conn, Conn::Idle) else {
                     return;
                 };
-                self.config.breaker.success();
+                self.breaker_outcome(true);
                 self.backoff.reset();
                 self.set_conn(Conn::Open(tx));
                 self.timeline.reset();

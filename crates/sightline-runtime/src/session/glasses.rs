@@ -10,12 +10,11 @@ use sightline_protocol::outbound::{self, SessionSnapshot};
 use sightline_protocol::settings::mentraos_settings;
 use sightline_protocol::webhook::StopReason;
 
-use super::{AppState, UserSession};
+use super::{AppState, RetireSession, UserSession};
 use crate::health::ConnectionRole;
 use crate::link::{close, ConnectionId, ConnectionLink};
 use crate::microphone::{MicAction, MicState};
 use crate::now_iso;
-use crate::supervisor::RetireSession;
 
 impl UserSession {
     pub(super) fn is_current_glasses(&self, id: ConnectionId) -> bool {

@@ -28,7 +28,9 @@ mod settings;
 use std::sync::Arc;
 use std::time::Instant;
 
-use actix::{Actor, Addr, AsyncContext, Context, Handler, Message, MessageResult, SpawnHandle};
+use actix::{
+    Actor, Addr, AsyncContext, Context, Handler, Message, MessageResult, Recipient, SpawnHandle,
+};
 use bytes::Bytes;
 use sightline_protocol::app::AppMessage;
 use sightline_protocol::glasses::GlassesMessage;
@@ -37,15 +39,16 @@ use sightline_store::{AppRecord, Store, UserRecord};
 use crate::config::RuntimeConfig;
 use crate::dashboard::Dashboard;
 use crate::display::{DisplayConfig, DisplayManager};
-use crate::figures::RuntimeHealth;
 use crate::health::{
-    ConnectionRole, GetSessionFigures, HealthMonitor, HealthTimings, StopMonitoring, Unwatch, Watch,
+    ConnectionRole, ConnectionTimedOut, GetSessionFigures, HealthMonitor, HealthTimings,
+    SessionReplies, StopMonitoring, Unwatch, Watch,
 };
 use crate::link::{ConnectionId, ConnectionLink};
 use crate::microphone::MicrophoneGate;
-use crate::supervisor::SessionSupervisor;
+use crate::shared::RuntimeShared;
 use sightline_probe::{ActorKind, ActorProbe, ProbeGuard};
 
+pub use crate::figures::SessionFigures;
 pub use crate::lifecycle::AppState;
 use crate::lifecycle::{AppTable, LifecycleConfig};
 pub use settings::{AppIsConnected, AppSettingsChanged};
@@ -56,7 +59,8 @@ pub struct UserSession {
     seq: u64,
     config: Arc<RuntimeConfig>,
     store: Arc<dyn Store>,
-    supervisor: Addr<SessionSupervisor>,
+    /// The supervisor, as the one message this session sends it.
+    supervisor: Recipient<RetireSession>,
     started_at: String,
     /// The current glasses connection, if the glasses are connected.
     glasses: Option<ConnectionLink>,
@@ -76,8 +80,9 @@ pub struct UserSession {
     running_writer: persist::RunningAppsWriter,
     /// Watches this session's connections; started with the session.
     monitor: Option<Addr<HealthMonitor>>,
-    /// Figures and webhook breakers shared with every other session.
-    health: Arc<RuntimeHealth>,
+    /// Figures, webhook breakers, actor registry and metrics shared with
+    /// every other actor.
+    health: Arc<RuntimeShared>,
     /// This session's own figures.
     figures: SessionFigures,
     /// Transcription streams (see `transcription.rs`).
@@ -89,26 +94,14 @@ pub struct UserSession {
     span: tracing::Span,
 }
 
-/// What happened in one session, for the stats and the logs.
-#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SessionFigures {
-    pub glasses_reconnects: u64,
-    pub app_reconnects: u64,
-    pub resurrections: u64,
-    pub replayed_events: u64,
-    pub dropped_events: u64,
-    pub connection_timeouts: u64,
-}
-
 impl UserSession {
     pub fn new(
         user: UserRecord,
         seq: u64,
         config: Arc<RuntimeConfig>,
         store: Arc<dyn Store>,
-        supervisor: Addr<SessionSupervisor>,
-        health: Arc<RuntimeHealth>,
+        supervisor: Recipient<RetireSession>,
+        health: Arc<RuntimeShared>,
         probe: ProbeGuard,
     ) -> Self {
         probe.set_user(&user.email);
@@ -206,9 +199,13 @@ impl Actor for UserSession {
             connection_timeout: self.config.connection_timeout,
             stats_interval: self.config.stats_interval,
         };
+        let replies = SessionReplies {
+            timed_out: ctx.address().recipient(),
+            figures: ctx.address().recipient(),
+        };
         let monitor = HealthMonitor::new(
             self.user.email.clone(),
-            ctx.address(),
+            replies,
             timings,
             self.health.clone(),
             self.child_probe(ActorKind::HealthMonitor, "watching"),
@@ -440,15 +437,6 @@ impl Handler<FromApp> for UserSession {
     }
 }
 
-/// The health monitor closed a connection that fell silent (or found it
-/// gone): the session treats it as disconnected, in the same step.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct ConnectionTimedOut {
-    pub id: ConnectionId,
-    pub role: ConnectionRole,
-}
-
 impl Handler<ConnectionTimedOut> for UserSession {
     type Result = ();
     fn handle(&mut self, msg: ConnectionTimedOut, ctx: &mut Context<Self>) {
@@ -480,6 +468,15 @@ impl Handler<GetSessionFigures> for UserSession {
     fn handle(&mut self, _: GetSessionFigures, _: &mut Context<Self>) -> Self::Result {
         MessageResult(self.figures)
     }
+}
+
+/// Sent to the supervisor by a session whose glasses grace period ran out:
+/// the supervisor forgets the session and answers with [`Dispose`].
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RetireSession {
+    pub user_id: String,
+    pub seq: u64,
 }
 
 /// Tells the session to end now: apps are told "User session ended" and
