@@ -416,7 +416,7 @@ async fn session_end_after_glasses_grace_tells_apps() {
     let mut app = start_app(&mut g, &mut fake, PKG).await;
     app.send(json!({"type": "subscription_update", "subscriptions": ["glasses_connection_state"]}))
         .await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    wait_subscribed(&server, "hal@example.com", PKG, &["glasses_connection_state"]).await;
     g.close(1000).await;
     let dis = app.expect_type("data_stream").await;
     assert_eq!(dis["data"]["status"], "DISCONNECTED");
@@ -461,7 +461,9 @@ async fn users_are_isolated() {
         a.send(json!({"type": "subscription_update", "subscriptions": ["button_press"]}))
             .await;
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    for user in ["u1@example.com", "u2@example.com"] {
+        wait_subscribed(&server, user, PKG, &["button_press"]).await;
+    }
     g1.send(json!({"type": "button_press", "buttonId": "u1", "pressType": "short"}))
         .await;
     let e = a1.expect_type("data_stream").await;

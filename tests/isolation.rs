@@ -29,7 +29,7 @@ async fn a_panicking_session_leaves_others_untouched() {
     other_app
         .send(json!({"type": "subscription_update", "subscriptions": ["button_press"]}))
         .await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    settled(&mut other_app).await;
 
     let session = server
         .supervisor()

@@ -119,7 +119,14 @@ async fn json_logs_follow_one_user_and_keep_secrets_out() {
     );
     app.close(1000).await;
     g.close(1000).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The session has logged the goodbyes before the server is stopped.
+    eventually("the glasses' disconnect logged", || {
+        raw.lock()
+            .expect("lock")
+            .iter()
+            .any(|l| l.contains("glasses disconnected"))
+    })
+    .await;
     child.start_kill().expect("stop server");
     let _ = child.wait().await;
     let _ = tokio::time::timeout(Duration::from_secs(5), reader).await;

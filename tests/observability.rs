@@ -275,7 +275,7 @@ async fn metrics_move_when_traffic_flows() {
 
     // Events for an app whose connection is away are kept, then replayed.
     app.close(1006).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    wait_app_state(&server, email, PKG, "reconnecting").await;
     g.send(json!({"type": "button_press", "buttonId": "kept", "pressType": "short"}))
         .await;
     let mut again = Client::connect(&server.ws_url("/app-ws"), None)

@@ -26,7 +26,7 @@ async fn app_reconnect_within_grace_keeps_subscriptions() {
 
     // Abnormal drop (the SDK would now retry with the same sessionId).
     app.close(1006).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    wait_app_state(&server, "ivy@example.com", PKG, "reconnecting").await;
     let mut again = Client::connect(&server.ws_url("/app-ws"), None)
         .await
         .unwrap();
@@ -39,7 +39,7 @@ async fn app_reconnect_within_grace_keeps_subscriptions() {
     again
         .send(json!({"type": "subscription_update", "subscriptions": []}))
         .await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    settled(&mut again).await;
     g.send(json!({"type": "button_press", "buttonId": "power", "pressType": "short"}))
         .await;
     let ev = again.expect_type("data_stream").await;
@@ -62,7 +62,7 @@ async fn released_app_is_not_resurrected() {
     let mut app = start_app(&mut g, &mut fake, PKG).await;
     app.send(json!({"type": "ownership_release", "reason": "clean_shutdown"}))
         .await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    settled(&mut app).await;
     app.close(1000).await;
     let state = g
         .expect("app marked stopped", |v| {

@@ -113,11 +113,15 @@ async fn events_sent_while_an_app_reconnects_are_replayed_in_order() {
     subscribe(&mut app, &mut g, PKG, json!(["button_press"])).await;
 
     app.close(1006).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    wait_app_state(&server, email, PKG, "reconnecting").await;
     for id in ["b1", "b2", "b3"] {
         press(&mut g, id).await;
     }
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    eventually_async("three events kept", || async {
+        let view = session_view(&server, email).await;
+        view["apps"][0]["keptEvents"] == 3
+    })
+    .await;
 
     let mut again = Client::connect(&server.ws_url("/app-ws"), None)
         .await
@@ -196,7 +200,7 @@ async fn an_app_server_that_dies_and_returns_gets_the_events_of_the_gap() {
     .await;
 
     sdk.child.kill().await.expect("kill the app server");
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    wait_app_state(&server, "phoenix@example.com", package, "reconnecting").await;
     for id in ["g1", "g2", "g3"] {
         press(&mut g, id).await;
     }

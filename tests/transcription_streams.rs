@@ -34,9 +34,21 @@ async fn streams_of(
     session.send(TranscriptionStatus).await.unwrap()
 }
 
+/// Replaces an app's subscriptions and waits until the session has handled
+/// the change (new streams start at once).
 async fn subscribe(app: &mut Client, package: &str, subs: &[&str]) {
     app.send(json!({"type": "subscription_update", "packageName": package, "subscriptions": subs}))
         .await;
+    settled(app).await;
+}
+
+/// Waits until the session runs no transcription stream (streams nobody
+/// wants stop once a subscription change has settled).
+async fn wait_no_streams(server: &TestServer, email: &str) {
+    eventually_async("every stream stopped", || async {
+        streams_of(server, email).await.is_empty()
+    })
+    .await;
 }
 
 /// An address nothing listens on: these tests never send speech.
@@ -62,7 +74,6 @@ async fn streams_are_shared_per_language_and_stop_with_the_last_subscriber() {
 
     subscribe(&mut a, PKG, &["transcription:en-US"]).await;
     subscribe(&mut b, PKG2, &["transcription:en-US?hints=ja"]).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let shared = streams_of(&server, email).await;
     assert_eq!(
         shared.iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>(),
@@ -71,7 +82,6 @@ async fn streams_are_shared_per_language_and_stop_with_the_last_subscriber() {
     );
 
     subscribe(&mut b, PKG2, &["transcription:fr-FR"]).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let two = streams_of(&server, email).await;
     assert_eq!(
         two.iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>(),
@@ -80,8 +90,7 @@ async fn streams_are_shared_per_language_and_stop_with_the_last_subscriber() {
 
     subscribe(&mut a, PKG, &[]).await;
     subscribe(&mut b, PKG2, &[]).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(streams_of(&server, email).await.is_empty());
+    wait_no_streams(&server, email).await;
     for (spec, addr) in two {
         let mut stopped = false;
         for _ in 0..50 {
@@ -102,13 +111,12 @@ async fn glasses_leaving_stops_the_streams() {
     let (server, mut fake, mut glasses) = setup_with(idle_vosk(), email).await;
     let mut a = start_app(&mut glasses, &mut fake, PKG).await;
     subscribe(&mut a, PKG, &["transcription:en-US"]).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let running = streams_of(&server, email).await;
     assert_eq!(running.len(), 1);
     glasses.close(1000).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(streams_of(&server, email).await.is_empty());
-    assert!(!running[0].1.connected());
+    wait_no_streams(&server, email).await;
+    let stream = running[0].1.clone();
+    eventually("the stream actor stopped", || !stream.connected()).await;
     server.stop().await;
 }
 
@@ -158,7 +166,6 @@ async fn a_refused_key_fails_the_stream_once_and_tells_the_app() {
     .await;
     let mut app = start_app(&mut glasses, &mut fake, PKG).await;
     subscribe(&mut app, PKG, &["transcription:en-US"]).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
     // Two seconds of audio keep arriving while the provider refuses.
     for _ in 0..40 {
         glasses.send_raw(Message::binary(vec![1u8; 1600])).await;

@@ -556,6 +556,72 @@ pub async fn start_app(glasses: &mut Client, fake: &mut FakeApp, package: &str) 
     app
 }
 
+/// Polls the async `cond` until it holds or `WAIT` passes: how tests wait
+/// for something to have happened instead of sleeping a fixed time.
+pub async fn eventually_async<F, Fut>(what: &str, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !cond().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never happened: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The session of `user` as the operators' `/sessions/{user}` shows it
+/// (`Value::Null` when there is none).
+pub async fn session_view(server: &TestServer, user: &str) -> Value {
+    let (status, body) = http(server.addr, "GET", &format!("/sessions/{user}"), Some(ADMIN), None).await;
+    if status != 200 {
+        return Value::Null;
+    }
+    serde_json::from_str(&body).unwrap_or(Value::Null)
+}
+
+/// The state of `package` in `user`'s session ("running", "reconnecting",
+/// …), if it is there.
+pub async fn app_state(server: &TestServer, user: &str, package: &str) -> Option<String> {
+    let view = session_view(server, user).await;
+    view["apps"]
+        .as_array()?
+        .iter()
+        .find(|a| a["packageName"] == package)
+        .and_then(|a| a["state"].as_str().map(str::to_string))
+}
+
+/// Waits until `package` is in `state` in `user`'s session.
+pub async fn wait_app_state(server: &TestServer, user: &str, package: &str, state: &str) {
+    eventually_async(&format!("{package} {state} for {user}"), || async {
+        app_state(server, user, package).await.as_deref() == Some(state)
+    })
+    .await;
+}
+
+/// Waits until `package`'s subscriptions in `user`'s session are `subs`.
+pub async fn wait_subscribed(server: &TestServer, user: &str, package: &str, subs: &[&str]) {
+    eventually_async(&format!("{package} subscribed to {subs:?}"), || async {
+        let view = session_view(server, user).await;
+        view["apps"].as_array().is_some_and(|apps| {
+            apps.iter()
+                .any(|a| a["packageName"] == package && a["subscriptions"] == json!(subs))
+        })
+    })
+    .await;
+}
+
+/// Waits until the session has handled everything `app` sent before: a
+/// `stream_status_check` goes through the same mailbox in order, and its
+/// answer comes back.
+pub async fn settled(app: &mut Client) {
+    app.send(json!({"type": "stream_status_check"})).await;
+    app.expect_type("stream_status_check_response").await;
+}
+
 /// Polls `cond` until it holds or `WAIT` passes.
 pub async fn eventually(what: &str, cond: impl Fn() -> bool) {
     let deadline = tokio::time::Instant::now() + WAIT;
