@@ -20,6 +20,7 @@ pub mod dashboard;
 pub mod display;
 pub mod figures;
 pub mod health;
+pub mod inbound;
 pub mod link;
 pub mod metrics;
 pub mod session;
