@@ -17,11 +17,9 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::json;
-use sightline::store::AppType;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::Message;
 
 
 /// One memory test at a time: they share the process they measure.
