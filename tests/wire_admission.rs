@@ -121,7 +121,10 @@ async fn unauthenticated_app_sockets_cannot_crowd_out_real_users() {
         if status == 101 {
             break;
         }
-        assert!(Instant::now() < deadline, "places never freed: {status} {body}");
+        assert!(
+            Instant::now() < deadline,
+            "places never freed: {status} {body}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     server.stop().await;
@@ -208,14 +211,21 @@ async fn slow_request_heads_and_bodies_are_cut_while_others_are_answered() {
     let mut heads = Vec::new();
     for _ in 0..10 {
         let s = TcpStream::connect(addr).await.expect("connect");
-        let head = format!("GET /stats HTTP/1.1\r\nHost: {addr}\r\nX-Slow: {}\r\n\r\n", "x".repeat(500));
+        let head = format!(
+            "GET /stats HTTP/1.1\r\nHost: {addr}\r\nX-Slow: {}\r\n\r\n",
+            "x".repeat(500)
+        );
         heads.push(tokio::spawn(trickle(s, head.into_bytes(), gap)));
     }
     // Meanwhile an ordinary request is answered at once.
     let asked = Instant::now();
     let (status, body) = http(addr, "GET", "/stats", Some(ADMIN), None).await;
     assert_eq!(status, 200, "{body}");
-    assert!(asked.elapsed() < Duration::from_secs(1), "{:?}", asked.elapsed());
+    assert!(
+        asked.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        asked.elapsed()
+    );
 
     let bound = Duration::from_secs(4);
     for a in attacks {
@@ -227,7 +237,10 @@ async fn slow_request_heads_and_bodies_are_cut_while_others_are_answered() {
     for h in heads {
         let (answer, took) = h.await.expect("head");
         assert!(took < bound, "a slow head held its connection for {took:?}");
-        assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 408"), "{answer}");
+        assert!(
+            answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+            "{answer}"
+        );
     }
     server.stop().await;
 }
@@ -237,10 +250,18 @@ async fn a_glasses_request_that_is_not_an_upgrade_opens_no_session() {
     let server = TestServer::start();
     let email = "plain@example.com";
     for _ in 0..3 {
-        let (status, body) = http(server.addr, "GET", "/glasses-ws", Some(&token(email)), None).await;
+        let (status, body) =
+            http(server.addr, "GET", "/glasses-ws", Some(&token(email)), None).await;
         assert_eq!(status, 400, "{body}");
     }
-    let (status, body) = http(server.addr, "GET", &format!("/sessions/{email}"), Some(ADMIN), None).await;
+    let (status, body) = http(
+        server.addr,
+        "GET",
+        &format!("/sessions/{email}"),
+        Some(ADMIN),
+        None,
+    )
+    .await;
     assert_eq!(status, 404, "no session may exist: {body}");
     let (status, body) = http(server.addr, "GET", "/actors", Some(ADMIN), None).await;
     assert_eq!(status, 200, "{body}");

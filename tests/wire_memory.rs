@@ -21,7 +21,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::TcpStream;
 
-
 /// One memory test at a time: they share the process they measure.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -148,10 +147,15 @@ async fn a_frame_declaring_a_terabyte_is_refused_at_its_header() {
     let _one = SERIAL.lock().await;
     let server = TestServer::start();
     let glasses_token = token("huge@example.com");
-    for (path, bearer) in [("/app-ws", None), ("/glasses-ws", Some(glasses_token.as_str()))] {
+    for (path, bearer) in [
+        ("/app-ws", None),
+        ("/glasses-ws", Some(glasses_token.as_str())),
+    ] {
         let (r, mut w) = upgrade(server.addr, path, bearer).await.into_split();
         let closed = tokio::spawn(close_code(r, Duration::from_secs(10)));
-        w.write_all(&header(true, 1, 1 << 40)).await.expect("header");
+        w.write_all(&header(true, 1, 1 << 40))
+            .await
+            .expect("header");
         let peak = flood(&mut w, &vec![b'x'; 256 * 1024], Duration::from_secs(4)).await;
         assert!(
             peak < RSS_BOUND,
@@ -170,10 +174,15 @@ async fn an_endless_fragmented_message_is_refused() {
     let _one = SERIAL.lock().await;
     let server = TestServer::start();
     let glasses_token = token("fragments@example.com");
-    for (path, bearer) in [("/app-ws", None), ("/glasses-ws", Some(glasses_token.as_str()))] {
+    for (path, bearer) in [
+        ("/app-ws", None),
+        ("/glasses-ws", Some(glasses_token.as_str())),
+    ] {
         let (r, mut w) = upgrade(server.addr, path, bearer).await.into_split();
         let closed = tokio::spawn(close_code(r, Duration::from_secs(10)));
-        w.write_all(&header(false, 1, 0)).await.expect("first fragment");
+        w.write_all(&header(false, 1, 0))
+            .await
+            .expect("first fragment");
         let chunk: Vec<u8> = (0..40_000).flat_map(|_| header(false, 0, 0)).collect();
         let peak = flood(&mut w, &chunk, Duration::from_secs(4)).await;
         assert!(
@@ -192,9 +201,13 @@ async fn an_endless_fragmented_message_is_refused() {
 async fn pings_from_a_client_that_never_reads_are_rate_limited_then_closed() {
     let _one = SERIAL.lock().await;
     let server = TestServer::start();
-    let (r, mut w) = upgrade(server.addr, "/glasses-ws", Some(&token("pings@example.com")))
-        .await
-        .into_split();
+    let (r, mut w) = upgrade(
+        server.addr,
+        "/glasses-ws",
+        Some(&token("pings@example.com")),
+    )
+    .await
+    .into_split();
     let mut ping = header(true, 9, 125);
     ping.extend_from_slice(&[b'p'; 125]);
     let chunk: Vec<u8> = ping.repeat(2_000);
@@ -204,7 +217,10 @@ async fn pings_from_a_client_that_never_reads_are_rate_limited_then_closed() {
     assert_eq!(close_code(r, Duration::from_secs(10)).await, 1008);
     let page = scrape(&server).await;
     assert_eq!(
-        metric_sample(&page, r#"sightline_limit_refusals_total{limit="rate_close"}"#),
+        metric_sample(
+            &page,
+            r#"sightline_limit_refusals_total{limit="rate_close"}"#
+        ),
         1.0
     );
     server.stop().await;
@@ -228,7 +244,9 @@ async fn raw_app(server: &TestServer, email: &str, package: &str, key: &str) -> 
         "packageName": package,
         "apiKey": key,
     });
-    s.write_all(&text_frame(&init.to_string())).await.expect("init");
+    s.write_all(&text_frame(&init.to_string()))
+        .await
+        .expect("init");
     let mut seen = Vec::new();
     let mut tmp = [0u8; 4096];
     while !seen.windows(18).any(|w| w == b"tpa_connection_ack") {

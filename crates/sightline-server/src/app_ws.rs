@@ -324,7 +324,10 @@ impl AppConnection {
                 let max = act.state.config.limits.max_connections;
                 let Some(slot) = act.state.slots.try_take(max) else {
                     act.state.runtime.health.metrics.refused("connections");
-                    tracing::warn!(limit = max, "connection limit reached; authenticated app refused");
+                    tracing::warn!(
+                        limit = max,
+                        "connection limit reached; authenticated app refused"
+                    );
                     act.binding = Binding::AwaitingInit;
                     act.probe.set_state("refused");
                     let message = "The server holds as many connections as it may; try again later";
@@ -427,7 +430,9 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for AppConnection {
             }
             ws::Message::Pong(_) | ws::Message::Nop => {}
             ws::Message::Close(reason) => {
-                self.peer_close = Some(frames::peer_close_code(&reason));
+                let code = frames::peer_close_code(&reason);
+                tracing::info!(connection = %self.id, code, "app closed the connection");
+                self.peer_close = Some(code);
                 ctx.close(reason);
                 ctx.stop();
             }

@@ -199,10 +199,7 @@ impl ServerConfig {
                 "SIGHTLINE_MAX_SEND_BACKLOG_BYTES",
                 &mut l.send_backlog_bytes,
             ),
-            (
-                "SIGHTLINE_MAX_FRAGMENTS_PER_MESSAGE",
-                &mut l.max_fragments,
-            ),
+            ("SIGHTLINE_MAX_FRAGMENTS_PER_MESSAGE", &mut l.max_fragments),
             (
                 "SIGHTLINE_APP_MAX_INBOUND_BACKLOG_BYTES",
                 &mut l.app_inbound_backlog_bytes,

@@ -128,7 +128,10 @@ mod tests {
         out
     }
 
-    fn guard(chunks: Vec<Vec<u8>>, max: usize) -> FrameGuard<impl Stream<Item = Result<Bytes, PayloadError>> + Unpin> {
+    fn guard(
+        chunks: Vec<Vec<u8>>,
+        max: usize,
+    ) -> FrameGuard<impl Stream<Item = Result<Bytes, PayloadError>> + Unpin> {
         let inner = futures_util::stream::iter(chunks.into_iter().map(|c| Ok(Bytes::from(c))));
         FrameGuard::new(inner, MessageRules::new(max, 4))
     }
@@ -151,7 +154,10 @@ mod tests {
         let mut g = guard(vec![frame(true, 1, 10), frame(true, 1, 1 << 40)], 100);
         assert!(g.next().await.is_some_and(|r| r.is_ok()));
         let err = g.next().await.expect("an item").expect_err("refused");
-        assert!(err.to_string().contains(crate::frame_header::TOO_BIG_MARK), "{err}");
+        assert!(
+            err.to_string().contains(crate::frame_header::TOO_BIG_MARK),
+            "{err}"
+        );
         assert!(g.next().await.is_none(), "the stream ends");
     }
 
@@ -169,6 +175,9 @@ mod tests {
             }
         }
         let refused = refused.expect("refused");
-        assert!(refused.contains(crate::frame_header::FRAMING_MARK), "{refused}");
+        assert!(
+            refused.contains(crate::frame_header::FRAMING_MARK),
+            "{refused}"
+        );
     }
 }

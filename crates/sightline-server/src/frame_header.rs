@@ -232,7 +232,9 @@ impl MessageRules {
             }
             0x0 => {
                 let Some(open) = self.open.as_mut() else {
-                    return Err(Refusal::Framing("a continuation frame without a first fragment"));
+                    return Err(Refusal::Framing(
+                        "a continuation frame without a first fragment",
+                    ));
                 };
                 open.declared = open.declared.saturating_add(h.payload_len);
                 open.fragments += 1;
@@ -382,7 +384,11 @@ mod tests {
 
     fn frames() -> impl Strategy<Value = Vec<u8>> {
         prop::collection::vec(
-            (any::<bool>(), 0u8..16, prop_oneof![0usize..130, 120usize..70_000]),
+            (
+                any::<bool>(),
+                0u8..16,
+                prop_oneof![0usize..130, 120usize..70_000],
+            ),
             0..6,
         )
         .prop_map(|fs| {

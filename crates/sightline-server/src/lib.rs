@@ -160,10 +160,22 @@ impl Sightline {
                 .route("/health", web::get().to(health))
                 .service(timed("/ready", Method::GET, web::get().to(ready)))
                 .service(timed("/stats", Method::GET, web::get().to(stats::stats)))
-                .service(timed("/metrics", Method::GET, web::get().to(actors::metrics)))
+                .service(timed(
+                    "/metrics",
+                    Method::GET,
+                    web::get().to(actors::metrics),
+                ))
                 .service(timed("/actors", Method::GET, web::get().to(actors::list)))
-                .service(timed("/actors/live", Method::GET, web::get().to(actors::live)))
-                .service(timed("/actors/{id}", Method::GET, web::get().to(actors::one)))
+                .service(timed(
+                    "/actors/live",
+                    Method::GET,
+                    web::get().to(actors::live),
+                ))
+                .service(timed(
+                    "/actors/{id}",
+                    Method::GET,
+                    web::get().to(actors::one),
+                ))
                 .service(timed(
                     "/sessions/{user}",
                     Method::GET,
