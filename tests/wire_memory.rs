@@ -3,6 +3,8 @@
 //! flood of large valid messages faster than the session handles them, and
 //! a flood of pings from a client that never reads. Each is refused or
 //! slowed while the server's resident memory stays within a stated bound.
+//! And the pongs a server writes count in the client's send backlog: a
+//! client that took a lot of pongs is still closed at the bound.
 //!
 //! The server runs in this process, so its memory is this process's; the
 //! tests here run one at a time, in their own test binary, and the
@@ -313,5 +315,72 @@ async fn a_flood_of_large_messages_is_slowed_not_buffered() {
     );
     assert!(sent >= 5, "only {sent} messages went through");
     drop(g);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pongs_do_not_enlarge_a_client_send_allowance() {
+    let _one = SERIAL.lock().await;
+    let email = "pongs@example.com";
+    let bound = 256 * 1024;
+    let (server, mut fake, mut g) = setup_with(
+        |c| {
+            // Pings are let through the rate here: the send backlog is
+            // under test.
+            c.limits.app_rate = sightline::server::limits::Rate {
+                per_second: 1_000_000,
+                burst: 1_000_000,
+            };
+            c.limits.send_backlog_bytes = bound;
+        },
+        email,
+    )
+    .await;
+    let _sdk_socket = start_app(&mut g, &mut fake, PKG).await;
+    let mut raw = raw_app(&server, email, PKG, KEY).await;
+    let subscribe = json!({"type": "subscription_update", "subscriptions": ["button_press"]});
+    raw.write_all(&text_frame(&subscribe.to_string()))
+        .await
+        .expect("subscribe");
+    g.expect("subscribed", |v| {
+        v["type"] == "app_state_change"
+            && v["userSession"]["appSubscriptions"][PKG] == json!(["button_press"])
+    })
+    .await;
+    // The app pings and never reads, until the pongs fill every buffer
+    // between it and the server and the server stops reading its pings.
+    let (r, mut w) = raw.into_split();
+    let mut ping = header(true, 9, 125);
+    ping.extend_from_slice(&[b'p'; 125]);
+    let chunk = ping.repeat(1_000);
+    loop {
+        match tokio::time::timeout(Duration::from_secs(1), w.write_all(&chunk)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => panic!("the app socket failed while pinging: {e}"),
+            Err(_) => break,
+        }
+    }
+    // Events for the app: those the socket cannot take count against its
+    // backlog, whatever it took before. Past the bound it is closed 1013.
+    let event =
+        json!({"type": "button_press", "buttonId": "e".repeat(10_000), "pressType": "short"});
+    let mut events = 0;
+    let limit = bound / 10_000 * 3;
+    loop {
+        g.send(event.clone()).await;
+        events += 1;
+        if events % 5 == 0 {
+            let page = scrape(&server).await;
+            if metric_sample(&page, "sightline_slow_consumer_closes_total") >= 1.0 {
+                break;
+            }
+        }
+        assert!(
+            events < limit,
+            "{events} events of 10 kB queued for a client bounded at {bound} bytes, and it is still open"
+        );
+    }
+    // When the app reads again it gets what was queued, then 1013.
+    assert_eq!(close_code(r, Duration::from_secs(10)).await, 1013);
     server.stop().await;
 }

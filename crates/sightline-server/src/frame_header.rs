@@ -422,6 +422,7 @@ mod tests {
             cuts in prop::collection::vec(any::<usize>(), 0..12),
         ) {
             let (ends, headers) = boundaries(&input, &cuts);
+            prop_assert_eq!(&(ends.clone(), headers.clone()), &boundaries(&input, &[]));
             prop_assert!(ends.windows(2).all(|w| w[0] < w[1]));
             let mut rules = MessageRules::new(64, 4);
             for h in &headers {
