@@ -10,9 +10,9 @@
 //! client gets HTTP 408 `REQUEST_TIMEOUT`, and the connection is closed.
 //!
 //! [`Sightline::configure`](crate::Sightline::configure) wraps every REST
-//! route with it, so embedders get it too. (A handler that never reads its
-//! body answers at once, and actix closes a connection whose body was left
-//! unread.) The WebSocket routes are not wrapped: their payload is the
+//! route with it but `/health`, so embedders get it too. (`/health` reads no
+//! body: it answers at once, and actix closes a connection whose body was
+//! left unread.) The WebSocket routes are not wrapped: their payload is the
 //! socket's stream, bounded by [`crate::frame_guard`].
 
 use std::future::Future;

@@ -147,9 +147,9 @@ impl Sightline {
 
     /// A function mounting every Sightline route, for `App::configure`.
     ///
-    /// Every REST route reads its request body under
-    /// [`deadline::body_deadline`]; the WebSocket routes are bounded frame
-    /// by frame instead ([`frame_guard`]).
+    /// Every REST route but `/health` (which reads no body) reads its
+    /// request body under [`deadline::body_deadline`]; the WebSocket routes
+    /// are bounded frame by frame instead ([`frame_guard`]).
     pub fn configure(&self) -> impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static {
         let state = self.state.clone();
         move |cfg: &mut web::ServiceConfig| {
