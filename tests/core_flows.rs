@@ -416,7 +416,13 @@ async fn session_end_after_glasses_grace_tells_apps() {
     let mut app = start_app(&mut g, &mut fake, PKG).await;
     app.send(json!({"type": "subscription_update", "subscriptions": ["glasses_connection_state"]}))
         .await;
-    wait_subscribed(&server, "hal@example.com", PKG, &["glasses_connection_state"]).await;
+    wait_subscribed(
+        &server,
+        "hal@example.com",
+        PKG,
+        &["glasses_connection_state"],
+    )
+    .await;
     g.close(1000).await;
     let dis = app.expect_type("data_stream").await;
     assert_eq!(dis["data"]["status"], "DISCONNECTED");

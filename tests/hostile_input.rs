@@ -15,8 +15,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::*;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;

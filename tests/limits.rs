@@ -126,9 +126,12 @@ async fn the_connection_cap_refuses_with_503_until_a_slot_frees() {
         std::sync::Arc::new(sightline::store::MemoryStore::new()),
     );
     let a = Client::glasses(&server, "a@example.com").await;
-    let _b = Client::connect(&server.ws_url("/app-ws"), None)
+    let _b = Client::glasses(&server, "b@example.com").await;
+    // An app socket before its init counts against the pre-auth budget
+    // (tests/wire_admission.rs), not this cap.
+    let _unauthenticated = Client::connect(&server.ws_url("/app-ws"), None)
         .await
-        .expect("second connection");
+        .expect("an unauthenticated app socket");
     let refused = Client::connect(&server.ws_url("/glasses-ws"), Some(&token("c@example.com")))
         .await
         .err()

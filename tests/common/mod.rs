@@ -217,6 +217,11 @@ impl Client {
         self.ws.send(m).await.expect("send");
     }
 
+    /// Sends `m`, giving back the error when the socket is gone.
+    pub async fn try_send_raw(&mut self, m: Message) -> Result<(), String> {
+        self.ws.send(m).await.map_err(|e| e.to_string())
+    }
+
     /// Next text message as JSON, or the close, within `WAIT`.
     pub async fn next(&mut self) -> Result<Value, Closed> {
         self.next_within(WAIT).await
@@ -576,7 +581,14 @@ where
 /// The session of `user` as the operators' `/sessions/{user}` shows it
 /// (`Value::Null` when there is none).
 pub async fn session_view(server: &TestServer, user: &str) -> Value {
-    let (status, body) = http(server.addr, "GET", &format!("/sessions/{user}"), Some(ADMIN), None).await;
+    let (status, body) = http(
+        server.addr,
+        "GET",
+        &format!("/sessions/{user}"),
+        Some(ADMIN),
+        None,
+    )
+    .await;
     if status != 200 {
         return Value::Null;
     }

@@ -27,6 +27,7 @@ pub mod dashboard;
 pub mod display;
 pub mod figures;
 pub mod health;
+pub mod inbound;
 pub mod lifecycle;
 pub mod link;
 pub mod metrics;

@@ -125,6 +125,13 @@ impl SendBacklog {
         self.taken.fetch_add(n as u64, Ordering::Relaxed);
     }
 
+    /// The connection itself wrote `n` bytes (a pong, ping or close frame
+    /// of its own): the socket takes them like anything sent to it, so they
+    /// count as queued too, or they would enlarge the client's allowance.
+    pub fn queued_by_connection(&self, n: usize) {
+        self.queued.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
     /// Bytes queued and not yet taken.
     pub fn pending(&self) -> u64 {
         let taken = self.taken.load(Ordering::Relaxed);
@@ -306,5 +313,16 @@ mod tests {
             link.send_event("second".into(), Instant::now()),
             Err(("second".to_string(), Delivery::Gone))
         );
+    }
+
+    #[test]
+    fn frames_the_connection_writes_itself_count_as_queued() {
+        let backlog = SendBacklog::new(100, counter(), counter());
+        // A pong the socket took: without counting it as queued, it would
+        // cancel out 20 bytes of what the sessions queue later.
+        backlog.queued_by_connection(20);
+        backlog.taken(20);
+        backlog.queued.fetch_add(50, Ordering::Relaxed);
+        assert_eq!(backlog.pending(), 50);
     }
 }

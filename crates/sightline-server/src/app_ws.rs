@@ -5,6 +5,11 @@
 //! stored hash, finds the user's session and asks it to bind the socket.
 //! From then on the (user, package) identity belongs to the socket: fields
 //! in later messages never change it.
+//!
+//! Until its key is verified the socket holds a place in the pre-auth
+//! budget ([`crate::preauth`]), not under the connection limit; with a
+//! verified key it moves under the connection limit (or, when that is full,
+//! is refused `SERVER_FULL` and closed 1013).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -19,6 +24,7 @@ use sightline_protocol::app::claims_display_event;
 use sightline_protocol::app::{parse_app_message, AppMessage, ConnectionInit};
 use sightline_protocol::outbound;
 use sightline_protocol::session_id::user_from_app_session_id;
+use sightline_runtime::inbound::InboundBudget;
 use sightline_runtime::link::close;
 use sightline_runtime::metrics::{DisplayOutcome, LabelledCounters};
 use sightline_runtime::session::{AppDisconnected, AttachApp, FromApp};
@@ -28,6 +34,7 @@ use sightline_store::verify_api_key;
 
 use crate::frames::{self, Frame, Heartbeat, Reassembler, Writer};
 use crate::limits::{Gate, SendBacklog, Slot};
+use crate::preauth::{too_many_unauthenticated, PreAuthSlot};
 use crate::SharedState;
 
 /// Messages kept while the session decides on an init; the SDK sends none
@@ -46,6 +53,14 @@ enum Binding {
     Bound(Identity),
     /// Another socket took over this app session.
     Superseded,
+}
+
+/// Which budget the connection counts against.
+enum Place {
+    /// Not authenticated yet: the pre-auth budget.
+    Unauthenticated(#[allow(dead_code)] PreAuthSlot),
+    /// Key verified: the connection limit.
+    Authenticated(#[allow(dead_code)] Slot),
 }
 
 #[derive(Clone)]
@@ -75,10 +90,13 @@ pub struct AppConnection {
     span: tracing::Span,
     /// Size and rate limits of what the app sends.
     gate: Gate,
-    /// This connection's place under the connection limit.
-    _slot: Slot,
+    /// This connection's place: in the pre-auth budget until its key is
+    /// verified, then under the connection limit.
+    place: Place,
     /// Bytes queued for the client and not taken yet.
     backlog: Arc<SendBacklog>,
+    /// Bytes handed to the session and not handled yet.
+    inbound: Arc<InboundBudget>,
 }
 
 impl Actor for AppConnection {
@@ -130,6 +148,9 @@ impl Heartbeat for AppConnection {
             Binding::Bound(w) | Binding::Attaching(w) => w.session.connected(),
             _ => true,
         }
+    }
+    fn send_backlog(&self) -> &SendBacklog {
+        &self.backlog
     }
 }
 
@@ -242,11 +263,15 @@ impl AppConnection {
                 "send tpa_connection_init before anything else",
                 ctx,
             ),
-            (Binding::Bound(who), msg) => who.session.do_send(FromApp {
-                package_name: who.package.clone(),
-                id: self.id,
-                msg,
-            }),
+            (Binding::Bound(who), msg) => {
+                who.session.do_send(FromApp {
+                    package_name: who.package.clone(),
+                    id: self.id,
+                    msg,
+                    ticket: self.inbound.ticket(text.len()),
+                });
+                frames::pause_while_over(&self.inbound, ctx);
+            }
             _ => {}
         }
     }
@@ -296,6 +321,22 @@ impl AppConnection {
         };
         ctx.spawn(check.into_actor(self).map(move |res, act, ctx| match res {
             Ok((who, app)) => {
+                let max = act.state.config.limits.max_connections;
+                let Some(slot) = act.state.slots.try_take(max) else {
+                    act.state.runtime.shared.metrics.refused("connections");
+                    tracing::warn!(
+                        limit = max,
+                        "connection limit reached; authenticated app refused"
+                    );
+                    act.binding = Binding::AwaitingInit;
+                    act.probe.set_state("refused");
+                    let message = "The server holds as many connections as it may; try again later";
+                    act.reject("SERVER_FULL", message, close::SLOW_CONSUMER, ctx);
+                    return;
+                };
+                // Authenticated: from the pre-auth budget to the connection
+                // limit.
+                act.place = Place::Authenticated(slot);
                 let link = ConnectionLink {
                     id: act.id,
                     out: ctx.address().recipient(),
@@ -371,10 +412,27 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for AppConnection {
                 Ok(None) => {}
                 Err(reason) => self.error("MALFORMED_MESSAGE", reason, ctx),
             },
-            ws::Message::Ping(p) => ctx.pong(&p),
+            ws::Message::Ping(p) => {
+                // Pings count against the message rate like any message.
+                let metrics = &self.state.runtime.shared.metrics;
+                let error = outbound::tpa_connection_error;
+                let limits = (false, p.len());
+                if frames::admit(
+                    &mut self.gate,
+                    &mut self.writer,
+                    metrics,
+                    limits,
+                    error,
+                    ctx,
+                ) {
+                    frames::pong(&self.backlog, &p, ctx);
+                }
+            }
             ws::Message::Pong(_) | ws::Message::Nop => {}
             ws::Message::Close(reason) => {
-                self.peer_close = Some(frames::peer_close_code(&reason));
+                let code = frames::peer_close_code(&reason);
+                tracing::info!(connection = %self.id, code, "app closed the connection");
+                self.peer_close = Some(code);
                 ctx.close(reason);
                 ctx.stop();
             }
@@ -388,14 +446,23 @@ pub async fn app_ws(
     stream: web::Payload,
     state: web::Data<SharedState>,
 ) -> HttpResponse {
+    let response = match ws::handshake(&req) {
+        Ok(r) => r,
+        Err(e) => return actix_web::ResponseError::error_response(&e),
+    };
     let limits = &state.config.limits;
-    let Some(slot) = state.slots.try_take(limits.max_connections) else {
-        state.runtime.shared.metrics.refused("connections");
-        tracing::warn!(
-            limit = limits.max_connections,
-            "connection limit reached; app refused"
-        );
-        return frames::server_full();
+    let address = req.peer_addr().map(|a| a.ip());
+    let pre_auth = match state.pre_auth.try_take(
+        address,
+        limits.max_unauthenticated,
+        limits.max_unauthenticated_per_address,
+    ) {
+        Ok(p) => p,
+        Err(refusal) => {
+            state.runtime.shared.metrics.refused("unauthenticated");
+            tracing::warn!(peer = ?address, %refusal, "unauthenticated app socket refused");
+            return too_many_unauthenticated(refusal);
+        }
     };
     let id = ConnectionId::next();
     let runtime = &state.runtime;
@@ -424,8 +491,9 @@ pub async fn app_ws(
             limits.app_text_bytes,
             limits.app_text_bytes,
         ),
-        _slot: slot,
+        place: Place::Unauthenticated(pre_auth),
         backlog: backlog.clone(),
+        inbound: InboundBudget::new(limits.app_inbound_backlog_bytes),
         state: state.clone(),
         binding: Binding::AwaitingInit,
         pending: Vec::new(),
@@ -433,8 +501,6 @@ pub async fn app_ws(
         peer_close: None,
         reassembler: Reassembler::new(limits.app_text_bytes),
     };
-    match frames::handshake(conn, &req, stream, limits.app_text_bytes, backlog) {
-        Ok(resp) => resp,
-        Err(e) => e.error_response(),
-    }
+    let frame_limits = (limits.app_text_bytes, limits.max_fragments);
+    frames::start(conn, response, stream, frame_limits, backlog)
 }

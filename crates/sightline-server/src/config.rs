@@ -34,8 +34,19 @@ pub struct ServerConfig {
     pub core_token_rules: CoreTokenRules,
     /// Bearer token of the admin API; `None` disables it.
     pub admin_token: Option<String>,
-    /// Close an app socket that has not sent `tpa_connection_init` by then.
+    /// Close an app socket that has not sent `tpa_connection_init` by then
+    /// (`SIGHTLINE_APP_INIT_TIMEOUT_MS`).
     pub app_init_timeout: Duration,
+    /// Time to read a request's head (`SIGHTLINE_REQUEST_HEAD_TIMEOUT_MS`);
+    /// applied by [`crate::serve_on`].
+    pub request_head_timeout: Duration,
+    /// Time to read a request's whole body, from the request's start
+    /// (`SIGHTLINE_REQUEST_BODY_TIMEOUT_MS`); see [`crate::deadline`].
+    pub request_body_timeout: Duration,
+    /// Time a closing connection gets to shut down
+    /// (`SIGHTLINE_CLIENT_DISCONNECT_TIMEOUT_MS`); applied by
+    /// [`crate::serve_on`].
+    pub client_disconnect_timeout: Duration,
     /// Message sizes, connections, rates and send backlogs.
     pub limits: Limits,
     /// Bounds on the app settings a user stores.
@@ -57,6 +68,10 @@ impl std::fmt::Debug for ServerConfig {
                 &self.admin_token.as_ref().map(|_| "<redacted>"),
             )
             .field("core_token_rules", &self.core_token_rules)
+            .field("app_init_timeout", &self.app_init_timeout)
+            .field("request_head_timeout", &self.request_head_timeout)
+            .field("request_body_timeout", &self.request_body_timeout)
+            .field("client_disconnect_timeout", &self.client_disconnect_timeout)
             .field("limits", &self.limits)
             .field("settings_limits", &self.settings_limits)
             .field("mongodb", &self.mongodb)
@@ -75,7 +90,10 @@ impl ServerConfig {
             jwt_secret: jwt_secret.into(),
             core_token_rules: CoreTokenRules::default(),
             admin_token: None,
-            app_init_timeout: Duration::from_secs(10),
+            app_init_timeout: Duration::from_secs(5),
+            request_head_timeout: Duration::from_secs(5),
+            request_body_timeout: Duration::from_secs(10),
+            client_disconnect_timeout: Duration::from_secs(1),
             limits: Limits::default(),
             settings_limits: SettingsLimits::default(),
             mongodb: None,
@@ -164,8 +182,28 @@ impl ServerConfig {
         if let Some(n) = count(&get, "SIGHTLINE_MAX_SUBSCRIPTIONS_PER_APP")? {
             c.runtime.max_subscriptions_per_app = n as usize;
         }
+        let timeouts: [(&'static str, &mut Duration); 4] = [
+            ("SIGHTLINE_APP_INIT_TIMEOUT_MS", &mut c.app_init_timeout),
+            (
+                "SIGHTLINE_REQUEST_HEAD_TIMEOUT_MS",
+                &mut c.request_head_timeout,
+            ),
+            (
+                "SIGHTLINE_REQUEST_BODY_TIMEOUT_MS",
+                &mut c.request_body_timeout,
+            ),
+            (
+                "SIGHTLINE_CLIENT_DISCONNECT_TIMEOUT_MS",
+                &mut c.client_disconnect_timeout,
+            ),
+        ];
+        for (name, field) in timeouts {
+            if let Some(d) = ms(name)? {
+                *field = d;
+            }
+        }
         let l = &mut c.limits;
-        let sizes: [(&'static str, &mut usize); 5] = [
+        let sizes: [(&'static str, &mut usize); 10] = [
             (
                 "SIGHTLINE_GLASSES_MAX_TEXT_BYTES",
                 &mut l.glasses_text_bytes,
@@ -179,6 +217,20 @@ impl ServerConfig {
             (
                 "SIGHTLINE_MAX_SEND_BACKLOG_BYTES",
                 &mut l.send_backlog_bytes,
+            ),
+            ("SIGHTLINE_MAX_FRAGMENTS_PER_MESSAGE", &mut l.max_fragments),
+            (
+                "SIGHTLINE_APP_MAX_INBOUND_BACKLOG_BYTES",
+                &mut l.app_inbound_backlog_bytes,
+            ),
+            (
+                "SIGHTLINE_GLASSES_MAX_INBOUND_BACKLOG_BYTES",
+                &mut l.glasses_inbound_backlog_bytes,
+            ),
+            ("SIGHTLINE_MAX_UNAUTHENTICATED", &mut l.max_unauthenticated),
+            (
+                "SIGHTLINE_MAX_UNAUTHENTICATED_PER_ADDRESS",
+                &mut l.max_unauthenticated_per_address,
             ),
         ];
         for (name, field) in sizes {
@@ -334,6 +386,36 @@ mod tests {
         .unwrap();
         assert_eq!(c.runtime.public_ws_url, "ws://127.0.0.1:9000/app-ws");
         assert!(!format!("{c:?}").contains("\"s\""));
+    }
+
+    #[test]
+    fn connection_limits_and_timeouts_are_read() {
+        let c = ServerConfig::from_lookup(lookup(&[
+            ("SIGHTLINE_JWT_SECRET", "s"),
+            ("SIGHTLINE_APP_INIT_TIMEOUT_MS", "1500"),
+            ("SIGHTLINE_REQUEST_HEAD_TIMEOUT_MS", "2000"),
+            ("SIGHTLINE_REQUEST_BODY_TIMEOUT_MS", "3000"),
+            ("SIGHTLINE_CLIENT_DISCONNECT_TIMEOUT_MS", "400"),
+            ("SIGHTLINE_MAX_FRAGMENTS_PER_MESSAGE", "16"),
+            ("SIGHTLINE_APP_MAX_INBOUND_BACKLOG_BYTES", "1000"),
+            ("SIGHTLINE_GLASSES_MAX_INBOUND_BACKLOG_BYTES", "2000"),
+            ("SIGHTLINE_MAX_UNAUTHENTICATED", "50"),
+            ("SIGHTLINE_MAX_UNAUTHENTICATED_PER_ADDRESS", "5"),
+        ]))
+        .unwrap();
+        assert_eq!(c.app_init_timeout, Duration::from_millis(1500));
+        assert_eq!(c.request_head_timeout, Duration::from_secs(2));
+        assert_eq!(c.request_body_timeout, Duration::from_secs(3));
+        assert_eq!(c.client_disconnect_timeout, Duration::from_millis(400));
+        let l = &c.limits;
+        assert_eq!(l.max_fragments, 16);
+        assert_eq!(l.app_inbound_backlog_bytes, 1000);
+        assert_eq!(l.glasses_inbound_backlog_bytes, 2000);
+        assert_eq!(l.max_unauthenticated, 50);
+        assert_eq!(l.max_unauthenticated_per_address, 5);
+        let d = ServerConfig::new("s");
+        assert_eq!(d.request_body_timeout, Duration::from_secs(10));
+        assert_eq!(d.limits.max_unauthenticated_per_address, 32);
     }
 
     #[test]

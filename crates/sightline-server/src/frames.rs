@@ -1,19 +1,24 @@
-//! What both WebSocket connections share: reassembly of fragmented
-//! messages, the heartbeat, and writing [`Outbound`] commands to the socket.
+//! What both WebSocket connections share: the handshake (with its
+//! [`FrameGuard`]), reassembly of fragmented messages, the heartbeat,
+//! writing [`Outbound`] commands to the socket, and pausing reads while the
+//! session has too much of the connection's input to handle.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix::{Actor, ActorContext, AsyncContext, Recipient};
+use actix::{fut, Actor, ActorContext, AsyncContext, Recipient};
 use actix_http::ws::Item;
 use actix_web_actors::ws::{self, CloseCode, CloseReason, WebsocketContext};
 use bytes::{Bytes, BytesMut};
 use prometheus::Histogram;
 use sightline_protocol::outbound;
+use sightline_runtime::inbound::InboundBudget;
 use sightline_runtime::link::Activity;
 use sightline_runtime::metrics::{LabelledCounters, Metrics};
 use sightline_runtime::{ConnectionId, Outbound};
 
+use crate::frame_guard::FrameGuard;
+use crate::frame_header::{MessageRules, FRAMING_MARK, TOO_BIG_MARK};
 use crate::limits::{CountedBody, Gate, SendBacklog, Verdict, CLOSE_TOO_BIG};
 
 /// A complete message after reassembly.
@@ -87,6 +92,8 @@ pub trait Heartbeat: Actor<Context = WebsocketContext<Self>> {
     /// connection whose session died is closed 1011 so that its client
     /// reconnects into a fresh session instead of lingering as a ghost.
     fn session_alive(&self) -> bool;
+    /// Bytes queued for the client and not taken yet.
+    fn send_backlog(&self) -> &SendBacklog;
 }
 
 /// The connection's own checks, every `interval`. Pings and silence are
@@ -121,10 +128,34 @@ pub fn answer_ping<A: Heartbeat>(
     ctx: &mut WebsocketContext<A>,
 ) {
     ctx.ping(b"");
+    act.send_backlog().queued_by_connection(2);
     reply.do_send(Activity {
         id: act.connection_id(),
         last_seen: act.last_seen(),
     });
+}
+
+/// Answers a client's ping (already let through the connection's rate),
+/// counting the pong as queued for the client.
+pub fn pong<A>(backlog: &SendBacklog, payload: &[u8], ctx: &mut WebsocketContext<A>)
+where
+    A: Actor<Context = WebsocketContext<A>>,
+{
+    ctx.pong(payload);
+    backlog.queued_by_connection(payload.len() + 2);
+}
+
+/// Stops the connection reading its socket while its session has more of
+/// its input to handle than `budget` allows: actix polls no stream of an
+/// actor while a `wait` future runs, so the socket is left unread and TCP
+/// slows the client.
+pub fn pause_while_over<A>(budget: &Arc<InboundBudget>, ctx: &mut WebsocketContext<A>)
+where
+    A: Actor<Context = WebsocketContext<A>>,
+{
+    if budget.over() {
+        ctx.wait(fut::wrap_future(budget.clone().below_bound()));
+    }
 }
 
 /// Writes what a connection sends, counting each message by type and
@@ -203,25 +234,29 @@ pub fn peer_close_code(reason: &Option<CloseReason>) -> u16 {
     reason.as_ref().map(|r| u16::from(r.code)).unwrap_or(1005)
 }
 
-/// Handshake builder with Sightline's frame limit.
+/// Starts the connection actor on an upgrade whose handshake
+/// (`ws::handshake`) the caller has validated into `response`.
 ///
-/// Frames over `max_frame` are refused by the codec. The response body
-/// counts what the socket takes into `backlog`.
-pub fn handshake<A>(
+/// The socket's bytes pass through a [`FrameGuard`]: a frame or a
+/// fragmented message declaring more than `max_frame` bytes, or a message
+/// in more than `max_fragments` frames, is refused at its header, and the
+/// codec gets about one frame at a time. The response body counts what the
+/// socket takes into `backlog`.
+pub fn start<A>(
     actor: A,
-    req: &actix_web::HttpRequest,
+    mut response: actix_web::HttpResponseBuilder,
     stream: actix_web::web::Payload,
-    max_frame: usize,
+    (max_frame, max_fragments): (usize, usize),
     backlog: Arc<SendBacklog>,
-) -> Result<actix_web::HttpResponse, actix_web::Error>
+) -> actix_web::HttpResponse
 where
     A: Actor<Context = WebsocketContext<A>>
         + actix::StreamHandler<Result<ws::Message, ws::ProtocolError>>,
 {
-    let mut response = ws::handshake(req)?;
+    let guarded = FrameGuard::new(stream, MessageRules::new(max_frame, max_fragments));
     let codec = actix_http::ws::Codec::new().max_size(max_frame);
-    let body = WebsocketContext::with_codec(actor, stream, codec);
-    Ok(response.streaming(CountedBody::new(Box::pin(body), backlog)))
+    let body = WebsocketContext::with_codec(actor, guarded, codec);
+    response.streaming(CountedBody::new(Box::pin(body), backlog))
 }
 
 /// Lets a whole message through the connection's [`Gate`], or acts on the
@@ -262,14 +297,24 @@ where
     }
 }
 
-/// The close code for a socket error: 1009 for a frame over the limit
-/// (counted as a size refusal), 1008 (policy) for anything else the client
-/// got wrong.
+/// The close code for a socket error: 1009 for a frame or message over the
+/// limit (counted as a size refusal), 1008 (policy) for anything else the
+/// client got wrong (a framing refusal of the [`FrameGuard`] counted as
+/// `framing`). The guard's refusals reach here as I/O errors carrying its
+/// marks, the only way through actix's WebSocket stream.
 pub fn protocol_error_code(e: &ws::ProtocolError, metrics: &Metrics) -> u16 {
     match e {
         ws::ProtocolError::Overflow => {
             metrics.refused("size");
             CLOSE_TOO_BIG
+        }
+        ws::ProtocolError::Io(io) if io.to_string().contains(TOO_BIG_MARK) => {
+            metrics.refused("size");
+            CLOSE_TOO_BIG
+        }
+        ws::ProtocolError::Io(io) if io.to_string().contains(FRAMING_MARK) => {
+            metrics.refused("framing");
+            1008
         }
         _ => 1008,
     }

@@ -26,6 +26,7 @@ use sightline_audio::{AudioCodec, AudioDecoder};
 use sightline_probe::{ActorKind, ProbeGuard};
 use sightline_protocol::glasses::{parse_glasses_message, GlassesMessage};
 use sightline_protocol::outbound;
+use sightline_runtime::inbound::InboundBudget;
 use sightline_runtime::link::close;
 use sightline_runtime::metrics::LabelledCounters;
 use sightline_runtime::session::{
@@ -62,6 +63,8 @@ pub struct GlassesConnection {
     _slot: Slot,
     /// Bytes queued for the client and not taken yet.
     backlog: Arc<SendBacklog>,
+    /// Bytes handed to the session and not handled yet.
+    inbound: Arc<InboundBudget>,
 }
 
 impl Actor for GlassesConnection {
@@ -110,6 +113,9 @@ impl Heartbeat for GlassesConnection {
     }
     fn session_alive(&self) -> bool {
         self.session.connected()
+    }
+    fn send_backlog(&self) -> &SendBacklog {
+        &self.backlog
     }
 }
 
@@ -172,10 +178,13 @@ impl GlassesConnection {
                 .inc_by(after.frames_concealed - before.frames_concealed);
         }
         if !pcm.is_empty() {
+            let ticket = self.inbound.ticket(pcm.len());
             self.session.do_send(GlassesAudio {
                 id: self.id,
                 data: pcm,
+                ticket,
             });
+            frames::pause_while_over(&self.inbound, ctx);
         }
     }
 
@@ -215,7 +224,9 @@ impl GlassesConnection {
                     id: self.id,
                     msg,
                     received: Instant::now(),
-                })
+                    ticket: self.inbound.ticket(text.len()),
+                });
+                frames::pause_while_over(&self.inbound, ctx);
             }
             Err(e) => {
                 tracing::debug!(user = %self.user_id, error = %e, "unusable frame from glasses");
@@ -258,7 +269,12 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for GlassesConnection
                     self.writer.text(error, ctx);
                 }
             },
-            ws::Message::Ping(p) => ctx.pong(&p),
+            ws::Message::Ping(p) => {
+                // Pings count against the message rate like any message.
+                if self.admit(false, p.len(), ctx) {
+                    frames::pong(&self.backlog, &p, ctx);
+                }
+            }
             ws::Message::Pong(_) | ws::Message::Nop => {}
             ws::Message::Close(reason) => {
                 tracing::info!(user = %self.user_id, code = frames::peer_close_code(&reason), "glasses closed the connection");
@@ -269,13 +285,18 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for GlassesConnection
     }
 }
 
-/// `GET /glasses-ws`: authenticates, opens (or finds) the user's session and
-/// upgrades.
+/// `GET /glasses-ws`: checks the upgrade, authenticates, opens (or finds)
+/// the user's session and upgrades. Nothing is opened for a request that is
+/// not a valid WebSocket upgrade.
 pub async fn glasses_ws(
     req: HttpRequest,
     stream: web::Payload,
     state: web::Data<SharedState>,
 ) -> HttpResponse {
+    let response = match ws::handshake(&req) {
+        Ok(r) => r,
+        Err(e) => return actix_web::ResponseError::error_response(&e),
+    };
     let config = &state.config;
     let token = bearer(req.headers());
     let user_id = match verify_core_token_with(token, &config.jwt_secret, &config.core_token_rules)
@@ -374,6 +395,7 @@ pub async fn glasses_ws(
         ),
         _slot: slot,
         backlog: backlog.clone(),
+        inbound: InboundBudget::new(limits.glasses_inbound_backlog_bytes),
         received: health.metrics.messages_in("glasses"),
         writer: Writer::new(&health.metrics, "glasses"),
         audio,
@@ -383,10 +405,8 @@ pub async fn glasses_ws(
         last_seen: Instant::now(),
         reassembler: Reassembler::new(limits.glasses_frame_bytes()),
     };
-    match frames::handshake(conn, &req, stream, limits.glasses_frame_bytes(), backlog) {
-        Ok(resp) => resp,
-        Err(e) => e.error_response(),
-    }
+    let frame_limits = (limits.glasses_frame_bytes(), limits.max_fragments);
+    frames::start(conn, response, stream, frame_limits, backlog)
 }
 
 /// The codec named by the upgrade's `audioCodec` / `lc3FrameBytes` query

@@ -34,7 +34,10 @@ pub mod app_settings;
 pub mod app_ws;
 pub mod auth;
 pub mod config;
+pub mod deadline;
 pub mod error;
+pub mod frame_guard;
+pub mod frame_header;
 mod frames;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -42,6 +45,7 @@ pub mod glasses_ws;
 pub mod inspect;
 pub mod limits;
 pub mod openapi;
+pub mod preauth;
 pub mod settings_change;
 pub mod stats;
 pub mod user_apps;
@@ -50,7 +54,10 @@ pub mod views;
 use std::net::TcpListener;
 use std::sync::Arc;
 
-use actix_web::{web, App, HttpResponse, HttpServer};
+use actix_web::dev::HttpServiceFactory;
+use actix_web::http::Method;
+use actix_web::middleware::from_fn;
+use actix_web::{guard, web, App, HttpResponse, HttpServer, Route};
 use sightline_runtime::Runtime;
 use sightline_store::{EmbeddedStore, MongoStore, Store, StoreError};
 
@@ -62,6 +69,9 @@ pub struct SharedState {
     pub runtime: Runtime,
     /// Open WebSocket connections, against `config.limits.max_connections`.
     pub slots: Arc<limits::ConnectionSlots>,
+    /// App sockets not yet authenticated, against
+    /// `config.limits.max_unauthenticated` (and per address).
+    pub pre_auth: Arc<preauth::PreAuthBudget>,
 }
 
 /// A running Sightline: its runtime, ready to mount on an actix-web app.
@@ -117,6 +127,7 @@ impl SightlineBuilder {
                 config: self.config,
                 runtime,
                 slots: Arc::default(),
+                pre_auth: Arc::default(),
             }),
         })
     }
@@ -135,6 +146,10 @@ impl Sightline {
     }
 
     /// A function mounting every Sightline route, for `App::configure`.
+    ///
+    /// Every REST route but `/health` (which reads no body) reads its
+    /// request body under [`deadline::body_deadline`]; the WebSocket routes
+    /// are bounded frame by frame instead ([`frame_guard`]).
     pub fn configure(&self) -> impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static {
         let state = self.state.clone();
         move |cfg: &mut web::ServiceConfig| {
@@ -143,17 +158,38 @@ impl Sightline {
                 .route("/glasses-ws", web::get().to(glasses_ws::glasses_ws))
                 .route("/app-ws", web::get().to(app_ws::app_ws))
                 .route("/health", web::get().to(health))
-                .route("/ready", web::get().to(ready))
-                .route("/stats", web::get().to(stats::stats))
-                .route("/metrics", web::get().to(actors::metrics))
-                .route("/actors", web::get().to(actors::list))
-                .route("/actors/live", web::get().to(actors::live))
-                .route("/actors/{id}", web::get().to(actors::one))
-                .route("/sessions/{user}", web::get().to(actors::session))
-                .route("/inspect", web::get().to(inspect::page))
-                .route("/openapi.json", web::get().to(openapi::serve))
+                .service(timed("/ready", Method::GET, web::get().to(ready)))
+                .service(timed("/stats", Method::GET, web::get().to(stats::stats)))
+                .service(timed(
+                    "/metrics",
+                    Method::GET,
+                    web::get().to(actors::metrics),
+                ))
+                .service(timed("/actors", Method::GET, web::get().to(actors::list)))
+                .service(timed(
+                    "/actors/live",
+                    Method::GET,
+                    web::get().to(actors::live),
+                ))
+                .service(timed(
+                    "/actors/{id}",
+                    Method::GET,
+                    web::get().to(actors::one),
+                ))
+                .service(timed(
+                    "/sessions/{user}",
+                    Method::GET,
+                    web::get().to(actors::session),
+                ))
+                .service(timed("/inspect", Method::GET, web::get().to(inspect::page)))
+                .service(timed(
+                    "/openapi.json",
+                    Method::GET,
+                    web::get().to(openapi::serve),
+                ))
                 .service(
                     web::scope("/api/admin")
+                        .wrap(from_fn(deadline::body_deadline))
                         .route("/apps", web::post().to(admin::create_app))
                         .route("/apps", web::get().to(admin::list_apps))
                         .route("/apps/{package}", web::get().to(admin::get_app))
@@ -161,33 +197,53 @@ impl Sightline {
                         .route("/apps/{package}", web::delete().to(admin::delete_app))
                         .route("/apps/{package}/api-key", web::post().to(admin::rotate_key)),
                 )
-                .route("/api/apps", web::get().to(user_apps::list_apps))
-                .route(
+                .service(timed(
+                    "/api/apps",
+                    Method::GET,
+                    web::get().to(user_apps::list_apps),
+                ))
+                .service(timed(
                     "/api/apps/install/{package}",
+                    Method::POST,
                     web::post().to(user_apps::install),
-                )
-                .route(
+                ))
+                .service(timed(
                     "/api/apps/uninstall/{package}",
+                    Method::POST,
                     web::post().to(user_apps::uninstall),
-                )
-                .route(
+                ))
+                .service(timed(
                     "/appsettings/user/{package}",
+                    Method::GET,
                     web::get().to(app_settings::sdk_settings),
-                )
-                .route(
+                ))
+                .service(timed(
                     "/tpasettings/user/{package}",
+                    Method::GET,
                     web::get().to(app_settings::sdk_settings),
-                )
-                .route(
+                ))
+                .service(timed(
                     "/appsettings/{package}",
+                    Method::GET,
                     web::get().to(app_settings::get_settings),
-                )
-                .route(
+                ))
+                .service(timed(
                     "/appsettings/{package}",
+                    Method::POST,
                     web::post().to(app_settings::post_settings),
-                );
+                ));
         }
     }
+}
+
+/// One REST route whose request body must arrive in time
+/// ([`deadline::body_deadline`]). The method guard sits on the resource, so
+/// several resources on one path each answer their own method.
+fn timed(path: &str, method: Method, route: Route) -> impl HttpServiceFactory {
+    web::resource(path)
+        .guard(guard::Method(method))
+        .wrap(from_fn(deadline::body_deadline))
+        .route(route)
 }
 
 /// Liveness, unauthenticated: it says only that the process answers and
@@ -221,7 +277,12 @@ pub fn serve_on(
     sightline: Sightline,
 ) -> std::io::Result<actix_web::dev::Server> {
     let routes = sightline.configure();
+    let config = &sightline.state.config;
     let server = HttpServer::new(move || App::new().configure(routes.clone()))
+        // A client must send its request head in time; the body has its
+        // own deadline in every route (see `deadline`).
+        .client_request_timeout(config.request_head_timeout)
+        .client_disconnect_timeout(config.client_disconnect_timeout)
         // Small frames go out at once: without this, a frame written while
         // the previous one is unacknowledged waits for the peer's delayed
         // ACK (up to 40 ms on Linux).

@@ -2,8 +2,17 @@
 //!
 //! - **Message sizes**, per endpoint and frame kind: a larger message closes
 //!   the socket 1009 (Message Too Big).
+//!   A frame is judged at its header, before its payload is read, and so is
+//!   a fragmented message (its total and its number of fragments); see
+//!   [`crate::frame_guard`].
 //! - **Open connections**, for the whole server: past the limit an upgrade
-//!   is refused with HTTP 503 `SERVER_FULL` ([`ConnectionSlots`]).
+//!   is refused with HTTP 503 `SERVER_FULL` ([`ConnectionSlots`]). App
+//!   sockets not yet authenticated by their init count against a separate
+//!   budget, in total and per source address (HTTP 503
+//!   `TOO_MANY_UNAUTHENTICATED`, [`crate::preauth`]).
+//! - **Inbound backlog**, per connection: bytes forwarded to the session
+//!   and not handled yet; past the bound the connection stops reading its
+//!   socket ([`sightline_runtime::inbound`]).
 //! - **Message rate**, per connection: a token bucket ([`TokenBucket`]);
 //!   messages over the rate are dropped with a `RATE_LIMITED` error (at most
 //!   one a second), and a client that keeps flooding is closed 1008.
@@ -14,7 +23,9 @@
 //!   1013 (Try Again Later) and its app treated as disconnected, so an app
 //!   that stops reading cannot grow memory or hold up its session; an SDK
 //!   app reconnects and gets the events kept meanwhile. [`CountedBody`]
-//!   counts what the socket takes.
+//!   counts what the socket takes; the pongs, pings and closes a connection
+//!   writes itself count as queued. Pings from the client go through the
+//!   message rate like any message.
 //!
 //! One glasses connection per user (a new login replaces the old one, which
 //! is closed 4001) and one app connection per (user, package) (a newer one
@@ -56,6 +67,21 @@ pub struct Limits {
     /// Bytes sent to one client and not yet taken by it
     /// (`SIGHTLINE_MAX_SEND_BACKLOG_BYTES`).
     pub send_backlog_bytes: usize,
+    /// Frames in one fragmented message (`SIGHTLINE_MAX_FRAGMENTS_PER_MESSAGE`).
+    pub max_fragments: usize,
+    /// Bytes an app connection has handed its session and the session has
+    /// not handled yet; past it the connection stops reading its socket
+    /// (`SIGHTLINE_APP_MAX_INBOUND_BACKLOG_BYTES`).
+    pub app_inbound_backlog_bytes: usize,
+    /// The same for a glasses connection
+    /// (`SIGHTLINE_GLASSES_MAX_INBOUND_BACKLOG_BYTES`).
+    pub glasses_inbound_backlog_bytes: usize,
+    /// App sockets open and not yet authenticated by their init, for the
+    /// whole server (`SIGHTLINE_MAX_UNAUTHENTICATED`).
+    pub max_unauthenticated: usize,
+    /// The same from one source address
+    /// (`SIGHTLINE_MAX_UNAUTHENTICATED_PER_ADDRESS`).
+    pub max_unauthenticated_per_address: usize,
 }
 
 /// A sustained rate and the burst allowed above it.
@@ -81,6 +107,11 @@ impl Default for Limits {
                 burst: 200,
             },
             send_backlog_bytes: 4 * 1024 * 1024,
+            max_fragments: 1024,
+            app_inbound_backlog_bytes: 1024 * 1024,
+            glasses_inbound_backlog_bytes: 1024 * 1024,
+            max_unauthenticated: 1024,
+            max_unauthenticated_per_address: 32,
         }
     }
 }

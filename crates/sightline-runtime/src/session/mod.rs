@@ -358,6 +358,8 @@ pub struct FromGlasses {
     pub msg: GlassesMessage,
     /// When the frame arrived (for the fan-out latency).
     pub received: std::time::Instant,
+    /// Counts the frame against its connection's inbound backlog until handled.
+    pub ticket: crate::inbound::InboundTicket,
 }
 
 impl Handler<FromGlasses> for UserSession {
@@ -375,6 +377,8 @@ impl Handler<FromGlasses> for UserSession {
 pub struct GlassesAudio {
     pub id: ConnectionId,
     pub data: Bytes,
+    /// Counts the frame against its connection's inbound backlog until handled.
+    pub ticket: crate::inbound::InboundTicket,
 }
 
 impl Handler<GlassesAudio> for UserSession {
@@ -428,6 +432,8 @@ pub struct FromApp {
     pub package_name: String,
     pub id: ConnectionId,
     pub msg: AppMessage,
+    /// Counts the frame against its connection's inbound backlog until handled.
+    pub ticket: crate::inbound::InboundTicket,
 }
 
 impl Handler<FromApp> for UserSession {
