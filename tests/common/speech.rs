@@ -124,6 +124,11 @@ impl Recogniser {
     }
 
     pub async fn start_on(port: u16) -> Recogniser {
+        Self::start_with(port, &[]).await
+    }
+
+    /// Started with extra arguments (e.g. `--multilingual-model none`).
+    pub async fn start_with(port: u16, extra: &[&str]) -> Recogniser {
         let python = cache().join("asr-venv/current/bin/python");
         assert!(
             python.exists(),
@@ -133,6 +138,7 @@ impl Recogniser {
         let mut child = Command::new(python)
             .arg(root().join("tools/whisper-vosk/server.py"))
             .args(["--port", &port.to_string()])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .kill_on_drop(true)

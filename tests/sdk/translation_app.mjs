@@ -4,9 +4,11 @@
 //
 // Environment: PACKAGE, API_KEY, PORT, and TRANSLATE: a comma-separated
 // list of pairs "<src>-to-<tgt>" ("de-DE-to-en-US", "all-to-en-US").
-// Specific pairs use session.onTranslationForLanguage; "all-to-<tgt>" uses
-// the SDK's createUniversalTranslationStream with session.events.on.
-import { AppServer, createUniversalTranslationStream } from "@mentra/sdk";
+// The first specific pair uses session.onTranslationForLanguage (the SDK
+// keeps one handler of that kind: a second call replaces the first), the
+// others the SDK's createTranslationStream, and "all-to-<tgt>" its
+// createUniversalTranslationStream, with session.events.on.
+import { AppServer, createTranslationStream, createUniversalTranslationStream } from "@mentra/sdk";
 
 const report = (event, data = {}) =>
   process.stdout.write(`SLTEST ${JSON.stringify({ event, ...data })}\n`);
@@ -16,13 +18,17 @@ const pairs = (process.env.TRANSLATE ?? "").split(",").filter(Boolean);
 class TranslationApp extends AppServer {
   async onSession(session, sessionId, userId) {
     report("session", { sessionId, userId });
+    let first = true;
     for (const pair of pairs) {
       const [source, target] = pair.split("-to-");
       const handler = (data) => report("translation", { pair, data });
       if (source === "all") {
         session.events.on(createUniversalTranslationStream(target), handler);
-      } else {
+      } else if (first) {
+        first = false;
         session.onTranslationForLanguage(source, target, handler);
+      } else {
+        session.events.on(createTranslationStream(source, target), handler);
       }
     }
     session.events.onError((error) => report("error", { message: String(error?.message ?? error) }));

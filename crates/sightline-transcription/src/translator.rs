@@ -178,9 +178,8 @@ pub(crate) async fn post_json(
             &String::from_utf8_lossy(&bytes),
         ));
     }
-    serde_json::from_slice(&bytes).map_err(|e| {
-        TranslationError::transient(provider, format!("unreadable answer: {e}"))
-    })
+    serde_json::from_slice(&bytes)
+        .map_err(|e| TranslationError::transient(provider, format!("unreadable answer: {e}")))
 }
 
 #[cfg(test)]

@@ -18,7 +18,8 @@
 //! not translate: the stream fails (permanently) rather than passing the
 //! untranslated text off as a translation. The recogniser refuses what its
 //! models cannot do (translation or non-English speech without a
-//! multilingual model) by closing with code 4001.
+//! multilingual model) with `{"error": reason}` and a close with code 4001;
+//! either fails the stream permanently.
 
 use serde::Deserialize;
 
@@ -87,6 +88,8 @@ struct Reply {
     task: Option<String>,
     original_text: Option<String>,
     language: Option<String>,
+    /// The local recogniser's refusal of the configuration.
+    error: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -110,6 +113,9 @@ impl MessageReader for VoskReader {
             tracing::debug!(message = %text, "unreadable message from the Vosk server ignored");
             return Vec::new();
         };
+        if let Some(reason) = reply.error {
+            return vec![ProviderEvent::Error(AsrError::permanent("vosk", reason))];
+        }
         let translated = reply.task.as_deref() == Some("translate");
         if self.target.is_some() && !translated {
             if reply.text.as_deref().is_some_and(|t| !t.trim().is_empty()) {
@@ -212,8 +218,14 @@ mod tests {
     #[test]
     fn translated_replies_carry_the_original_text() {
         let mut r = Vosk::new("ws://x".into()).reader(&StreamSpec::translation("all", "en-US"));
-        assert!(r.read(r#"{"partial": "hallo"}"#).is_empty(), "an unmarked partial is not shown");
-        assert_eq!(r.read(r#"{"partial": "hello", "task": "translate"}"#).len(), 1);
+        assert!(
+            r.read(r#"{"partial": "hallo"}"#).is_empty(),
+            "an unmarked partial is not shown"
+        );
+        assert_eq!(
+            r.read(r#"{"partial": "hello", "task": "translate"}"#).len(),
+            1
+        );
         let ev = r.read(
             r#"{"text": "Good morning.", "task": "translate", "original_text": "Guten Morgen.", "language": "de", "result": [{"word":"Good morning.","start":0.2,"end":1.0,"conf":1.0}]}"#,
         );
@@ -235,6 +247,15 @@ mod tests {
     fn a_server_that_does_not_translate_fails_the_translation() {
         let mut r = Vosk::new("ws://x".into()).reader(&StreamSpec::translation("de-DE", "en-US"));
         let ev = r.read(r#"{"text": "guten morgen", "result": []}"#);
-        assert!(matches!(&ev[0], ProviderEvent::Error(e) if e.is_permanent()), "{ev:?}");
+        assert!(
+            matches!(&ev[0], ProviderEvent::Error(e) if e.is_permanent()),
+            "{ev:?}"
+        );
+        let mut r = Vosk::new("ws://x".into()).reader(&StreamSpec::transcription("de-DE"));
+        let ev = r.read(r#"{"error": "no multilingual Whisper model"}"#);
+        assert!(
+            matches!(&ev[0], ProviderEvent::Error(e) if e.is_permanent()),
+            "{ev:?}"
+        );
     }
 }

@@ -27,8 +27,8 @@ use sightline_transcription::deepl::DeepL;
 use sightline_transcription::libretranslate::LibreTranslate;
 use sightline_transcription::translator::TranslatorLimits;
 use sightline_transcription::{
-    RelaySettings, StreamEvent, StreamSpec, StreamUpdate, TextTranslator, TranslateRequest,
-    Transcript, TranslationRelay,
+    RelaySettings, StreamEvent, StreamSpec, StreamUpdate, TextTranslator, Transcript,
+    TranslateRequest, TranslationRelay,
 };
 use tokio::sync::mpsc;
 
@@ -141,7 +141,10 @@ async fn long_text_is_bounded_per_request() {
     t.translate(request(&"word ".repeat(100), Some("en"), "es"))
         .await
         .expect("translated");
-    let q = api.request().await.body["q"].as_str().unwrap_or_default().to_string();
+    let q = api.request().await.body["q"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     assert!(q.chars().count() <= 20, "{q:?}");
     assert!(q.starts_with("word word"), "{q:?}");
 }
@@ -167,7 +170,10 @@ async fn deepl_gets_the_documented_request_and_its_answer_is_read() {
     assert_eq!(out.text, "Good morning");
     assert_eq!(out.detected_source.as_deref(), Some("de"));
     let req = api.request().await;
-    assert_eq!((req.method.as_str(), req.path.as_str()), ("POST", "/v2/translate"));
+    assert_eq!(
+        (req.method.as_str(), req.path.as_str()),
+        ("POST", "/v2/translate")
+    );
     assert_eq!(
         req.headers.get("authorization").map(String::as_str),
         Some(format!("DeepL-Auth-Key {KEY}").as_str())
@@ -218,7 +224,12 @@ async fn next(rx: &mut mpsc::UnboundedReceiver<StreamUpdate>) -> StreamUpdate {
         .expect("collector gone")
 }
 
-fn relay(url: &str) -> (actix::Addr<TranslationRelay>, mpsc::UnboundedReceiver<StreamUpdate>) {
+fn relay(
+    url: &str,
+) -> (
+    actix::Addr<TranslationRelay>,
+    mpsc::UnboundedReceiver<StreamUpdate>,
+) {
     let (tx, rx) = mpsc::unbounded_channel();
     let out: Recipient<StreamUpdate> = Collector(tx).start().recipient();
     let translator: Arc<dyn TextTranslator> = Arc::new(libre(url));
@@ -226,9 +237,13 @@ fn relay(url: &str) -> (actix::Addr<TranslationRelay>, mpsc::UnboundedReceiver<S
         retry_delay: Duration::from_millis(50),
         ..RelaySettings::default()
     };
-    let addr =
-        TranslationRelay::new(StreamSpec::translation("en-US", "es-ES"), translator, settings, out)
-            .start();
+    let addr = TranslationRelay::new(
+        StreamSpec::translation("en-US", "es-ES"),
+        translator,
+        settings,
+        out,
+    )
+    .start();
     (addr, rx)
 }
 
@@ -264,14 +279,20 @@ async fn the_relay_translates_finals_in_order_and_retries_transient_failures() {
     // "two" was asked twice (503, then answered).
     let mut asked = Vec::new();
     for _ in 0..3 {
-        asked.push(api.request().await.body["q"].as_str().unwrap_or_default().to_string());
+        asked.push(
+            api.request().await.body["q"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        );
     }
     assert_eq!(asked, vec!["one", "two", "two"]);
 }
 
 #[actix_rt::test]
 async fn a_refused_key_fails_the_pair_once() {
-    let mut api = FakeHttp::start(|_, _| Reply::Json(403, json!({"error": "Invalid API key"}))).await;
+    let mut api =
+        FakeHttp::start(|_, _| Reply::Json(403, json!({"error": "Invalid API key"}))).await;
     let (relay, mut out) = relay(&api.url);
     relay.do_send(heard("one", true, 0));
     relay.do_send(heard("two", true, 1000));

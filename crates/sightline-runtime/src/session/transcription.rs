@@ -481,7 +481,8 @@ mod tests {
         assert_eq!(route(&vosk, true, &to_en), Route::Speech);
         assert_eq!(route(&vosk, true, &to_es), Route::Relay);
         assert_eq!(route(&vosk, false, &to_es), Route::Unsupported);
-        let deepgram = sightline_transcription::deepgram::Deepgram::new("wss://x".into(), "k".into());
+        let deepgram =
+            sightline_transcription::deepgram::Deepgram::new("wss://x".into(), "k".into());
         assert_eq!(route(&deepgram, true, &to_en), Route::Relay);
         assert_eq!(route(&deepgram, false, &to_en), Route::Unsupported);
         assert_eq!(
