@@ -34,19 +34,28 @@ use tokio_tungstenite::tungstenite::Message;
 /// Streams `messages` (50 ms each) at real-time pace between VAD events,
 /// followed by a second of quiet (the glasses' voice detection holds on a
 /// little after speech), in which the recogniser ends the utterance.
-async fn speak(glasses: &mut Client, messages: &[Vec<u8>]) {
+async fn speak(glasses: &mut Client, messages: &[Vec<u8>]) -> std::time::Instant {
     glasses
         .send(json!({"type": "VAD", "status": true, "timestamp": 0}))
         .await;
     let quiet = vec![0u8; 1600];
     let mut tick = tokio::time::interval(Duration::from_millis(50));
-    for m in messages.iter().chain(std::iter::repeat_n(&quiet, 20)) {
+    let mut spoken = std::time::Instant::now();
+    for (i, m) in messages
+        .iter()
+        .chain(std::iter::repeat_n(&quiet, 20))
+        .enumerate()
+    {
         tick.tick().await;
         glasses.send_raw(Message::binary(m.clone())).await;
+        if i + 1 == messages.len() {
+            spoken = std::time::Instant::now();
+        }
     }
     glasses
         .send(json!({"type": "VAD", "status": false, "timestamp": 0}))
         .await;
+    spoken
 }
 
 /// The final translations the app got for `pair` so far.
@@ -156,7 +165,7 @@ async fn german_speech_reaches_an_sdk_app_translated_to_english_offline() {
     )
     .await;
     let mut glasses = session(&server, &mut app, package, "sprecher@example.com").await;
-    speak(&mut glasses, &speech.pcm_messages()).await;
+    let spoken = speak(&mut glasses, &speech.pcm_messages()).await;
 
     let got = translated(
         &mut app,
@@ -166,7 +175,8 @@ async fn german_speech_reaches_an_sdk_app_translated_to_english_offline() {
     )
     .await;
     println!(
-        "de-DE-to-en-US: {:?}",
+        "de-DE-to-en-US: {} ms after the last spoken audio: {:?}",
+        spoken.elapsed().as_millis(),
         got.iter().map(|v| &v["data"]).collect::<Vec<_>>()
     );
     let original: String = got
@@ -302,7 +312,7 @@ async fn english_speech_reaches_an_sdk_app_translated_by_the_text_translator() {
     )
     .await;
     let mut glasses = session(&server, &mut app, package, "speaker-es@example.com").await;
-    speak(&mut glasses, &speech.pcm_messages()).await;
+    let spoken = speak(&mut glasses, &speech.pcm_messages()).await;
 
     let got = translated(
         &mut app,
@@ -320,7 +330,11 @@ async fn english_speech_reaches_an_sdk_app_translated_by_the_text_translator() {
                 .contains("madre")
         })
         .expect("the translated final");
-    println!("en-US-to-es-ES: {}", fin["data"]);
+    println!(
+        "en-US-to-es-ES: {} ms after the last spoken audio: {}",
+        spoken.elapsed().as_millis(),
+        fin["data"]
+    );
     let d = &fin["data"];
     assert_eq!(d["type"], "translation");
     assert_eq!(d["text"], "por favor recuérdame llamar a mi madre mañana");
