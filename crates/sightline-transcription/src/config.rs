@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::breaker::{provider_breaker, CircuitBreaker};
 use crate::provider::Provider;
+use crate::translate_config::TranslateConfig;
 
 /// The Vosk server's usual address, used when no URL is given.
 pub const DEFAULT_VOSK_URL: &str = "ws://127.0.0.1:2700";
@@ -57,6 +58,9 @@ pub struct AsrConfig {
     pub breaker_cooldown: Duration,
     /// Shared by every stream of this configuration.
     pub breaker: Arc<CircuitBreaker>,
+    /// The text translator for translation pairs the provider cannot
+    /// serve itself.
+    pub translate: TranslateConfig,
 }
 
 impl std::fmt::Debug for AsrConfig {
@@ -72,6 +76,7 @@ impl std::fmt::Debug for AsrConfig {
             .field("replay_capacity", &self.replay_capacity)
             .field("breaker_threshold", &self.breaker_threshold)
             .field("breaker_cooldown", &self.breaker_cooldown)
+            .field("translate", &self.translate)
             .finish()
     }
 }
@@ -98,6 +103,7 @@ impl AsrConfig {
             breaker_threshold: threshold,
             breaker_cooldown: cooldown,
             breaker: Arc::new(provider_breaker(threshold, cooldown)),
+            translate: TranslateConfig::default(),
         }
     }
 

@@ -48,7 +48,8 @@ impl Provider for Deepgram {
             "{}{sep}encoding=linear16&sample_rate={}&channels=1&language={}&interim_results=true&punctuate=true",
             self.url,
             crate::SAMPLE_RATE,
-            spec.language
+            // Deepgram's name for detecting (and switching) languages.
+            if spec.detects_language() { "multi" } else { spec.language.as_str() }
         )
     }
     fn headers(&self) -> Vec<(String, String)> {

@@ -18,26 +18,40 @@
 //! type, from `sightline-breaker`), shared by every session,
 //! stops all streams hammering a provider that is down.
 //!
+//! Translation: Soniox and the local recogniser (speech → English) translate
+//! in the speech stream itself; every other pair is transcribed in its own
+//! language and the text translated by a [`TextTranslator`]
+//! ([`libretranslate`], [`deepl`]), run by a [`relay::TranslationRelay`].
+//!
 //! Reading order: [`config`], [`error`], [`provider`] and its
 //! implementations ([`vosk`], [`soniox`], [`deepgram`]), [`connection`],
-//! [`timeline`], [`replay`], [`breaker`], [`stream`].
+//! [`timeline`], [`replay`], [`breaker`], [`stream`]; then
+//! [`translator`], [`translate_config`], [`relay`].
 
 pub mod breaker;
 pub mod config;
 pub mod connection;
 pub mod deepgram;
+pub mod deepl;
 pub mod error;
+pub mod libretranslate;
 pub mod provider;
+pub mod relay;
 pub mod replay;
 pub mod soniox;
 pub mod stream;
 pub mod timeline;
+pub mod translate_config;
+pub mod translator;
 pub mod vosk;
 
 pub use config::{AsrConfig, ProviderKind};
 pub use error::{AsrError, ErrorClass};
 pub use provider::{Provider, StreamSpec, Transcript};
+pub use relay::{RelaySettings, TranslationRelay};
 pub use stream::{StreamEvent, StreamUpdate, TranscriptionStream};
+pub use translate_config::{TranslateConfig, TranslatorKind};
+pub use translator::{TextTranslator, TranslateRequest, Translation, TranslationError};
 
 /// Sample rate of the PCM every provider receives.
 pub const SAMPLE_RATE: u32 = 16_000;

@@ -39,6 +39,18 @@ impl StreamSpec {
     pub fn base_language(&self) -> &str {
         base(&self.language)
     }
+
+    /// Whether the spoken language is to be detected (`all-to-<lang>`
+    /// translations, `transcription:auto`).
+    pub fn detects_language(&self) -> bool {
+        matches!(self.language.as_str(), "all" | "auto")
+    }
+
+    /// The speech-only stream behind a translation: the same speech
+    /// transcribed in its own language.
+    pub fn source(&self) -> StreamSpec {
+        StreamSpec::transcription(self.language.clone())
+    }
 }
 
 impl fmt::Display for StreamSpec {
@@ -68,6 +80,13 @@ pub struct Transcript {
     pub end_ms: Option<u64>,
     pub speaker: Option<String>,
     pub confidence: Option<f64>,
+    /// The spoken language the provider detected (for `all-to-<lang>`
+    /// translations), as a BCP-47 tag or primary subtag.
+    pub detected_language: Option<String>,
+    /// For translation streams: `text` is the spoken text itself, not a
+    /// translation (the speech was already in the target language, or the
+    /// translator could not be reached).
+    pub untranslated: bool,
 }
 
 impl Transcript {
@@ -80,6 +99,8 @@ impl Transcript {
             end_ms: None,
             speaker: None,
             confidence: None,
+            detected_language: None,
+            untranslated: false,
         }
     }
 }

@@ -64,9 +64,12 @@ impl Provider for Soniox {
             "audio_format": "pcm_s16le",
             "sample_rate": crate::SAMPLE_RATE,
             "num_channels": 1,
-            "language_hints": [spec.base_language()],
             "enable_endpoint_detection": true,
         });
+        // `all-to-<lang>`: no hint, Soniox detects the language.
+        if !spec.detects_language() {
+            config["language_hints"] = json!([spec.base_language()]);
+        }
         if let Some(target) = &spec.target {
             config["translation"] = json!({"type": "one_way", "target_language": base(target)});
         }

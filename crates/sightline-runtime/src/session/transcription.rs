@@ -10,6 +10,13 @@
 //! subscription, as a `data_stream` whose `streamType` is that app's exact
 //! subscription string (with its `?hints=` or other query).
 //!
+//! A translation pair is served by the speech provider itself when it can
+//! (Soniox: any pair; the local recogniser: speech → English). Otherwise,
+//! when a text translator is configured, the pair's source language is
+//! transcribed by an ordinary stream (shared with that language's
+//! transcription subscribers) and a [`TranslationRelay`] translates its
+//! results; else the pair's apps are told `TRANSCRIPTION_UNSUPPORTED`.
+//!
 //! The session calls [`UserSession::sync_transcription`] whenever
 //! subscriptions, app states or the glasses link change. Streams start at
 //! once; a stream that lost its last subscriber through a subscription
@@ -27,7 +34,7 @@ use sightline_protocol::outbound;
 use sightline_protocol::stream::StreamKind;
 use sightline_transcription::stream::{StopStream, StreamAudio, StreamVad};
 use sightline_transcription::{
-    Provider, StreamEvent, StreamSpec, StreamUpdate, TranscriptionStream,
+    Provider, StreamEvent, StreamSpec, StreamUpdate, TranscriptionStream, TranslationRelay,
 };
 
 use super::{AppState, UserSession};
@@ -40,8 +47,32 @@ pub(crate) struct Streams {
     /// The session itself, where results are sent (set when it starts).
     me: Option<Recipient<StreamUpdate>>,
     running: BTreeMap<StreamSpec, RunningStream>,
+    /// Translation pairs served by translating a speech stream's text, by
+    /// pair.
+    relays: BTreeMap<StreamSpec, Addr<TranslationRelay>>,
     /// Streams the provider cannot serve, already reported to their apps.
     unsupported: BTreeSet<StreamSpec>,
+}
+
+/// How a subscription's stream is served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Route {
+    /// By a speech stream of its own.
+    Speech,
+    /// By translating the text of the speech stream of its source language.
+    Relay,
+    /// Not at all with this configuration.
+    Unsupported,
+}
+
+fn route(provider: &dyn Provider, has_translator: bool, spec: &StreamSpec) -> Route {
+    if provider.supports(spec) {
+        Route::Speech
+    } else if spec.target.is_some() && has_translator && provider.supports(&spec.source()) {
+        Route::Relay
+    } else {
+        Route::Unsupported
+    }
 }
 
 /// A running stream: its address, and its probe for counting the audio sent
@@ -57,6 +88,7 @@ impl Streams {
             provider,
             me: None,
             running: BTreeMap::new(),
+            relays: BTreeMap::new(),
             unsupported: BTreeSet::new(),
         }
     }
@@ -70,6 +102,9 @@ impl Drop for Streams {
     fn drop(&mut self) {
         for (_, stream) in std::mem::take(&mut self.running) {
             stream.addr.do_send(StopStream);
+        }
+        for (_, relay) in std::mem::take(&mut self.relays) {
+            relay.do_send(StopStream);
         }
     }
 }
@@ -87,17 +122,43 @@ impl UserSession {
     /// Starts the streams running apps need and, with `stop_unwanted`,
     /// stops the others.
     pub(super) fn sync_transcription(&mut self, stop_unwanted: bool) {
-        let mut wanted = BTreeSet::new();
+        let mut subscribed = BTreeSet::new();
         if self.glasses.is_some() {
             for entry in self.apps.values().filter(|e| e.state == AppState::Running) {
-                wanted.extend(entry.subscriptions.iter().filter_map(|s| spec_of(&s.kind)));
+                subscribed.extend(entry.subscriptions.iter().filter_map(|s| spec_of(&s.kind)));
+            }
+        }
+        let translator = match &self.transcription.provider {
+            Some(p) if subscribed.iter().any(|s| !p.supports(s)) => {
+                self.config.asr.translate.build()
+            }
+            _ => None,
+        };
+        // Speech streams and relays wanted, and the pairs nothing serves.
+        let mut speech = BTreeSet::new();
+        let mut relayed = BTreeSet::new();
+        let mut unsupported = BTreeSet::new();
+        if let Some(provider) = &self.transcription.provider {
+            for spec in subscribed {
+                match route(provider.as_ref(), translator.is_some(), &spec) {
+                    Route::Speech => {
+                        speech.insert(spec);
+                    }
+                    Route::Relay => {
+                        speech.insert(spec.source());
+                        relayed.insert(spec);
+                    }
+                    Route::Unsupported => {
+                        unsupported.insert(spec);
+                    }
+                }
             }
         }
         let stale: Vec<StreamSpec> = self
             .transcription
             .running
             .keys()
-            .filter(|s| stop_unwanted && !wanted.contains(*s))
+            .filter(|s| stop_unwanted && !speech.contains(*s))
             .cloned()
             .collect();
         for spec in stale {
@@ -106,34 +167,47 @@ impl UserSession {
                 stream.addr.do_send(StopStream);
             }
         }
+        let stale: Vec<StreamSpec> = self
+            .transcription
+            .relays
+            .keys()
+            .filter(|s| stop_unwanted && !relayed.contains(*s))
+            .cloned()
+            .collect();
+        for spec in stale {
+            if let Some(relay) = self.transcription.relays.remove(&spec) {
+                tracing::info!(user = %self.user.email, stream = %spec, "last subscriber left; stopping translation relay");
+                relay.do_send(StopStream);
+            }
+        }
         self.transcription
             .unsupported
-            .retain(|s| wanted.contains(s));
+            .retain(|s| unsupported.contains(s));
         let (Some(provider), Some(me)) = (
             self.transcription.provider.clone(),
             self.transcription.me.clone(),
         ) else {
             return;
         };
+        for spec in unsupported {
+            if self.transcription.unsupported.contains(&spec) {
+                continue;
+            }
+            let reason = format!(
+                "{spec} is not available: the speech provider ({}) does not support it and no text translator is configured (SIGHTLINE_TRANSLATE_PROVIDER)",
+                provider.name()
+            );
+            self.tell_subscribers(&spec, "TRANSCRIPTION_UNSUPPORTED", &reason);
+            self.transcription.unsupported.insert(spec);
+        }
         let bypass_vad = self
             .user
             .mentraos_settings
             .get("bypassVad")
             .and_then(|v| v.as_bool())
             .unwrap_or(false);
-        for spec in wanted {
-            if self.transcription.running.contains_key(&spec)
-                || self.transcription.unsupported.contains(&spec)
-            {
-                continue;
-            }
-            if !provider.supports(&spec) {
-                let reason = format!(
-                    "{spec} is not available: the speech provider ({}) does not support it",
-                    provider.name()
-                );
-                self.tell_subscribers(&spec, "TRANSCRIPTION_UNSUPPORTED", &reason);
-                self.transcription.unsupported.insert(spec);
+        for spec in speech {
+            if self.transcription.running.contains_key(&spec) {
                 continue;
             }
             let guard = self.child_probe(ActorKind::TranscriptionStream, "idle");
@@ -150,6 +224,21 @@ impl UserSession {
             self.transcription
                 .running
                 .insert(spec, RunningStream { addr, probe });
+        }
+        if let Some(translator) = translator {
+            for spec in relayed {
+                if self.transcription.relays.contains_key(&spec) {
+                    continue;
+                }
+                let addr = TranslationRelay::new(
+                    spec.clone(),
+                    translator.clone(),
+                    self.config.asr.translate.relay,
+                    me.clone(),
+                )
+                .start();
+                self.transcription.relays.insert(spec, addr);
+            }
         }
     }
 
@@ -238,6 +327,11 @@ fn result_data(spec: &StreamSpec, event: &StreamEvent) -> Option<Value> {
     else {
         return None;
     };
+    // For `all-to-<lang>`: the language heard, when the provider says.
+    let spoken = match (&t.detected_language, spec.detects_language()) {
+        (Some(l), true) => l.as_str(),
+        _ => spec.language.as_str(),
+    };
     let mut data = match &spec.target {
         None => json!({
             "type": "transcription",
@@ -245,7 +339,7 @@ fn result_data(spec: &StreamSpec, event: &StreamEvent) -> Option<Value> {
             "isFinal": t.is_final,
             "startTime": start_ms,
             "endTime": end_ms,
-            "transcribeLanguage": spec.language,
+            "transcribeLanguage": spoken,
             "provider": provider,
         }),
         Some(target) => json!({
@@ -255,9 +349,9 @@ fn result_data(spec: &StreamSpec, event: &StreamEvent) -> Option<Value> {
             "isFinal": t.is_final,
             "startTime": start_ms,
             "endTime": end_ms,
-            "transcribeLanguage": spec.language,
+            "transcribeLanguage": spoken,
             "translateLanguage": target,
-            "didTranslate": true,
+            "didTranslate": !t.untranslated,
             "provider": provider,
         }),
     };
@@ -277,8 +371,15 @@ impl Handler<StreamUpdate> for UserSession {
     type Result = ();
 
     fn handle(&mut self, msg: StreamUpdate, _: &mut Context<Self>) {
-        if !self.transcription.running.contains_key(&msg.spec) {
-            return; // a stream that was stopped meanwhile
+        if self.transcription.running.contains_key(&msg.spec) {
+            // A speech stream: its text also feeds the pairs translated from it.
+            for (pair, relay) in &self.transcription.relays {
+                if pair.source() == msg.spec {
+                    relay.do_send(msg.clone());
+                }
+            }
+        } else if !self.transcription.relays.contains_key(&msg.spec) {
+            return; // a stream or relay that was stopped meanwhile
         }
         match &msg.event {
             StreamEvent::Failed { reason } => {
@@ -341,6 +442,58 @@ mod tests {
         assert_eq!(d["endTime"], 900);
         assert_eq!(d["duration"], 800);
         assert_eq!(d["transcribeLanguage"], "en-US");
+    }
+
+    #[test]
+    fn translation_data_has_the_fields_the_sdk_reads() {
+        let spec = StreamSpec::translation("all", "en-US");
+        let mut t = Transcript::new("Good morning.", true);
+        t.original_text = Some("Guten Morgen.".into());
+        t.detected_language = Some("de".into());
+        let ev = StreamEvent::Transcript {
+            transcript: t.clone(),
+            start_ms: 0,
+            end_ms: 1200,
+            provider: "vosk",
+        };
+        let d = result_data(&spec, &ev).unwrap();
+        assert_eq!(d["type"], "translation");
+        assert_eq!(d["text"], "Good morning.");
+        assert_eq!(d["originalText"], "Guten Morgen.");
+        assert_eq!(d["transcribeLanguage"], "de");
+        assert_eq!(d["translateLanguage"], "en-US");
+        assert_eq!(d["didTranslate"], true);
+        assert_eq!(d["duration"], 1200);
+        t.untranslated = true;
+        let ev = StreamEvent::Transcript {
+            transcript: t,
+            start_ms: 0,
+            end_ms: 1200,
+            provider: "vosk",
+        };
+        let d = result_data(&StreamSpec::translation("de-DE", "en-US"), &ev).unwrap();
+        assert_eq!(d["didTranslate"], false);
+        assert_eq!(d["transcribeLanguage"], "de-DE");
+    }
+
+    #[test]
+    fn pairs_are_routed_to_the_provider_or_the_translator() {
+        let vosk = sightline_transcription::vosk::Vosk::new("ws://x".into());
+        let to_en = StreamSpec::translation("es-ES", "en-US");
+        let to_es = StreamSpec::translation("en-US", "es-ES");
+        assert_eq!(route(&vosk, false, &to_en), Route::Speech);
+        assert_eq!(route(&vosk, true, &to_en), Route::Speech);
+        assert_eq!(route(&vosk, true, &to_es), Route::Relay);
+        assert_eq!(route(&vosk, false, &to_es), Route::Unsupported);
+        let deepgram =
+            sightline_transcription::deepgram::Deepgram::new("wss://x".into(), "k".into());
+        assert_eq!(route(&deepgram, true, &to_en), Route::Relay);
+        assert_eq!(route(&deepgram, false, &to_en), Route::Unsupported);
+        assert_eq!(
+            route(&deepgram, false, &StreamSpec::transcription("en-US")),
+            Route::Speech
+        );
+        assert_eq!(to_es.source(), StreamSpec::transcription("en-US"));
     }
 
     #[test]

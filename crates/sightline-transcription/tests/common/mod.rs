@@ -9,6 +9,8 @@
 
 #![allow(dead_code)]
 
+pub mod translation_api;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
