@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::json;
+use sightline::runtime::session::InjectStall;
+use sightline::runtime::supervisor::FindSession;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::TcpStream;
@@ -286,32 +288,56 @@ async fn a_flood_of_large_messages_is_slowed_not_buffered() {
         let mut sink = vec![0u8; 64 * 1024];
         while matches!(r.read(&mut sink).await, Ok(n) if n > 0) {}
     });
-    // A subscription list of distinct streams: the session replaces the
-    // app's subscriptions and tells the glasses, which takes it longer
-    // than the connection takes to parse the message.
+    // Large valid messages (a subscription list of distinct streams, which
+    // the connection must parse), while the session is stalled for three
+    // seconds: without a bound, every parsed message would wait in the
+    // session's mailbox.
     let streams: Vec<String> = (0..15_000).map(|n| format!("stream_{n:06}")).collect();
     let update = json!({"type": "subscription_update", "subscriptions": streams}).to_string();
     let frame = text_frame(&update);
+    let session = server
+        .supervisor()
+        .send(FindSession {
+            user_id: email.into(),
+        })
+        .await
+        .expect("supervisor")
+        .expect("the session");
+    session
+        .addr()
+        .do_send(InjectStall(Duration::from_secs(3)));
+    // The writer never abandons a frame halfway; this loop watches it.
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = sent.clone();
+    let writer = tokio::spawn(async move {
+        while w.write_all(&frame).await.is_ok() {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
     let start_rss = rss_bytes();
     let started = Instant::now();
-    let (mut sent, mut peak) = (0, 0);
-    while started.elapsed() < Duration::from_secs(6) {
-        let write = w.write_all(&frame);
-        match tokio::time::timeout(Duration::from_millis(500), write).await {
-            Ok(Ok(())) => sent += 1,
-            Ok(Err(e)) => panic!("the app socket failed after {sent} messages: {e}"),
-            // The server stopped reading: the flood is held back.
-            Err(_) => {}
-        }
+    let (mut peak, mut longest_pause) = (0, Duration::ZERO);
+    let (mut last_count, mut last_progress) = (0, Instant::now());
+    while started.elapsed() < Duration::from_secs(6) && peak < RSS_BOUND {
+        tokio::time::sleep(Duration::from_millis(50)).await;
         peak = peak.max(rss_bytes().saturating_sub(start_rss));
-        if peak > RSS_BOUND {
-            break;
+        let now = sent.load(std::sync::atomic::Ordering::SeqCst);
+        if now != last_count {
+            last_count = now;
+            last_progress = Instant::now();
         }
+        longest_pause = longest_pause.max(last_progress.elapsed());
     }
+    writer.abort();
+    let sent = sent.load(std::sync::atomic::Ordering::SeqCst);
     assert!(
         peak < RSS_BOUND,
         "memory grew by {} MiB over {sent} messages",
         peak >> 20
+    );
+    assert!(
+        longest_pause >= Duration::from_millis(1_000),
+        "the server never stopped reading the flood (longest pause {longest_pause:?})"
     );
     assert!(sent >= 5, "only {sent} messages went through");
     drop(g);

@@ -317,7 +317,7 @@ mod tests {
 
     #[test]
     fn frames_the_connection_writes_itself_count_as_queued() {
-        let backlog = SendBacklog::new(100, counter(), counter());
+        let backlog = SendBacklog::new(100, counter("c1"), counter("c2"));
         // A pong the socket took: without counting it as queued, it would
         // cancel out 20 bytes of what the sessions queue later.
         backlog.queued_by_connection(20);

@@ -512,3 +512,20 @@ impl Handler<InjectPanic> for UserSession {
         panic!("fault injected into the session of {}", self.user.email);
     }
 }
+
+/// Makes the session actor block its thread for a while, as a session
+/// busy with something expensive would. Only for fault-injection tests,
+/// which prove that connections stop reading instead of queueing without
+/// bound while their session is slow.
+#[cfg(feature = "fault-injection")]
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct InjectStall(pub std::time::Duration);
+
+#[cfg(feature = "fault-injection")]
+impl Handler<InjectStall> for UserSession {
+    type Result = ();
+    fn handle(&mut self, msg: InjectStall, _: &mut Context<Self>) {
+        std::thread::sleep(msg.0);
+    }
+}
