@@ -1,31 +1,28 @@
-//! Health figures: counters every session of the runtime adds to, read by
-//! the stats endpoint, the metrics and the logs, and each session's own
+//! Health figures: what every session of the runtime counts, read by the
+//! stats endpoint, the metrics and the logs, and each session's own
 //! [`SessionFigures`].
 //!
-//! Each figure is an atomic counter touched once per connection change,
-//! timeout, reconnect or buffered event — never per ordinary message — so
-//! sessions on different threads do not contend on a lock.
+//! There is one count of each event: a figure *is* its Prometheus metric
+//! (an atomic), so `/stats` reads the same number `/metrics` renders. Each
+//! is touched once per connection change, timeout, reconnect or buffered
+//! event — never per ordinary message. A session records an event of its
+//! own once, with [`SessionFigures::record`], which counts it for the
+//! session and for the runtime in the same call.
 
 use serde::Serialize;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use crate::connection::ConnectionRole;
+use crate::metrics::{FigureMetrics, Metrics};
 
 /// Counters shared by every session of one runtime.
-#[derive(Debug, Default)]
 pub struct HealthFigures {
-    live_sessions: AtomicI64,
-    live_monitors: AtomicI64,
-    glasses_connections: AtomicI64,
-    app_connections: AtomicI64,
-    glasses_timeouts: AtomicU64,
-    app_timeouts: AtomicU64,
-    glasses_reconnects: AtomicU64,
-    app_reconnects: AtomicU64,
-    resurrections: AtomicU64,
-    replayed_events: AtomicU64,
-    dropped_events: AtomicU64,
-    webhook_fast_failures: AtomicU64,
+    m: FigureMetrics,
+}
+
+impl std::fmt::Debug for HealthFigures {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.snapshot().fmt(f)
+    }
 }
 
 /// The figures at one instant.
@@ -50,84 +47,75 @@ pub struct HealthFiguresSnapshot {
     pub webhook_fast_failures: u64,
 }
 
-fn add(counter: &AtomicU64, n: u64) {
-    counter.fetch_add(n, Ordering::Relaxed);
-}
-
 impl HealthFigures {
+    /// Figures counting into `metrics`.
+    pub fn new(metrics: &Metrics) -> Self {
+        HealthFigures {
+            m: metrics.figure_metrics(),
+        }
+    }
+
     /// A session actor started (`1`) or stopped (`-1`).
     pub fn session_lives(&self, delta: i64) {
-        self.live_sessions.fetch_add(delta, Ordering::Relaxed);
+        self.m.live_sessions.add(delta);
     }
 
     /// A health-monitor actor started (`1`) or stopped (`-1`).
     pub fn monitor_lives(&self, delta: i64) {
-        self.live_monitors.fetch_add(delta, Ordering::Relaxed);
+        self.m.live_monitors.add(delta);
     }
 
     pub fn connection_opened(&self, role: &ConnectionRole) {
-        self.gauge(role).fetch_add(1, Ordering::Relaxed);
+        self.gauge(role).inc();
     }
 
     pub fn connection_closed(&self, role: &ConnectionRole) {
-        self.gauge(role).fetch_sub(1, Ordering::Relaxed);
+        self.gauge(role).dec();
     }
 
-    fn gauge(&self, role: &ConnectionRole) -> &AtomicI64 {
+    fn gauge(&self, role: &ConnectionRole) -> &prometheus::IntGauge {
         match role {
-            ConnectionRole::Glasses => &self.glasses_connections,
-            ConnectionRole::App { .. } => &self.app_connections,
+            ConnectionRole::Glasses => &self.m.glasses_connections,
+            ConnectionRole::App { .. } => &self.m.app_connections,
         }
-    }
-
-    pub fn timeout(&self, role: &ConnectionRole) {
-        match role {
-            ConnectionRole::Glasses => add(&self.glasses_timeouts, 1),
-            ConnectionRole::App { .. } => add(&self.app_timeouts, 1),
-        }
-    }
-
-    pub fn glasses_reconnected(&self) {
-        add(&self.glasses_reconnects, 1);
-    }
-
-    pub fn app_reconnected(&self) {
-        add(&self.app_reconnects, 1);
-    }
-
-    pub fn resurrected(&self) {
-        add(&self.resurrections, 1);
-    }
-
-    pub fn replayed(&self, n: u64) {
-        add(&self.replayed_events, n);
-    }
-
-    pub fn dropped(&self, n: u64) {
-        add(&self.dropped_events, n);
     }
 
     pub fn webhook_fast_failure(&self) {
-        add(&self.webhook_fast_failures, 1);
+        self.m.webhook_fast_failures.inc();
     }
 
     pub fn snapshot(&self) -> HealthFiguresSnapshot {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let m = &self.m;
         HealthFiguresSnapshot {
-            live_sessions: self.live_sessions.load(Ordering::Relaxed),
-            live_monitors: self.live_monitors.load(Ordering::Relaxed),
-            glasses_connections: self.glasses_connections.load(Ordering::Relaxed),
-            app_connections: self.app_connections.load(Ordering::Relaxed),
-            glasses_timeouts: get(&self.glasses_timeouts),
-            app_timeouts: get(&self.app_timeouts),
-            glasses_reconnects: get(&self.glasses_reconnects),
-            app_reconnects: get(&self.app_reconnects),
-            resurrections: get(&self.resurrections),
-            replayed_events: get(&self.replayed_events),
-            dropped_events: get(&self.dropped_events),
-            webhook_fast_failures: get(&self.webhook_fast_failures),
+            live_sessions: m.live_sessions.get(),
+            live_monitors: m.live_monitors.get(),
+            glasses_connections: m.glasses_connections.get(),
+            app_connections: m.app_connections.get(),
+            glasses_timeouts: m.glasses_timeouts.get(),
+            app_timeouts: m.app_timeouts.get(),
+            glasses_reconnects: m.glasses_reconnects.get(),
+            app_reconnects: m.app_reconnects.get(),
+            resurrections: m.resurrections.get(),
+            replayed_events: m.replayed_events.get(),
+            dropped_events: m.dropped_events.get(),
+            webhook_fast_failures: m.webhook_fast_failures.get(),
         }
     }
+}
+
+/// Something that happened in one session, counted for the session and
+/// for the runtime.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionEvent {
+    GlassesReconnected,
+    AppReconnected,
+    Resurrected,
+    /// Kept events delivered after a reconnect.
+    Replayed(u64),
+    /// Events an app will never get.
+    Dropped(u64),
+    /// The health monitor closed a connection that fell silent.
+    ConnectionTimedOut(ConnectionRole),
 }
 
 /// What happened in one session, for the stats and the logs.
@@ -140,4 +128,66 @@ pub struct SessionFigures {
     pub replayed_events: u64,
     pub dropped_events: u64,
     pub connection_timeouts: u64,
+}
+
+impl SessionFigures {
+    /// Counts `event` in this session's figures and in the runtime's, in
+    /// one place.
+    pub fn record(&mut self, event: SessionEvent, runtime: &HealthFigures) {
+        let m = &runtime.m;
+        match event {
+            SessionEvent::GlassesReconnected => {
+                self.glasses_reconnects += 1;
+                m.glasses_reconnects.inc();
+            }
+            SessionEvent::AppReconnected => {
+                self.app_reconnects += 1;
+                m.app_reconnects.inc();
+            }
+            SessionEvent::Resurrected => {
+                self.resurrections += 1;
+                m.resurrections.inc();
+            }
+            SessionEvent::Replayed(n) => {
+                self.replayed_events += n;
+                m.replayed_events.inc_by(n);
+            }
+            SessionEvent::Dropped(n) => {
+                self.dropped_events += n;
+                m.dropped_events.inc_by(n);
+            }
+            SessionEvent::ConnectionTimedOut(role) => {
+                self.connection_timeouts += 1;
+                match role {
+                    ConnectionRole::Glasses => m.glasses_timeouts.inc(),
+                    ConnectionRole::App { .. } => m.app_timeouts.inc(),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One record counts for the session, `/stats` and `/metrics` alike.
+    #[test]
+    fn an_event_is_counted_once_for_every_reader() {
+        let metrics = Metrics::new();
+        let runtime = HealthFigures::new(&metrics);
+        let mut session = SessionFigures::default();
+        session.record(SessionEvent::AppReconnected, &runtime);
+        session.record(SessionEvent::Dropped(3), &runtime);
+        session.record(SessionEvent::ConnectionTimedOut(ConnectionRole::Glasses), &runtime);
+        assert_eq!(session.app_reconnects, 1);
+        assert_eq!(session.dropped_events, 3);
+        assert_eq!(session.connection_timeouts, 1);
+        let snap = runtime.snapshot();
+        assert_eq!((snap.app_reconnects, snap.dropped_events, snap.glasses_timeouts), (1, 3, 1));
+        let page = metrics.render(&sightline_probe::ActorRegistry::new());
+        assert!(page.contains("sightline_reconnects_total{kind=\"app\"} 1"), "{page}");
+        assert!(page.contains("sightline_replay_dropped_total 3"));
+        assert!(page.contains("sightline_connection_timeouts_total{kind=\"glasses\"} 1"));
+    }
 }

@@ -72,7 +72,6 @@ pub struct HealthMonitor {
     shared: Arc<RuntimeShared>,
     connections: BTreeMap<ConnectionId, Watched>,
     /// Connections this monitor closed for silence.
-    timeouts: u64,
     /// This monitor's entry in the actor registry.
     probe: ProbeGuard,
 }
@@ -93,7 +92,6 @@ impl HealthMonitor {
             timings,
             shared,
             connections: BTreeMap::new(),
-            timeouts: 0,
         }
     }
 
@@ -123,9 +121,7 @@ impl HealthMonitor {
                 continue;
             };
             if closable {
-                self.timeouts += 1;
                 self.probe.failed();
-                self.shared.figures.timeout(&c.role);
                 tracing::info!(user = %self.user_id, connection = %id, role = ?c.role,
                     silent_ms = now.saturating_duration_since(c.last_seen).as_millis() as u64,
                     "connection silent too long; closing it");
@@ -136,9 +132,11 @@ impl HealthMonitor {
                     "connection gone without a close; forgetting it");
             }
             self.shared.figures.connection_closed(&c.role);
-            self.session
-                .timed_out
-                .do_send(ConnectionTimedOut { id, role: c.role });
+            self.session.timed_out.do_send(ConnectionTimedOut {
+                id,
+                role: c.role,
+                silent: closable,
+            });
         }
     }
 
@@ -155,7 +153,6 @@ impl HealthMonitor {
                     silent_ms: now.saturating_duration_since(c.last_seen).as_millis() as u64,
                 })
                 .collect(),
-            timeouts: self.timeouts,
         }
     }
 
@@ -174,7 +171,6 @@ impl HealthMonitor {
                 user = %user,
                 glasses,
                 apps = snapshot.connections.len() - glasses,
-                timeouts = snapshot.timeouts,
                 session = ?session,
                 "session health"
             );
@@ -283,7 +279,6 @@ pub struct ConnectionHealth {
 #[derive(Debug, Clone, Serialize)]
 pub struct HealthSnapshot {
     pub connections: Vec<ConnectionHealth>,
-    pub timeouts: u64,
 }
 
 /// Asks for the monitor's view.
@@ -305,6 +300,9 @@ impl Handler<GetHealth> for HealthMonitor {
 pub struct ConnectionTimedOut {
     pub id: ConnectionId,
     pub role: ConnectionRole,
+    /// It fell silent and was closed (a timeout, counted by the session);
+    /// otherwise it was found gone without a close.
+    pub silent: bool,
 }
 
 /// Asks a session for its own figures (sent by the monitor for its stats).

@@ -18,7 +18,6 @@ use prometheus::{
 };
 use sightline_probe::{ActorKind, ActorRegistry};
 
-use crate::figures::HealthFiguresSnapshot;
 
 /// Latency buckets of the message path, in seconds (50 µs to 1 s).
 const FAST_BUCKETS: &[f64] = &[
@@ -33,6 +32,7 @@ const SLOW_BUCKETS: &[f64] = &[
 pub struct Metrics {
     registry: Registry,
     sessions: IntGauge,
+    health_monitors: IntGauge,
     connections: IntGaugeVec,
     actors: IntGaugeVec,
     actor_failures: IntCounterVec,
@@ -55,14 +55,33 @@ pub struct Metrics {
     display_events: IntCounterVec,
     connection_timeouts: IntCounterVec,
     reconnects: IntCounterVec,
+    resurrections: IntCounter,
     webhook_fast_failures: IntCounter,
     /// Audio frames not sent to a client that was not keeping up.
     pub audio_dropped: IntCounter,
     /// Connections closed because their client stopped reading.
     pub slow_consumer_closes: IntCounter,
     limit_refusals: IntCounterVec,
-    /// Serialises renders, which bring the copied counters up to date.
+    /// Serialises renders, which bring the actor registry's figures up
+    /// to date.
     render: Mutex<()>,
+}
+
+/// The metric of each health figure: the figures count into these and
+/// read from them, so `/stats`, `/metrics` and the logs show one count.
+pub struct FigureMetrics {
+    pub live_sessions: IntGauge,
+    pub live_monitors: IntGauge,
+    pub glasses_connections: IntGauge,
+    pub app_connections: IntGauge,
+    pub glasses_timeouts: IntCounter,
+    pub app_timeouts: IntCounter,
+    pub glasses_reconnects: IntCounter,
+    pub app_reconnects: IntCounter,
+    pub resurrections: IntCounter,
+    pub replayed_events: IntCounter,
+    pub dropped_events: IntCounter,
+    pub webhook_fast_failures: IntCounter,
 }
 
 /// What became of a display request.
@@ -82,6 +101,7 @@ impl Metrics {
         let r = &registry;
         Metrics {
             sessions: gauge(r, "sessions", "User sessions running now"),
+            health_monitors: gauge(r, "health_monitors", "Health monitors running now"),
             connections: gauge_vec(r, "connections", "Open WebSocket connections", &["kind"]),
             actors: gauge_vec(r, "actors", "Live actors", &["kind"]),
             actor_failures: counter_vec(
@@ -175,6 +195,11 @@ impl Metrics {
                 "Connections that came back within their grace period",
                 &["kind"],
             ),
+            resurrections: counter(
+                r,
+                "resurrections_total",
+                "Apps restarted by Sightline after they vanished",
+            ),
             webhook_fast_failures: counter(
                 r,
                 "webhook_circuit_open_total",
@@ -237,17 +262,32 @@ impl Metrics {
         self.display_events.with_label_values(&[label]).inc();
     }
 
-    /// The page in Prometheus text format, with the copied figures brought
-    /// up to date first.
-    pub fn render(&self, figures: &HealthFiguresSnapshot, actors: &ActorRegistry) -> String {
+    /// The metrics the health figures count into.
+    pub fn figure_metrics(&self) -> FigureMetrics {
+        let conn = |k: &str| self.connections.with_label_values(&[k]);
+        let timeout = |k: &str| self.connection_timeouts.with_label_values(&[k]);
+        let reconnect = |k: &str| self.reconnects.with_label_values(&[k]);
+        FigureMetrics {
+            live_sessions: self.sessions.clone(),
+            live_monitors: self.health_monitors.clone(),
+            glasses_connections: conn("glasses"),
+            app_connections: conn("app"),
+            glasses_timeouts: timeout("glasses"),
+            app_timeouts: timeout("app"),
+            glasses_reconnects: reconnect("glasses"),
+            app_reconnects: reconnect("app"),
+            resurrections: self.resurrections.clone(),
+            replayed_events: self.replay_replayed.clone(),
+            dropped_events: self.replay_dropped.clone(),
+            webhook_fast_failures: self.webhook_fast_failures.clone(),
+        }
+    }
+
+    /// The page in Prometheus text format. What the actor registry counts
+    /// (actors per kind, their failures) is read from it now; everything
+    /// else is counted straight into its metric.
+    pub fn render(&self, actors: &ActorRegistry) -> String {
         let _one_at_a_time = self.render.lock();
-        self.sessions.set(figures.live_sessions);
-        self.connections
-            .with_label_values(&["glasses"])
-            .set(figures.glasses_connections);
-        self.connections
-            .with_label_values(&["app"])
-            .set(figures.app_connections);
         for (kind, n) in actors.counts() {
             self.actors.with_label_values(&[kind.name()]).set(n as i64);
             catch_up(
@@ -261,25 +301,6 @@ impl Metrics {
             &self.transcription_errors,
             actors.totals(ActorKind::TranscriptionStream).failures(),
         );
-        catch_up(&self.replay_replayed, figures.replayed_events);
-        catch_up(&self.replay_dropped, figures.dropped_events);
-        catch_up(&self.webhook_fast_failures, figures.webhook_fast_failures);
-        let timeouts = &self.connection_timeouts;
-        catch_up(
-            &timeouts.with_label_values(&["glasses"]),
-            figures.glasses_timeouts,
-        );
-        catch_up(&timeouts.with_label_values(&["app"]), figures.app_timeouts);
-        let reconnects = &self.reconnects;
-        catch_up(
-            &reconnects.with_label_values(&["glasses"]),
-            figures.glasses_reconnects,
-        );
-        catch_up(
-            &reconnects.with_label_values(&["app"]),
-            figures.app_reconnects,
-        );
-
         let mut out = Vec::new();
         if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
             tracing::error!(error = %e, "metrics could not be encoded");
@@ -392,13 +413,11 @@ mod tests {
         m.fanout_latency.observe(0.0004);
         m.display(DisplayOutcome::Throttled);
         m.webhook(Duration::from_millis(20), Some("timeout"));
-        let figures = HealthFiguresSnapshot {
-            live_sessions: 2,
-            replayed_events: 7,
-            ..Default::default()
-        };
+        let figures = m.figure_metrics();
+        figures.live_sessions.add(2);
+        figures.replayed_events.inc_by(7);
         let actors = ActorRegistry::new();
-        let page = m.render(&figures, &actors);
+        let page = m.render(&actors);
         assert!(page
             .contains("sightline_messages_in_total{source=\"glasses\",type=\"button_press\"} 2"));
         assert!(page.contains("sightline_sessions 2"));
@@ -406,8 +425,8 @@ mod tests {
         assert!(page.contains("sightline_fanout_latency_seconds_bucket{le=\"0.0005\"} 1"));
         assert!(page.contains("sightline_display_events_total{outcome=\"throttled\"} 1"));
         assert!(page.contains("sightline_webhook_failures_total{reason=\"timeout\"} 1"));
-        // Copied totals never count twice.
-        let again = m.render(&figures, &actors);
+        // Rendering again counts nothing twice.
+        let again = m.render(&actors);
         assert!(again.contains("sightline_replay_delivered_total 7"));
     }
 }

@@ -23,16 +23,17 @@ pub struct RuntimeShared {
 
 impl RuntimeShared {
     pub fn new(policy: BreakerPolicy) -> Self {
+        let metrics = Metrics::new();
         RuntimeShared {
-            figures: HealthFigures::default(),
+            figures: HealthFigures::new(&metrics),
             breakers: WebhookBreakers::new(policy),
             actors: ActorRegistry::new(),
-            metrics: Metrics::new(),
+            metrics,
         }
     }
 
     /// The `/metrics` page.
     pub fn render_metrics(&self) -> String {
-        self.metrics.render(&self.figures.snapshot(), &self.actors)
+        self.metrics.render(&self.actors)
     }
 }

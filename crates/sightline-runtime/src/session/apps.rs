@@ -13,6 +13,7 @@ use sightline_protocol::webhook::{SessionRequest, StopReason, StopRequest};
 use sightline_store::AppRecord;
 
 use super::UserSession;
+use crate::figures::SessionEvent;
 use crate::health::ConnectionRole;
 use crate::lifecycle::{AfterStop, Count, Effect, Effects, Timer, WebhookTarget};
 use crate::link::{ConnectionId, ConnectionLink, Outbound};
@@ -131,18 +132,9 @@ impl UserSession {
     fn count(&mut self, count: Count) {
         match count {
             Count::Dropped(n) => self.count_dropped(n),
-            Count::Replayed(n) => {
-                self.figures.replayed_events += n;
-                self.health.figures.replayed(n);
-            }
-            Count::AppReconnected => {
-                self.figures.app_reconnects += 1;
-                self.health.figures.app_reconnected();
-            }
-            Count::Resurrected => {
-                self.figures.resurrections += 1;
-                self.health.figures.resurrected();
-            }
+            Count::Replayed(n) => self.record(SessionEvent::Replayed(n)),
+            Count::AppReconnected => self.record(SessionEvent::AppReconnected),
+            Count::Resurrected => self.record(SessionEvent::Resurrected),
             Count::StartTook(d) => self.health.metrics.app_start.observe(d.as_secs_f64()),
             Count::SubscriptionsRefused => self.health.metrics.refused("subscriptions"),
         }
@@ -151,8 +143,7 @@ impl UserSession {
     /// Counts events an app will never get.
     pub(super) fn count_dropped(&mut self, n: u64) {
         if n > 0 {
-            self.figures.dropped_events += n;
-            self.health.figures.dropped(n);
+            self.record(SessionEvent::Dropped(n));
         }
     }
 

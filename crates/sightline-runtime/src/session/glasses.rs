@@ -11,6 +11,7 @@ use sightline_protocol::settings::mentraos_settings;
 use sightline_protocol::webhook::StopReason;
 
 use super::{AppState, RetireSession, UserSession};
+use crate::figures::SessionEvent;
 use crate::health::ConnectionRole;
 use crate::link::{close, ConnectionId, ConnectionLink};
 use crate::microphone::{MicAction, MicState};
@@ -45,8 +46,7 @@ impl UserSession {
             }
         } else if returning {
             self.probe.restarted();
-            self.figures.glasses_reconnects += 1;
-            self.health.figures.glasses_reconnected();
+            self.record(SessionEvent::GlassesReconnected);
             self.route_event(&connection_state_event("CONNECTED"), Instant::now(), ctx);
         }
         let effects = self.apps.glasses_connected(Instant::now());

@@ -49,6 +49,7 @@ use crate::shared::RuntimeShared;
 use sightline_probe::{ActorKind, ActorProbe, ProbeGuard};
 
 pub use crate::figures::SessionFigures;
+use crate::figures::SessionEvent;
 pub use crate::lifecycle::AppState;
 use crate::lifecycle::{AppTable, LifecycleConfig};
 pub use settings::{AppIsConnected, AppSettingsChanged};
@@ -153,6 +154,12 @@ impl UserSession {
             transcription,
             probe,
         }
+    }
+
+    /// Counts something that happened in this session, for the session and
+    /// the runtime alike.
+    fn record(&mut self, event: SessionEvent) {
+        self.figures.record(event, &self.health.figures);
     }
 
     /// Registers an actor this session supervises.
@@ -446,7 +453,9 @@ impl Handler<FromApp> for UserSession {
 impl Handler<ConnectionTimedOut> for UserSession {
     type Result = ();
     fn handle(&mut self, msg: ConnectionTimedOut, ctx: &mut Context<Self>) {
-        self.figures.connection_timeouts += 1;
+        if msg.silent {
+            self.record(SessionEvent::ConnectionTimedOut(msg.role.clone()));
+        }
         match msg.role {
             ConnectionRole::Glasses => self.glasses_disconnected(msg.id, ctx),
             ConnectionRole::App { package } => {
