@@ -303,9 +303,7 @@ async fn a_flood_of_large_messages_is_slowed_not_buffered() {
         .await
         .expect("supervisor")
         .expect("the session");
-    session
-        .addr()
-        .do_send(InjectStall(Duration::from_secs(3)));
+    session.addr().do_send(InjectStall(Duration::from_secs(3)));
     // The writer never abandons a frame halfway; this loop watches it.
     let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counter = sent.clone();

@@ -179,14 +179,27 @@ mod tests {
         let mut session = SessionFigures::default();
         session.record(SessionEvent::AppReconnected, &runtime);
         session.record(SessionEvent::Dropped(3), &runtime);
-        session.record(SessionEvent::ConnectionTimedOut(ConnectionRole::Glasses), &runtime);
+        session.record(
+            SessionEvent::ConnectionTimedOut(ConnectionRole::Glasses),
+            &runtime,
+        );
         assert_eq!(session.app_reconnects, 1);
         assert_eq!(session.dropped_events, 3);
         assert_eq!(session.connection_timeouts, 1);
         let snap = runtime.snapshot();
-        assert_eq!((snap.app_reconnects, snap.dropped_events, snap.glasses_timeouts), (1, 3, 1));
+        assert_eq!(
+            (
+                snap.app_reconnects,
+                snap.dropped_events,
+                snap.glasses_timeouts
+            ),
+            (1, 3, 1)
+        );
         let page = metrics.render(&sightline_probe::ActorRegistry::new());
-        assert!(page.contains("sightline_reconnects_total{kind=\"app\"} 1"), "{page}");
+        assert!(
+            page.contains("sightline_reconnects_total{kind=\"app\"} 1"),
+            "{page}"
+        );
         assert!(page.contains("sightline_replay_dropped_total 3"));
         assert!(page.contains("sightline_connection_timeouts_total{kind=\"glasses\"} 1"));
     }

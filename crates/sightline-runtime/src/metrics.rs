@@ -18,7 +18,6 @@ use prometheus::{
 };
 use sightline_probe::{ActorKind, ActorRegistry};
 
-
 /// Latency buckets of the message path, in seconds (50 µs to 1 s).
 const FAST_BUCKETS: &[f64] = &[
     0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,

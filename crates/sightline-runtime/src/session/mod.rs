@@ -48,8 +48,8 @@ use crate::microphone::MicrophoneGate;
 use crate::shared::RuntimeShared;
 use sightline_probe::{ActorKind, ActorProbe, ProbeGuard};
 
-pub use crate::figures::SessionFigures;
 use crate::figures::SessionEvent;
+pub use crate::figures::SessionFigures;
 pub use crate::lifecycle::AppState;
 use crate::lifecycle::{AppTable, LifecycleConfig};
 pub use settings::{AppIsConnected, AppSettingsChanged};
