@@ -191,11 +191,18 @@ async fn slow_request_heads_and_bodies_are_cut_while_others_are_answered() {
     let mut attacks = Vec::new();
     // Bodies declared at a megabyte, sent a byte at a time, to a route that
     // reads its body and to the SDK-facing settings route.
-    for path in ["/api/admin/apps", "/appsettings/com.example.notes"] {
+    // Each carries a valid credential for its route: credentials are
+    // checked before any body is read, so only an authorised client gets
+    // as far as a slow body.
+    let user = token("slow@example.com");
+    for (path, bearer) in [
+        ("/api/admin/apps", ADMIN),
+        ("/appsettings/com.example.notes", user.as_str()),
+    ] {
         for _ in 0..10 {
             let s = TcpStream::connect(addr).await.expect("connect");
             let head = format!(
-                "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {ADMIN}\r\n\
+                "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {bearer}\r\n\
                  Content-Type: application/json\r\nContent-Length: 1000000\r\n\r\n"
             );
             let mut bytes = head.into_bytes();
