@@ -48,8 +48,9 @@ pub mod vosk;
 pub use config::{AsrConfig, ProviderKind};
 pub use error::{AsrError, ErrorClass};
 pub use provider::{Provider, StreamSpec, Transcript};
-pub use relay::{RelaySettings, TranslationRelay};
+pub use relay::TranslationRelay;
 pub use stream::{StreamEvent, StreamUpdate, TranscriptionStream};
+pub use translate_config::RelaySettings;
 pub use translate_config::{TranslateConfig, TranslatorKind};
 pub use translator::{TextTranslator, TranslateRequest, Translation, TranslationError};
 

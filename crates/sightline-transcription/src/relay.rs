@@ -21,7 +21,6 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix::{Actor, ActorFutureExt, AsyncContext, Context, Handler, WrapFuture};
 
@@ -29,31 +28,8 @@ use actix::{ActorContext, Recipient};
 
 use crate::provider::{base, StreamSpec, Transcript};
 use crate::stream::{StopStream, StreamEvent, StreamUpdate};
+use crate::translate_config::RelaySettings;
 use crate::translator::{TextTranslator, TranslateRequest, Translation, TranslationError};
-
-/// How a relay queues and retries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RelaySettings {
-    /// Whether interim results are translated too.
-    pub interim: bool,
-    /// Final results waiting for the translator, at most.
-    pub max_pending: usize,
-    /// Attempts per final result (the first and the retries).
-    pub attempts: u32,
-    /// Delay before the first retry; doubles each time.
-    pub retry_delay: Duration,
-}
-
-impl Default for RelaySettings {
-    fn default() -> Self {
-        RelaySettings {
-            interim: true,
-            max_pending: 32,
-            attempts: 3,
-            retry_delay: Duration::from_millis(250),
-        }
-    }
-}
 
 /// A source result waiting for its translation.
 #[derive(Debug, Clone)]

@@ -7,7 +7,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::relay::RelaySettings;
 use crate::translator::{TextTranslator, TranslatorLimits};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,5 +121,29 @@ mod tests {
         let c = TranslateConfig::new(TranslatorKind::DeepL, None, Some("secret".into()));
         assert!(!format!("{c:?}").contains("secret"));
         assert_eq!(c.build().map(|t| t.name()), Some("deepl"));
+    }
+}
+
+/// How a relay queues and retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RelaySettings {
+    /// Whether interim results are translated too.
+    pub interim: bool,
+    /// Final results waiting for the translator, at most.
+    pub max_pending: usize,
+    /// Attempts per final result (the first and the retries).
+    pub attempts: u32,
+    /// Delay before the first retry; doubles each time.
+    pub retry_delay: Duration,
+}
+
+impl Default for RelaySettings {
+    fn default() -> Self {
+        RelaySettings {
+            interim: true,
+            max_pending: 32,
+            attempts: 3,
+            retry_delay: Duration::from_millis(250),
+        }
     }
 }
