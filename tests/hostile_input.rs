@@ -20,8 +20,6 @@ use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::TestRunner;
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 
 /// `n` values of `strategy`, the same on every run.
@@ -195,37 +193,6 @@ async fn sessions_survive_hostile_frames_from_glasses_and_apps() {
     server.stop().await;
 }
 
-/// A raw HTTP/1.1 request with a body of any bytes; returns status and body.
-async fn http_bytes(
-    addr: std::net::SocketAddr,
-    method: &str,
-    path: &str,
-    bearer: &str,
-    body: &[u8],
-) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).await.expect("connect");
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {bearer}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes()).await.expect("write head");
-    // A server may answer and close before reading all of a body it refuses.
-    let _ = s.write_all(body).await;
-    let mut buf = Vec::new();
-    let _ = s.read_to_end(&mut buf).await;
-    let text = String::from_utf8_lossy(&buf).to_string();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|x| x.1.to_string())
-        .unwrap_or_default();
-    (status, body)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rest_handlers_answer_hostile_bodies_with_a_clear_4xx() {
     let server = TestServer::start();
@@ -275,7 +242,7 @@ async fn rest_handlers_answer_hostile_bodies_with_a_clear_4xx() {
     ];
     for body in &bodies {
         for (method, path, bearer) in &routes {
-            let (status, text) = http_bytes(server.addr, method, path, bearer, body).await;
+            let (status, text) = http_raw(server.addr, method, path, Some(bearer), body).await;
             let shown = String::from_utf8_lossy(&body[..body.len().min(200)]).to_string();
             assert!(
                 (200..300).contains(&status) || (400..500).contains(&status),
