@@ -10,6 +10,7 @@
 //! replies, [`webhook`] the HTTP payloads sent to app servers.
 
 pub mod app;
+pub mod capabilities;
 pub mod error;
 pub mod glasses;
 pub mod outbound;

@@ -382,7 +382,7 @@ mod tests {
             "u-p",
             &json!([]),
             &crate::settings::default_mentraos_settings(),
-            &crate::settings::g1_capabilities(),
+            &crate::capabilities::profile_for(crate::capabilities::DEFAULT_MODEL),
             "T",
         );
         let v: Value = serde_json::from_str(&s).unwrap();

@@ -33,35 +33,3 @@ pub fn mentraos_settings(stored: &Map<String, Value>) -> Map<String, Value> {
     }
     out
 }
-
-/// Capabilities of Even Realities G1 glasses, in the shape the SDK reads.
-pub fn g1_capabilities() -> Value {
-    json!({
-        "modelName": "Even Realities G1",
-        "hasCamera": false,
-        "camera": null,
-        "hasDisplay": true,
-        "display": {
-            "count": 2,
-            "isColor": false,
-            "color": "green",
-            "canDisplayBitmap": true,
-            "resolution": {"width": 640, "height": 200},
-            "fieldOfView": {"horizontal": 25},
-            "maxTextLines": 5,
-            "adjustBrightness": true
-        },
-        "hasMicrophone": true,
-        "microphone": {"count": 1, "hasVAD": false},
-        "hasSpeaker": false,
-        "speaker": null,
-        "hasIMU": true,
-        "imu": {"axisCount": 6, "hasAccelerometer": true, "hasCompass": false, "hasGyroscope": true},
-        "hasButton": false,
-        "button": null,
-        "hasLight": false,
-        "light": null,
-        "power": {"hasExternalBattery": true},
-        "hasWifi": false
-    })
-}

@@ -24,6 +24,7 @@ pub mod breaker;
 pub mod config;
 pub mod connection;
 pub mod dashboard;
+pub mod device;
 pub mod display;
 pub mod figures;
 pub mod health;

@@ -7,8 +7,9 @@
 use std::time::Instant;
 
 use actix::{ActorFutureExt, AsyncContext, Context, WrapFuture};
+use sightline_protocol::capabilities::device_state_update;
 use sightline_protocol::outbound;
-use sightline_protocol::settings::{g1_capabilities, mentraos_settings};
+use sightline_protocol::settings::mentraos_settings;
 use sightline_protocol::webhook::{SessionRequest, StopReason, StopRequest};
 use sightline_store::AppRecord;
 
@@ -164,11 +165,17 @@ impl UserSession {
             &app.session_id,
             &serde_json::Value::Array(self.user.settings_for(&app.record)),
             &mentraos_settings(&self.user.mentraos_settings),
-            &g1_capabilities(),
+            &self.device.capabilities(),
             &now_iso(),
         );
         link.send(Outbound::InitAccepted);
         link.text(ack);
+        // What the glasses are like now, so `session.device.state` starts
+        // out right.
+        let state = self.device.snapshot();
+        if !state.is_empty() {
+            link.text(device_state_update(state, true, &now_iso()));
+        }
     }
 
     fn post_session_request(

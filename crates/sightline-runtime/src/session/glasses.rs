@@ -5,12 +5,14 @@ use std::time::Instant;
 
 use actix::{AsyncContext, Context};
 use serde_json::json;
+use sightline_protocol::capabilities::{capabilities_update, device_state_update};
 use sightline_protocol::glasses::{GlassesEvent, GlassesMessage};
 use sightline_protocol::outbound::{self, SessionSnapshot};
 use sightline_protocol::settings::mentraos_settings;
 use sightline_protocol::webhook::StopReason;
 
 use super::{AppState, RetireSession, UserSession};
+use crate::device::{DeviceChange, GlassesDevice};
 use crate::figures::SessionEvent;
 use crate::health::ConnectionRole;
 use crate::link::{close, ConnectionId, ConnectionLink};
@@ -65,6 +67,8 @@ impl UserSession {
         }
         self.glasses = None;
         self.apps.glasses_left();
+        let change = self.device.glasses_gone();
+        self.tell_apps_about_device(change);
         self.probe.set_state("glasses-away");
         self.unwatch(id);
         self.sync_transcription(true);
@@ -108,8 +112,48 @@ impl UserSession {
             }
             GlassesMessage::Event(ev) => {
                 self.dashboard_observe(&ev);
+                self.observe_device(&ev);
                 self.transcription_vad(&ev);
                 self.route_event(&ev, received, ctx);
+            }
+        }
+    }
+
+    /// What the phone says about the glasses: a new model changes every
+    /// app's `session.capabilities`; a changed state field reaches
+    /// `session.device.state`.
+    fn observe_device(&mut self, ev: &GlassesEvent) {
+        if !GlassesDevice::reports(&ev.kind) {
+            return;
+        }
+        let Ok(event) = serde_json::from_str::<serde_json::Value>(ev.json.get()) else {
+            return;
+        };
+        let change = self.device.observe(&ev.kind, &event);
+        if let Some(model) = &change.model {
+            tracing::info!(user = %self.user.email, model = %model, "glasses model reported");
+        }
+        self.tell_apps_about_device(change);
+    }
+
+    fn tell_apps_about_device(&self, change: DeviceChange) {
+        if change.is_empty() {
+            return;
+        }
+        let ts = now_iso();
+        let capabilities = change
+            .model
+            .as_ref()
+            .map(|m| capabilities_update(&self.device.capabilities(), m, &ts));
+        let state =
+            (!change.state.is_empty()).then(|| device_state_update(&change.state, false, &ts));
+        for app in self.apps.values().filter(|a| a.state == AppState::Running) {
+            let Some(link) = &app.link else { continue };
+            if let Some(c) = &capabilities {
+                link.text(c.clone());
+            }
+            if let Some(s) = &state {
+                link.text(s.clone());
             }
         }
     }

@@ -38,6 +38,7 @@ use sightline_store::{AppRecord, Store, UserRecord};
 
 use crate::config::RuntimeConfig;
 use crate::dashboard::Dashboard;
+use crate::device::GlassesDevice;
 use crate::display::{DisplayConfig, DisplayManager};
 use crate::health::{
     ConnectionRole, ConnectionTimedOut, GetSessionFigures, HealthMonitor, HealthTimings,
@@ -75,6 +76,8 @@ pub struct UserSession {
     mic: MicrophoneGate,
     /// Decides what the glasses' main view shows.
     screen: DisplayManager,
+    /// The user's glasses: model, capabilities, state.
+    device: GlassesDevice,
     /// The system dashboard of this session.
     dashboard: Dashboard,
     /// Writes which apps run to the store, in order.
@@ -146,6 +149,7 @@ impl UserSession {
             mic,
             screen,
             dashboard,
+            device: GlassesDevice::default(),
             running_writer,
             monitor: None,
             health,
