@@ -182,7 +182,8 @@ impl Client {
                 format!("Bearer {t}").parse().expect("header"),
             );
         }
-        match tokio_tungstenite::connect_async(req).await {
+        // Small frames go out at once (no Nagle delay behind an unacknowledged one).
+        match tokio_tungstenite::connect_async_with_config(req, None, true).await {
             Ok((ws, _)) => Ok(Client { ws, binary: vec![] }),
             Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
                 let status = resp.status().as_u16();

@@ -123,8 +123,67 @@ pub fn claims_display_event(text: &str) -> bool {
     serde_json::from_str::<Claim>(text).is_ok_and(|c| c.kind.as_deref() == Some("display_event"))
 }
 
+/// Entries of one `subscription_update` decoded at most; the rest are
+/// skipped unread (an app holds far fewer: see the session's limit).
+pub const MAX_SUBSCRIPTION_ITEMS: usize = 1024;
+
+/// A `subscription_update` read straight from its text: the first
+/// [`MAX_SUBSCRIPTION_ITEMS`] entries decoded, the rest only skipped, so a
+/// huge list costs one scan and few allocations.
+#[derive(Deserialize)]
+struct SubscriptionFrame {
+    #[serde(default)]
+    subscriptions: Option<BoundedItems>,
+}
+
+struct BoundedItems(Vec<SubscriptionItem>);
+
+impl<'de> Deserialize<'de> for BoundedItems {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Items;
+        impl<'de> serde::de::Visitor<'de> for Items {
+            type Value = BoundedItems;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an array")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<BoundedItems, A::Error> {
+                let mut items = Vec::new();
+                while items.len() < MAX_SUBSCRIPTION_ITEMS {
+                    match seq.next_element::<Value>()? {
+                        Some(v) => items.push(SubscriptionItem::from_value(v)),
+                        None => return Ok(BoundedItems(items)),
+                    }
+                }
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(BoundedItems(items))
+            }
+        }
+        d.deserialize_seq(Items)
+    }
+}
+
+/// The `type` of a frame, read without decoding the rest.
+fn frame_type(text: &str) -> Option<std::borrow::Cow<'_, str>> {
+    #[derive(Deserialize)]
+    struct Claim<'a> {
+        #[serde(rename = "type", borrow)]
+        kind: Option<std::borrow::Cow<'a, str>>,
+    }
+    serde_json::from_str::<Claim>(text).ok()?.kind
+}
+
 /// Parses one text frame from an app.
 pub fn parse_app_message(text: &str) -> Result<AppMessage, ProtocolError> {
+    if text.len() > 4096 && frame_type(text).as_deref() == Some("subscription_update") {
+        // A long list: decoded straight from the text, bounded.
+        if let Ok(frame) = serde_json::from_str::<SubscriptionFrame>(text) {
+            let items = frame.subscriptions.map(|b| b.0).unwrap_or_default();
+            return Ok(AppMessage::SubscriptionUpdate(items));
+        }
+    }
     let value: Value =
         serde_json::from_str(text).map_err(|e| ProtocolError::InvalidJson(e.to_string()))?;
     let Value::Object(mut obj) = value else {
@@ -301,6 +360,7 @@ pub fn flatten_layout(layout: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn init() {
@@ -348,6 +408,33 @@ mod tests {
         let unknown =
             parse_app_message(r#"{"type":"display_event","layout":{"layoutType":"hologram"}}"#);
         assert!(unknown.is_ok());
+    }
+
+    #[test]
+    fn a_long_subscription_list_is_decoded_bounded_and_as_the_short_path_would() {
+        let entries: Vec<Value> = (0..3000)
+            .map(|n| match n % 3 {
+                0 => json!(format!("stream_{n}")),
+                1 => json!({"stream": format!("location_stream_{n}"), "rate": "high"}),
+                _ => json!(n),
+            })
+            .collect();
+        let text = json!({"type": "subscription_update", "subscriptions": entries}).to_string();
+        let Ok(AppMessage::SubscriptionUpdate(items)) = parse_app_message(&text) else {
+            panic!("a subscription update");
+        };
+        assert_eq!(items.len(), MAX_SUBSCRIPTION_ITEMS);
+        let expected: Vec<SubscriptionItem> = entries[..MAX_SUBSCRIPTION_ITEMS]
+            .iter()
+            .map(|v| SubscriptionItem::from_value(v.clone()))
+            .collect();
+        assert_eq!(items, expected);
+        // Not an array: the same clear error as a short frame gets.
+        let bad = format!(
+            r#"{{"type":"subscription_update","subscriptions":"{}"}}"#,
+            "x".repeat(5000)
+        );
+        assert!(parse_app_message(&bad).is_err());
     }
 
     #[test]

@@ -236,12 +236,26 @@ pub fn parse_list(items: &[SubscriptionItem], max: usize) -> ParsedList {
     let mut seen = std::collections::HashSet::with_capacity(items.len());
     let mut out = ParsedList::default();
     for item in items {
-        let sub = Subscription::from_item(item);
-        if !seen.insert(sub.raw.clone()) {
+        if out.subscriptions.len() == max {
+            // Full: what is left is only counted, by the string it would
+            // echo, without decoding it.
+            let other;
+            let raw = match item {
+                SubscriptionItem::Name(s) => truncate(s),
+                SubscriptionItem::Rate { stream, .. } => truncate(stream),
+                SubscriptionItem::Other(v) => {
+                    other = v.to_string();
+                    truncate(&other)
+                }
+            };
+            if !seen.contains(raw) {
+                seen.insert(raw.to_string());
+                out.over_limit += 1;
+            }
             continue;
         }
-        if out.subscriptions.len() == max {
-            out.over_limit += 1;
+        let sub = Subscription::from_item(item);
+        if !seen.insert(sub.raw.clone()) {
             continue;
         }
         out.subscriptions.push(sub);

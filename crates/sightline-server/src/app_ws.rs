@@ -24,6 +24,7 @@ use sightline_protocol::app::claims_display_event;
 use sightline_protocol::app::{parse_app_message, AppMessage, ConnectionInit};
 use sightline_protocol::outbound;
 use sightline_protocol::session_id::user_from_app_session_id;
+use sightline_protocol::ProtocolError;
 use sightline_runtime::inbound::InboundBudget;
 use sightline_runtime::link::close;
 use sightline_runtime::metrics::{DisplayOutcome, LabelledCounters};
@@ -197,6 +198,9 @@ impl Handler<Outbound> for AppConnection {
     }
 }
 
+/// Messages larger than this are parsed off the connection's worker thread.
+const PARSE_OFF_THREAD_BYTES: usize = 64 * 1024;
+
 impl AppConnection {
     fn error(&mut self, code: &str, message: &str, ctx: &mut WebsocketContext<Self>) {
         self.probe.failed();
@@ -243,7 +247,36 @@ impl AppConnection {
             Binding::Superseded => return,
             _ => {}
         }
-        let msg = match parse_app_message(text) {
+        if text.len() > PARSE_OFF_THREAD_BYTES {
+            // A large message is parsed on the blocking pool, so that other
+            // clients served by this worker thread are not kept waiting;
+            // this connection reads nothing more until it is done, so the
+            // order of its messages is kept.
+            let owned = text.to_string();
+            let job = actix_web::rt::task::spawn_blocking(move || {
+                let parsed = parse_app_message(&owned);
+                (owned, parsed)
+            });
+            ctx.wait(job.into_actor(self).map(|done, act, ctx| match done {
+                Ok((text, parsed)) => act.dispatch(&text, parsed, ctx),
+                Err(e) => {
+                    tracing::error!(connection = %act.id, error = %e, "parsing an app message failed");
+                    act.error("INTERNAL_ERROR", "the message could not be read", ctx);
+                }
+            }));
+            return;
+        }
+        self.dispatch(text, parse_app_message(text), ctx);
+    }
+
+    /// Handles a parsed text frame.
+    fn dispatch(
+        &mut self,
+        text: &str,
+        parsed: Result<AppMessage, ProtocolError>,
+        ctx: &mut WebsocketContext<Self>,
+    ) {
+        let msg = match parsed {
             Ok(m) => m,
             Err(e) => {
                 tracing::debug!(connection = %self.id, error = %e, "unusable frame from app");
