@@ -114,3 +114,41 @@ async fn an_app_started_later_gets_the_reported_model_and_state() {
     sdk.stop().await;
     server.stop().await;
 }
+
+/// Requests Sightline cannot carry out yet settle at once, the way the SDK
+/// matches them, instead of waiting for the SDK's own timeouts (60 s for
+/// audio, 30 s for a managed stream, "already streaming" for ever).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_sightline_cannot_serve_settle_at_once() {
+    let server = TestServer::start();
+    let package = "com.sightline.requests";
+    let mut sdk = SdkApp::start("requests_app.mjs", package, &[]).await;
+    server
+        .register(package, &sdk.url, SDK_KEY, AppType::Background)
+        .await;
+    let mut g = Client::glasses(&server, "asker@example.com").await;
+    g.send(json!({"type": "start_app", "packageName": package}))
+        .await;
+    sdk.wait_event("session").await;
+    let quick = |v: &serde_json::Value| v["ms"].as_u64().is_some_and(|ms| ms < 2_000);
+
+    let audio = sdk.wait_event("audio").await;
+    assert_eq!(audio["outcome"], "resolved", "{audio}");
+    assert_eq!(audio["value"]["success"], false, "{audio}");
+    assert!(quick(&audio), "{audio}");
+
+    let status = sdk.wait_event("stream_status").await;
+    assert_eq!(status["status"], "error", "{status}");
+    let again = sdk.wait_event("stream_again").await;
+    assert_eq!(again["outcome"], "resolved", "not 'already streaming': {again}");
+
+    let managed = sdk.wait_event("managed").await;
+    assert_eq!(managed["outcome"], "rejected", "{managed}");
+    assert!(
+        managed["error"].as_str().is_some_and(|e| e.contains("not supported")),
+        "{managed}"
+    );
+    assert!(quick(&managed), "{managed}");
+    sdk.stop().await;
+    server.stop().await;
+}

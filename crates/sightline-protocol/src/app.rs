@@ -40,9 +40,11 @@ pub enum AppMessage {
     },
     /// `stream_status_check`: answered at once (Sightline runs no streams).
     StreamStatusCheck,
-    /// A message type of the protocol that this server does not implement.
+    /// A message type of the protocol that this server does not implement,
+    /// with the `requestId` the app's pending promise waits on, if any.
     Unsupported {
         kind: String,
+        request_id: Option<String>,
     },
 }
 
@@ -74,6 +76,10 @@ impl DisplayRequest {
             .unwrap_or_default()
     }
 }
+
+/// The longest `requestId` echoed back to an app (the SDK's are about 30
+/// characters).
+const MAX_REQUEST_ID_LEN: usize = 256;
 
 /// Message types of the protocol Sightline does not implement yet; the app
 /// is told so instead of being met with "unknown type".
@@ -258,7 +264,13 @@ pub fn parse_app_message(text: &str) -> Result<AppMessage, ProtocolError> {
                 .to_string(),
         },
         "stream_status_check" => AppMessage::StreamStatusCheck,
-        k if UNSUPPORTED.contains(&k) => AppMessage::Unsupported { kind },
+        k if UNSUPPORTED.contains(&k) => {
+            let request_id = match obj.get("requestId") {
+                Some(Value::String(id)) if id.len() <= MAX_REQUEST_ID_LEN => Some(id.clone()),
+                _ => None,
+            };
+            AppMessage::Unsupported { kind, request_id }
+        }
         _ => return Err(ProtocolError::UnknownType(kind)),
     })
 }

@@ -179,10 +179,23 @@ impl UserSession {
             AppMessage::StreamStatusCheck => {
                 link.text(outbound::stream_status_check_response(&now_iso()));
             }
-            AppMessage::Unsupported { kind } => reply_error(
-                "UNSUPPORTED",
-                &format!("{kind} is not supported by this Sightline server"),
-            ),
+            AppMessage::Unsupported { kind, request_id } => {
+                let reason = format!("{kind} is not supported by this Sightline server");
+                // Settle the app's pending request at once where the SDK
+                // has an answer for it; otherwise say so.
+                match outbound::settle_unsupported(
+                    &kind,
+                    request_id.as_deref(),
+                    package,
+                    &reason,
+                    &now_iso(),
+                ) {
+                    Some(answer) => {
+                        link.text(answer);
+                    }
+                    None => reply_error("UNSUPPORTED", &reason),
+                }
+            }
             AppMessage::ConnectionInit(_) => reply_error(
                 "ALREADY_CONNECTED",
                 "this connection is already initialised",
