@@ -140,12 +140,17 @@ async fn requests_sightline_cannot_serve_settle_at_once() {
     let status = sdk.wait_event("stream_status").await;
     assert_eq!(status["status"], "error", "{status}");
     let again = sdk.wait_event("stream_again").await;
-    assert_eq!(again["outcome"], "resolved", "not 'already streaming': {again}");
+    assert_eq!(
+        again["outcome"], "resolved",
+        "not 'already streaming': {again}"
+    );
 
     let managed = sdk.wait_event("managed").await;
     assert_eq!(managed["outcome"], "rejected", "{managed}");
     assert!(
-        managed["error"].as_str().is_some_and(|e| e.contains("not supported")),
+        managed["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("not supported")),
         "{managed}"
     );
     assert!(quick(&managed), "{managed}");
