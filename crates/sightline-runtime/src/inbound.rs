@@ -79,9 +79,11 @@ impl Drop for InboundTicket {
     fn drop(&mut self) {
         if let Some(budget) = self.budget.take() {
             let before = budget.pending.fetch_sub(self.bytes, Ordering::AcqRel);
-            if before.saturating_sub(self.bytes) <= budget.bound {
-                // One waiter at most (the connection); a stored permit
-                // covers a drop that comes before it waits.
+            // Only the drop that brings the budget back under its bound
+            // can matter to a paused connection; the others wake no one.
+            // One waiter at most (the connection); a stored permit covers a
+            // drop that comes before it waits.
+            if before > budget.bound && before - self.bytes <= budget.bound {
                 budget.drained.notify_one();
             }
         }

@@ -220,19 +220,26 @@ impl AppConnection {
         frames::close_with(ctx, close_code, message);
     }
 
-    fn text(&mut self, text: &str, ctx: &mut WebsocketContext<Self>) {
+    /// Lets a whole message (or a ping) through the connection's limits.
+    fn admit(&mut self, text: bool, len: usize, ctx: &mut WebsocketContext<Self>) -> bool {
         let metrics = &self.state.runtime.shared.metrics;
         let error = outbound::tpa_connection_error;
-        let limits = (true, text.len());
-        if !frames::admit(
+        let pass = frames::admit(
             &mut self.gate,
             &mut self.writer,
             metrics,
-            limits,
+            (text, len),
             error,
             ctx,
-        ) {
+        );
+        if !pass {
             self.probe.failed();
+        }
+        pass
+    }
+
+    fn text(&mut self, text: &str, ctx: &mut WebsocketContext<Self>) {
+        if !self.admit(true, text.len(), ctx) {
             return;
         }
         match &self.binding {
@@ -419,17 +426,7 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for AppConnection {
         match msg {
             ws::Message::Text(t) => self.text(&t, ctx),
             ws::Message::Binary(b) => {
-                let metrics = &self.state.runtime.shared.metrics;
-                let error = outbound::tpa_connection_error;
-                let limits = (false, b.len());
-                if frames::admit(
-                    &mut self.gate,
-                    &mut self.writer,
-                    metrics,
-                    limits,
-                    error,
-                    ctx,
-                ) {
+                if self.admit(false, b.len(), ctx) {
                     self.error(
                         "MALFORMED_MESSAGE",
                         "apps send JSON in text frames; binary frames are not accepted",
@@ -447,17 +444,7 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for AppConnection {
             },
             ws::Message::Ping(p) => {
                 // Pings count against the message rate like any message.
-                let metrics = &self.state.runtime.shared.metrics;
-                let error = outbound::tpa_connection_error;
-                let limits = (false, p.len());
-                if frames::admit(
-                    &mut self.gate,
-                    &mut self.writer,
-                    metrics,
-                    limits,
-                    error,
-                    ctx,
-                ) {
+                if self.admit(false, p.len(), ctx) {
                     frames::pong(&self.backlog, &p, ctx);
                 }
             }

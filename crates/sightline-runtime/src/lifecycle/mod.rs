@@ -350,10 +350,6 @@ impl<L: AppLink> AppTable<L> {
         self.apps.values()
     }
 
-    pub fn len(&self) -> usize {
-        self.apps.len()
-    }
-
     pub fn is_empty(&self) -> bool {
         self.apps.is_empty()
     }

@@ -66,8 +66,6 @@ impl Handler<AppIsConnected> for UserSession {
     type Result = bool;
 
     fn handle(&mut self, msg: AppIsConnected, _: &mut Context<Self>) -> bool {
-        self.apps
-            .get(&msg.package_name)
-            .is_some_and(|e| e.state == AppState::Running && e.link.is_some())
+        self.apps.is_connected(&msg.package_name)
     }
 }
