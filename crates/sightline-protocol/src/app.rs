@@ -9,6 +9,7 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use crate::device::{parse_device_request, DeviceRequest, DEVICE_REQUEST_TYPES, MAX_ID_LEN};
 use crate::error::ProtocolError;
 use crate::stream::SubscriptionItem;
 
@@ -38,8 +39,17 @@ pub enum AppMessage {
     OwnershipRelease {
         reason: String,
     },
-    /// `stream_status_check`: answered at once (Sightline runs no streams).
+    /// `stream_status_check`: answered at once with the running stream.
     StreamStatusCheck,
+    /// A request to the glasses' hardware (see [`crate::device`]).
+    Device(DeviceRequest),
+    /// A device request whose fields are wrong: settled at once with the
+    /// answer the SDK expects for its kind, carrying its id if it had one.
+    InvalidDevice {
+        kind: String,
+        request_id: Option<String>,
+        reason: String,
+    },
     /// A message type of the protocol that this server does not implement,
     /// with the `requestId` the app's pending promise waits on, if any.
     Unsupported {
@@ -77,23 +87,9 @@ impl DisplayRequest {
     }
 }
 
-/// The longest `requestId` echoed back to an app (the SDK's are about 30
-/// characters).
-const MAX_REQUEST_ID_LEN: usize = 256;
-
 /// Message types of the protocol Sightline does not implement yet; the app
 /// is told so instead of being met with "unknown type".
 const UNSUPPORTED: &[&str] = &[
-    "photo_request",
-    "audio_play_request",
-    "audio_stop_request",
-    "rgb_led_control",
-    "request_wifi_setup",
-    "rtmp_stream_request",
-    "rtmp_stream_stop",
-    "managed_stream_request",
-    "managed_stream_stop",
-    "location_poll_request",
     "app_broadcast_message",
     "app_direct_message",
     "app_user_discovery",
@@ -113,6 +109,7 @@ impl AppMessage {
             AppMessage::DashboardSystemUpdate { .. } => "dashboard_system_update",
             AppMessage::OwnershipRelease { .. } => "ownership_release",
             AppMessage::StreamStatusCheck => "stream_status_check",
+            AppMessage::Device(_) | AppMessage::InvalidDevice { .. } => "device_request",
             AppMessage::Unsupported { .. } => "unsupported",
         }
     }
@@ -264,15 +261,30 @@ pub fn parse_app_message(text: &str) -> Result<AppMessage, ProtocolError> {
                 .to_string(),
         },
         "stream_status_check" => AppMessage::StreamStatusCheck,
-        k if UNSUPPORTED.contains(&k) => {
-            let request_id = match obj.get("requestId") {
-                Some(Value::String(id)) if id.len() <= MAX_REQUEST_ID_LEN => Some(id.clone()),
-                _ => None,
-            };
-            AppMessage::Unsupported { kind, request_id }
-        }
+        k if DEVICE_REQUEST_TYPES.contains(&k) => match parse_device_request(k, &obj) {
+            Ok(req) => AppMessage::Device(req),
+            Err(e) => AppMessage::InvalidDevice {
+                request_id: request_id(&obj),
+                kind,
+                reason: e.to_string(),
+            },
+        },
+        k if UNSUPPORTED.contains(&k) => AppMessage::Unsupported {
+            request_id: request_id(&obj),
+            kind,
+        },
         _ => return Err(ProtocolError::UnknownType(kind)),
     })
+}
+
+/// The id an app's pending promise waits on, if the frame has a usable one.
+fn request_id(obj: &Map<String, Value>) -> Option<String> {
+    ["requestId", "correlationId"]
+        .iter()
+        .find_map(|k| match obj.get(*k) {
+            Some(Value::String(id)) if !id.is_empty() && id.len() <= MAX_ID_LEN => Some(id.clone()),
+            _ => None,
+        })
 }
 
 fn parse_display(kind: &str, mut obj: Map<String, Value>) -> Result<DisplayRequest, ProtocolError> {
@@ -457,6 +469,14 @@ mod tests {
         );
         assert!(matches!(
             parse_app_message(r#"{"type":"photo_request"}"#),
+            Ok(AppMessage::InvalidDevice { .. })
+        ));
+        assert!(matches!(
+            parse_app_message(r#"{"type":"photo_request","requestId":"p1"}"#),
+            Ok(AppMessage::Device(_))
+        ));
+        assert!(matches!(
+            parse_app_message(r#"{"type":"app_direct_message"}"#),
             Ok(AppMessage::Unsupported { .. })
         ));
         assert!(parse_app_message("{").is_err());

@@ -2,7 +2,7 @@
 //!
 //! This crate is pure: it parses what glasses and apps send, builds what
 //! Sightline sends back, and decides which subscription strings match which
-//! event. It does no I/O and holds no state, so it can be used alone (by a
+//! event, [`device`] the requests apps make of the glasses' hardware. It does no I/O and holds no state, so it can be used alone (by a
 //! glasses simulator, a load generator or a fuzzer) and tested exhaustively.
 //!
 //! Reading order follows the data: [`glasses`] and [`app`] parse inbound
@@ -11,6 +11,7 @@
 
 pub mod app;
 pub mod capabilities;
+pub mod device;
 pub mod error;
 pub mod glasses;
 pub mod outbound;

@@ -272,12 +272,6 @@ pub fn app_stopped(reason: &str, timestamp: &str) -> String {
     json!({"type": "app_stopped", "reason": reason, "timestamp": timestamp}).to_string()
 }
 
-/// `stream_status_check_response`: Sightline runs no camera streams.
-pub fn stream_status_check_response(timestamp: &str) -> String {
-    json!({"type": "stream_status_check_response", "hasActiveStream": false, "timestamp": timestamp})
-        .to_string()
-}
-
 /// `dashboard_mode_changed`, broadcast to every app of the session.
 pub fn dashboard_mode_changed(mode: &str, session_id: &str, timestamp: &str) -> String {
     json!({"type": "dashboard_mode_changed", "mode": mode, "sessionId": session_id, "timestamp": timestamp})
@@ -322,7 +316,7 @@ mod tests {
             (permission_error(&[], ts), "permission_error"),
             (app_stopped("r", ts), "app_stopped"),
             (
-                stream_status_check_response(ts),
+                crate::device::stream_status_check_response(None, ts),
                 "stream_status_check_response",
             ),
             (
@@ -390,79 +384,5 @@ mod tests {
         assert!(v["settings"].is_array());
         assert_eq!(v["mentraosSettings"]["headUpAngle"], 20);
         assert_eq!(v["capabilities"]["hasWifi"], false);
-    }
-}
-
-/// The answer that settles, at once, an app request Sightline cannot carry
-/// out, in the shape the SDK matches it with — so the app's promise or
-/// state never waits for a timeout. `None` for requests the SDK has no
-/// such answer for (the app is then told with `tpa_connection_error`).
-///
-/// - `audio_play_request` (with its `requestId`): `audio_play_response`
-///   with `success: false`; the SDK resolves `playAudio()` with it.
-/// - `rtmp_stream_request` / `rtmp_stream_stop`: `rtmp_stream_status`
-///   `error` / `stopped`, which clears the SDK's "already streaming".
-/// - `managed_stream_request` / `managed_stream_stop`:
-///   `managed_stream_status` `error` / `stopped`; the SDK rejects
-///   `startManagedStream()` with the message.
-pub fn settle_unsupported(
-    kind: &str,
-    request_id: Option<&str>,
-    package: &str,
-    reason: &str,
-    timestamp: &str,
-) -> Option<String> {
-    let v = match kind {
-        "audio_play_request" => json!({
-            "type": "audio_play_response",
-            "requestId": request_id?,
-            "success": false,
-            "error": reason,
-            "timestamp": timestamp,
-        }),
-        "rtmp_stream_request" => json!({
-            "type": "rtmp_stream_status",
-            "status": "error",
-            "errorDetails": reason,
-            "appId": package,
-            "timestamp": timestamp,
-        }),
-        "rtmp_stream_stop" => json!({
-            "type": "rtmp_stream_status",
-            "status": "stopped",
-            "appId": package,
-            "timestamp": timestamp,
-        }),
-        "managed_stream_request" => json!({
-            "type": "managed_stream_status",
-            "status": "error",
-            "message": reason,
-            "timestamp": timestamp,
-        }),
-        "managed_stream_stop" => json!({
-            "type": "managed_stream_status",
-            "status": "stopped",
-            "timestamp": timestamp,
-        }),
-        _ => return None,
-    };
-    Some(v.to_string())
-}
-
-#[cfg(test)]
-mod settle_tests {
-    use super::*;
-
-    #[test]
-    fn requests_with_an_sdk_answer_are_settled_and_others_are_not() {
-        let audio = settle_unsupported("audio_play_request", Some("audio_req_1"), "p", "no", "t")
-            .expect("an answer");
-        let v: Value = serde_json::from_str(&audio).expect("json");
-        assert_eq!(v["requestId"], "audio_req_1");
-        assert_eq!(v["success"], false);
-        assert!(settle_unsupported("audio_play_request", None, "p", "no", "t").is_none());
-        let rtmp = settle_unsupported("rtmp_stream_request", None, "p", "no", "t").expect("rtmp");
-        assert!(rtmp.contains("\"status\":\"error\""));
-        assert!(settle_unsupported("photo_request", Some("x"), "p", "no", "t").is_none());
     }
 }

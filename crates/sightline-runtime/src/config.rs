@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::breaker::BreakerPolicy;
+use crate::devices::DeviceConfig;
 use sightline_transcription::AsrConfig;
 
 /// Configuration of the session runtime.
@@ -58,6 +59,8 @@ pub struct RuntimeConfig {
     pub webhook_breaker: BreakerPolicy,
     /// Speech recognition: the provider and how streams behave.
     pub asr: AsrConfig,
+    /// Deadlines and bounds of apps' device requests.
+    pub devices: DeviceConfig,
 }
 
 impl Default for RuntimeConfig {
@@ -85,6 +88,32 @@ impl Default for RuntimeConfig {
             replay_max_bytes: 512 * 1024,
             webhook_breaker: BreakerPolicy::default(),
             asr: AsrConfig::default(),
+            devices: DeviceConfig::default(),
+        }
+    }
+}
+
+impl RuntimeConfig {
+    /// The server's HTTP base, from the `/app-ws` URL apps are given
+    /// (`ws://host:port/app-ws` → `http://host:port`).
+    pub fn public_http_url(&self) -> String {
+        let url = self.public_ws_url.trim_end_matches('/');
+        let url = url.strip_suffix("/app-ws").unwrap_or(url);
+        if let Some(rest) = url.strip_prefix("wss://") {
+            format!("https://{rest}")
+        } else if let Some(rest) = url.strip_prefix("ws://") {
+            format!("http://{rest}")
+        } else {
+            url.to_string()
+        }
+    }
+
+    /// The same base as the SDK writes it for `speak()`: always https.
+    pub fn sdk_https_url(&self) -> String {
+        let http = self.public_http_url();
+        match http.strip_prefix("http://") {
+            Some(rest) => format!("https://{rest}"),
+            None => http,
         }
     }
 }

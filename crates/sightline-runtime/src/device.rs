@@ -56,6 +56,17 @@ impl GlassesDevice {
         &self.state
     }
 
+    /// Whether the phone says the glasses are connected to it (`None`
+    /// until it says either way).
+    pub fn glasses_connected(&self) -> Option<bool> {
+        self.state.get("connected").and_then(Value::as_bool)
+    }
+
+    /// Whether the glasses are on Wi-Fi, when the phone said.
+    pub fn wifi_connected(&self) -> Option<bool> {
+        self.state.get("wifiConnected").and_then(Value::as_bool)
+    }
+
     /// Whether events of this type can say anything about the glasses.
     pub fn reports(kind: &str) -> bool {
         matches!(

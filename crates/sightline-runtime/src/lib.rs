@@ -25,6 +25,7 @@ pub mod config;
 pub mod connection;
 pub mod dashboard;
 pub mod device;
+pub mod devices;
 pub mod display;
 pub mod figures;
 pub mod health;

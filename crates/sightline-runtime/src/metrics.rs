@@ -61,6 +61,9 @@ pub struct Metrics {
     /// Connections closed because their client stopped reading.
     pub slow_consumer_closes: IntCounter,
     limit_refusals: IntCounterVec,
+    device_requests: IntCounterVec,
+    device_request_duration: HistogramVec,
+    device_answers_dropped: IntCounterVec,
     /// Serialises renders, which bring the actor registry's figures up
     /// to date.
     render: Mutex<()>,
@@ -220,6 +223,24 @@ impl Metrics {
                 "Messages or connections refused by a limit",
                 &["limit"],
             ),
+            device_requests: counter_vec(
+                r,
+                "device_requests_total",
+                "Device requests of apps (photo, audio, location, LED, Wi-Fi setup, streams), by kind and outcome",
+                &["kind", "outcome"],
+            ),
+            device_request_duration: histogram_vec(
+                r,
+                "device_request_seconds",
+                "Device request asked to settled, by kind",
+                &["kind"],
+            ),
+            device_answers_dropped: counter_vec(
+                r,
+                "device_answers_dropped_total",
+                "Answers from the phone that no request waited for, by kind and reason",
+                &["kind", "reason"],
+            ),
             render: Mutex::new(()),
             registry,
         }
@@ -250,6 +271,23 @@ impl Metrics {
     /// `connections` or `subscriptions`.
     pub fn refused(&self, limit: &'static str) {
         self.limit_refusals.with_label_values(&[limit]).inc();
+    }
+
+    /// A device request settled.
+    pub fn device_settled(&self, kind: &'static str, outcome: &'static str, took: Duration) {
+        self.device_requests
+            .with_label_values(&[kind, outcome])
+            .inc();
+        self.device_request_duration
+            .with_label_values(&[kind])
+            .observe(took.as_secs_f64());
+    }
+
+    /// An answer from the phone no request waited for.
+    pub fn device_answer_dropped(&self, kind: &'static str, reason: &'static str) {
+        self.device_answers_dropped
+            .with_label_values(&[kind, reason])
+            .inc();
     }
 
     pub fn display(&self, outcome: DisplayOutcome) {

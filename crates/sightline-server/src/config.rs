@@ -182,6 +182,51 @@ impl ServerConfig {
         if let Some(n) = count(&get, "SIGHTLINE_MAX_SUBSCRIPTIONS_PER_APP")? {
             c.runtime.max_subscriptions_per_app = n as usize;
         }
+        // Device request deadlines: each must stay under the SDK's own
+        // timer for that call, so the app hears Sightline's reason.
+        let d = &mut c.runtime.devices;
+        let deadlines: [(&'static str, &mut Duration, Option<u64>); 6] = [
+            (
+                "SIGHTLINE_PHOTO_DEADLINE_MS",
+                &mut d.photo_deadline,
+                Some(30_000),
+            ),
+            (
+                "SIGHTLINE_AUDIO_DEADLINE_MS",
+                &mut d.audio_deadline,
+                Some(60_000),
+            ),
+            (
+                "SIGHTLINE_LOCATION_DEADLINE_MS",
+                &mut d.location_deadline,
+                Some(15_000),
+            ),
+            ("SIGHTLINE_LED_DEADLINE_MS", &mut d.led_deadline, None),
+            (
+                "SIGHTLINE_STREAM_KEEPALIVE_MS",
+                &mut d.keepalive_interval,
+                None,
+            ),
+            (
+                "SIGHTLINE_STREAM_ACK_DEADLINE_MS",
+                &mut d.ack_deadline,
+                None,
+            ),
+        ];
+        for (name, field, sdk_ms) in deadlines {
+            if let Some(v) = ms(name)? {
+                if let Some(sdk) = sdk_ms.filter(|sdk| v.as_millis() as u64 >= *sdk) {
+                    return Err(ConfigError::Invalid {
+                        name,
+                        reason: format!(
+                            "{} ms must be under the SDK's own timeout of {sdk} ms",
+                            v.as_millis()
+                        ),
+                    });
+                }
+                *field = v;
+            }
+        }
         let timeouts: [(&'static str, &mut Duration); 4] = [
             ("SIGHTLINE_APP_INIT_TIMEOUT_MS", &mut c.app_init_timeout),
             (
@@ -203,7 +248,8 @@ impl ServerConfig {
             }
         }
         let l = &mut c.limits;
-        let sizes: [(&'static str, &mut usize); 10] = [
+        let sizes: [(&'static str, &mut usize); 11] = [
+            ("SIGHTLINE_PHOTO_MAX_BYTES", &mut l.photo_upload_bytes),
             (
                 "SIGHTLINE_GLASSES_MAX_TEXT_BYTES",
                 &mut l.glasses_text_bytes,

@@ -22,6 +22,10 @@ pub enum ApiError {
     Store(String),
     #[error("{0}")]
     TooLarge(String),
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("{0}")]
+    Upstream(String),
     #[error("internal error: {0}")]
     Internal(&'static str),
 }
@@ -36,6 +40,8 @@ impl ApiError {
             ApiError::Conflict(_) => "CONFLICT",
             ApiError::Store(_) => "STORE_UNAVAILABLE",
             ApiError::TooLarge(_) => "PAYLOAD_TOO_LARGE",
+            ApiError::Unsupported(_) => "UNSUPPORTED_MEDIA_TYPE",
+            ApiError::Upstream(_) => "UPSTREAM_FAILED",
             ApiError::Internal(_) => "INTERNAL",
         }
     }
@@ -61,6 +67,8 @@ impl ResponseError for ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unsupported(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Upstream(_) => StatusCode::BAD_GATEWAY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -45,6 +45,7 @@ pub mod glasses_ws;
 pub mod inspect;
 pub mod limits;
 pub mod openapi;
+pub mod photo_upload;
 pub mod preauth;
 pub mod settings_change;
 pub mod stats;
@@ -211,6 +212,11 @@ impl Sightline {
                     "/api/apps/uninstall/{package}",
                     Method::POST,
                     web::post().to(user_apps::uninstall),
+                ))
+                .service(timed(
+                    "/api/photos/{user}/{request_id}",
+                    Method::POST,
+                    web::post().to(photo_upload::upload),
                 ))
                 .service(timed(
                     "/appsettings/user/{package}",

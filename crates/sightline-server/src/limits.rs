@@ -82,6 +82,9 @@ pub struct Limits {
     /// The same from one source address
     /// (`SIGHTLINE_MAX_UNAUTHENTICATED_PER_ADDRESS`).
     pub max_unauthenticated_per_address: usize,
+    /// Largest photo the phone may upload through Sightline; the SDK's
+    /// own upload route takes 10 MiB (`SIGHTLINE_PHOTO_MAX_BYTES`).
+    pub photo_upload_bytes: usize,
 }
 
 /// A sustained rate and the burst allowed above it.
@@ -112,6 +115,7 @@ impl Default for Limits {
             glasses_inbound_backlog_bytes: 1024 * 1024,
             max_unauthenticated: 1024,
             max_unauthenticated_per_address: 32,
+            photo_upload_bytes: 10 * 1024 * 1024,
         }
     }
 }

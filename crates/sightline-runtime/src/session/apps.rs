@@ -97,7 +97,10 @@ impl UserSession {
                 } => self.post_stop_request(package, target, reason, then, ctx),
                 Effect::Arm { at, timer } => self.arm(at, timer, ctx),
                 Effect::Persist { package, running } => self.persist_running(&package, running),
-                Effect::Accept { package, link } => self.accept(&package, &link),
+                Effect::Accept { package, link } => {
+                    self.accept(&package, &link);
+                    self.devices_app_connected(&package);
+                }
                 Effect::Reject {
                     link,
                     code,
@@ -122,7 +125,10 @@ impl UserSession {
                     app_type,
                 } => self.screen_app_started(&package, &name, app_type, ctx),
                 Effect::ScreenBooted { package } => self.screen_app_booted(&package, ctx),
-                Effect::ScreenStopped { package } => self.screen_app_stopped(&package, ctx),
+                Effect::ScreenStopped { package } => {
+                    self.screen_app_stopped(&package, ctx);
+                    self.devices_app_stopped(&package, ctx);
+                }
                 Effect::AppStates { error } => self.send_app_state(error.as_deref()),
                 Effect::MicrophoneMayChange => self.update_mic(false, ctx),
                 Effect::Count(count) => self.count(count),

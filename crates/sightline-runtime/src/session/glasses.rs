@@ -59,6 +59,7 @@ impl UserSession {
         }
         self.screen_restore();
         self.update_mic(true, ctx);
+        self.devices_glasses_connected(ctx);
     }
 
     pub(super) fn glasses_disconnected(&mut self, id: ConnectionId, ctx: &mut Context<Self>) {
@@ -69,6 +70,7 @@ impl UserSession {
         self.apps.glasses_left();
         let change = self.device.glasses_gone();
         self.tell_apps_about_device(change);
+        self.devices_glasses_gone(ctx);
         self.probe.set_state("glasses-away");
         self.unwatch(id);
         self.sync_transcription(true);
@@ -114,7 +116,10 @@ impl UserSession {
                 self.dashboard_observe(&ev);
                 self.observe_device(&ev);
                 self.transcription_vad(&ev);
-                self.route_event(&ev, received, ctx);
+                let (relay, answered) = self.device_answer(&ev, ctx);
+                if relay {
+                    self.route_event_except(&ev, received, answered.as_deref(), ctx);
+                }
             }
         }
     }

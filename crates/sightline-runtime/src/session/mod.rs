@@ -14,6 +14,7 @@
 //! [`screen`] (the display manager and the dashboard).
 
 mod apps;
+mod devices;
 mod glasses;
 mod persist;
 mod routing;
@@ -21,6 +22,7 @@ mod screen;
 mod transcription;
 mod view;
 
+pub use devices::{PhotoDestination, PhotoUploaded};
 pub use transcription::TranscriptionStatus;
 pub use view::{AppView, DescribeSession, DisplayView, SessionView};
 mod settings;
@@ -39,6 +41,7 @@ use sightline_store::{AppRecord, Store, UserRecord};
 use crate::config::RuntimeConfig;
 use crate::dashboard::Dashboard;
 use crate::device::GlassesDevice;
+use crate::devices::DeviceRequests;
 use crate::display::{DisplayConfig, DisplayManager};
 use crate::health::{
     ConnectionRole, ConnectionTimedOut, GetSessionFigures, HealthMonitor, HealthTimings,
@@ -78,6 +81,8 @@ pub struct UserSession {
     screen: DisplayManager,
     /// The user's glasses: model, capabilities, state.
     device: GlassesDevice,
+    /// What apps asked of the glasses' hardware and is not settled yet.
+    devices: DeviceRequests,
     /// The system dashboard of this session.
     dashboard: Dashboard,
     /// Writes which apps run to the store, in order.
@@ -134,6 +139,19 @@ impl UserSession {
             },
         );
         let running_writer = persist::RunningAppsWriter::start(store.clone(), user_email.clone());
+        let mut devices = DeviceRequests::new(config.devices.clone());
+        devices.set_urls(
+            config.sdk_https_url(),
+            config.public_http_url(),
+            format!(
+                "{}/api/photos/{}",
+                config.public_http_url(),
+                percent_encoding::utf8_percent_encode(
+                    &user_email,
+                    percent_encoding::NON_ALPHANUMERIC
+                )
+            ),
+        );
         let mic = MicrophoneGate::new(config.mic_settle, config.mic_off_delay, Instant::now());
         UserSession {
             user,
@@ -150,6 +168,7 @@ impl UserSession {
             screen,
             dashboard,
             device: GlassesDevice::default(),
+            devices,
             running_writer,
             monitor: None,
             health,

@@ -32,11 +32,26 @@ impl UserSession {
         received: Instant,
         ctx: &mut Context<Self>,
     ) {
+        self.route_event_except(ev, received, None, ctx)
+    }
+
+    /// [`Self::route_event`] to every app but `except` (which already had
+    /// the event, as the answer to its own request).
+    pub(super) fn route_event_except(
+        &mut self,
+        ev: &GlassesEvent,
+        received: Instant,
+        except: Option<&str>,
+        ctx: &mut Context<Self>,
+    ) {
         let ts = now_iso();
         let mut dropped = 0;
         let mut overflowed = Vec::new();
         let mut frames: Vec<(String, DataStreamFrame)> = Vec::new();
         for (package, entry) in self.apps.iter_mut() {
+            if except == Some(package.as_str()) {
+                continue;
+            }
             // A restarted app keeps collecting until it has subscribed
             // again, so kept events are never overtaken by new ones.
             let connected = entry.receives_live();
@@ -132,10 +147,12 @@ impl UserSession {
         };
         match msg {
             AppMessage::SubscriptionUpdate(items) => {
+                let had_location = self.wants_location(package);
                 let effects = self
                     .apps
                     .subscriptions_changed(Instant::now(), package, id, &items);
                 self.carry_out(effects, ctx);
+                self.location_subscription_changed(package, had_location, ctx);
             }
             AppMessage::DisplayEvent(req) => self.screen_request(package, req, ctx),
             AppMessage::DashboardContentUpdate { content, modes } => {
@@ -177,24 +194,19 @@ impl UserSession {
                 self.apps.ownership_released(package, id);
             }
             AppMessage::StreamStatusCheck => {
-                link.text(outbound::stream_status_check_response(&now_iso()));
+                link.text(self.devices.streams().status_check());
             }
-            AppMessage::Unsupported { kind, request_id } => {
-                let reason = format!("{kind} is not supported by this Sightline server");
-                // Settle the app's pending request at once where the SDK
-                // has an answer for it; otherwise say so.
-                match outbound::settle_unsupported(
-                    &kind,
-                    request_id.as_deref(),
-                    package,
-                    &reason,
-                    &now_iso(),
-                ) {
-                    Some(answer) => {
-                        link.text(answer);
-                    }
-                    None => reply_error("UNSUPPORTED", &reason),
-                }
+            AppMessage::Device(req) => self.device_request(package, req, ctx),
+            AppMessage::InvalidDevice {
+                kind,
+                request_id,
+                reason,
+            } => self.invalid_device_request(package, &kind, request_id.as_deref(), &reason, ctx),
+            AppMessage::Unsupported { kind, .. } => {
+                reply_error(
+                    "UNSUPPORTED",
+                    &format!("{kind} is not supported by this Sightline server"),
+                );
             }
             AppMessage::ConnectionInit(_) => reply_error(
                 "ALREADY_CONNECTED",
