@@ -143,6 +143,25 @@ impl SdkApp {
         self.seen.iter().filter(|v| v["event"] == name).count()
     }
 
+    /// Asks a driven app (`device_calls_app.mjs`) to make one SDK call;
+    /// its outcome is reported as `tag`.
+    pub async fn call(&self, call: &str, args: Value, tag: &str) {
+        let addr: std::net::SocketAddr = self
+            .url
+            .trim_start_matches("http://")
+            .parse()
+            .expect("app address");
+        let (status, body) = super::http(
+            addr,
+            "POST",
+            "/test/call",
+            None,
+            Some(serde_json::json!({"call": call, "args": args, "tag": tag})),
+        )
+        .await;
+        assert_eq!(status, 200, "the app took the call {call}: {body}");
+    }
+
     /// Ends the app's process.
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;
