@@ -61,6 +61,10 @@ pub struct Metrics {
     /// Connections closed because their client stopped reading.
     pub slow_consumer_closes: IntCounter,
     limit_refusals: IntCounterVec,
+    /// `GET /api/tts` requests, by provider and outcome.
+    pub tts_requests: IntCounterVec,
+    /// `GET /api/tts` requests answered from the speech cache.
+    pub tts_cache_hits: IntCounter,
     /// Serialises renders, which bring the actor registry's figures up
     /// to date.
     render: Mutex<()>,
@@ -219,6 +223,17 @@ impl Metrics {
                 "limit_refusals_total",
                 "Messages or connections refused by a limit",
                 &["limit"],
+            ),
+            tts_requests: counter_vec(
+                r,
+                "tts_requests_total",
+                "Text-to-speech requests, by provider and outcome",
+                &["provider", "outcome"],
+            ),
+            tts_cache_hits: counter(
+                r,
+                "tts_cache_hits_total",
+                "Text-to-speech requests answered from the speech cache",
             ),
             render: Mutex::new(()),
             registry,
