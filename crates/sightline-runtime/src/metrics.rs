@@ -64,6 +64,10 @@ pub struct Metrics {
     device_requests: IntCounterVec,
     device_request_duration: HistogramVec,
     device_answers_dropped: IntCounterVec,
+    /// `GET /api/tts` requests, by provider and outcome.
+    pub tts_requests: IntCounterVec,
+    /// `GET /api/tts` requests answered from the speech cache.
+    pub tts_cache_hits: IntCounter,
     /// Serialises renders, which bring the actor registry's figures up
     /// to date.
     render: Mutex<()>,
@@ -240,6 +244,17 @@ impl Metrics {
                 "device_answers_dropped_total",
                 "Answers from the phone that no request waited for, by kind and reason",
                 &["kind", "reason"],
+            ),
+            tts_requests: counter_vec(
+                r,
+                "tts_requests_total",
+                "Text-to-speech requests, by provider and outcome",
+                &["provider", "outcome"],
+            ),
+            tts_cache_hits: counter(
+                r,
+                "tts_cache_hits_total",
+                "Text-to-speech requests answered from the speech cache",
             ),
             render: Mutex::new(()),
             registry,

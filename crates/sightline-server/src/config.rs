@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use sightline_runtime::RuntimeConfig;
+use sightline_speech::{ProviderChoice, SpeechConfig};
 use sightline_store::MongoConfig;
 use sightline_transcription::{AsrConfig, ProviderKind, TranslatorKind};
 use thiserror::Error;
@@ -54,6 +55,8 @@ pub struct ServerConfig {
     /// MongoDB connection; `None` runs on the embedded store in `data_dir`.
     pub mongodb: Option<MongoConfig>,
     pub runtime: RuntimeConfig,
+    /// Text-to-speech behind `GET /api/tts` (`SIGHTLINE_TTS_*`).
+    pub speech: SpeechConfig,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -76,6 +79,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("settings_limits", &self.settings_limits)
             .field("mongodb", &self.mongodb)
             .field("runtime", &self.runtime)
+            .field("speech", &self.speech)
             .finish()
     }
 }
@@ -101,6 +105,7 @@ impl ServerConfig {
                 public_ws_url: default_public_ws_url(bind),
                 ..RuntimeConfig::default()
             },
+            speech: SpeechConfig::default(),
         }
     }
 
@@ -338,6 +343,7 @@ impl ServerConfig {
                 }
             };
         }
+        read_speech(&get, &mut c.speech)?;
         if let Some(uri) = get("SIGHTLINE_MONGODB_URI").filter(|u| !u.is_empty()) {
             let mut m = MongoConfig::new(uri);
             m.database = get("SIGHTLINE_MONGODB_DATABASE").filter(|d| !d.is_empty());
@@ -417,6 +423,71 @@ fn read_settings_limits(
         if let Some(n) = count(get, name)? {
             *field = n as usize;
         }
+    }
+    Ok(())
+}
+
+/// The `SIGHTLINE_TTS_*` settings of text-to-speech. The ElevenLabs key may
+/// also be given as `ELEVENLABS_API_KEY`, the MentraOS cloud's name.
+fn read_speech(
+    get: &impl Fn(&str) -> Option<String>,
+    speech: &mut SpeechConfig,
+) -> Result<(), ConfigError> {
+    if let Some(p) = get("SIGHTLINE_TTS_PROVIDER").filter(|p| !p.is_empty()) {
+        speech.provider = ProviderChoice::parse(&p).ok_or_else(|| ConfigError::Invalid {
+            name: "SIGHTLINE_TTS_PROVIDER",
+            reason: format!("{p:?}: expected espeak, elevenlabs or off"),
+        })?;
+    }
+    let e = &mut speech.elevenlabs;
+    if let Some(k) = get("SIGHTLINE_TTS_ELEVENLABS_API_KEY")
+        .or_else(|| get("ELEVENLABS_API_KEY"))
+        .filter(|k| !k.is_empty())
+    {
+        e.api_key = k;
+    }
+    if let Some(u) = get("SIGHTLINE_TTS_ELEVENLABS_URL").filter(|u| !u.is_empty()) {
+        if !(u.starts_with("http://") || u.starts_with("https://")) {
+            return Err(ConfigError::Invalid {
+                name: "SIGHTLINE_TTS_ELEVENLABS_URL",
+                reason: format!("{u:?}: expected an http:// or https:// URL"),
+            });
+        }
+        e.base_url = u;
+    }
+    if let Some(v) = get("SIGHTLINE_TTS_ESPEAK_VOICE").filter(|v| !v.is_empty()) {
+        let fine = v.len() <= 64
+            && v.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'+' | b'/'));
+        if !fine {
+            return Err(ConfigError::Invalid {
+                name: "SIGHTLINE_TTS_ESPEAK_VOICE",
+                reason: format!("{v:?}: expected an espeak-ng voice name such as en-us"),
+            });
+        }
+        speech.espeak.voice = v;
+    }
+    if let Some(n) = count(get, "SIGHTLINE_TTS_TIMEOUT_MS")? {
+        let d = Duration::from_millis(u64::from(n.max(1)));
+        speech.espeak.timeout = d;
+        speech.elevenlabs.timeout = d;
+    }
+    if let Some(n) = count(get, "SIGHTLINE_TTS_MAX_AUDIO_BYTES")? {
+        let n = (n as usize).max(1);
+        speech.espeak.max_audio_bytes = n;
+        speech.elevenlabs.max_audio_bytes = n;
+    }
+    if let Some(n) = count(get, "SIGHTLINE_TTS_MAX_TEXT_CHARS")? {
+        speech.limits.max_text_chars = (n as usize).max(1);
+    }
+    if let Some(n) = count(get, "SIGHTLINE_TTS_MAX_CONCURRENT")? {
+        speech.max_concurrent = (n as usize).max(1);
+    }
+    if let Some(n) = count(get, "SIGHTLINE_TTS_CACHE_ENTRIES")? {
+        speech.cache.max_entries = n as usize;
+    }
+    if let Some(n) = count(get, "SIGHTLINE_TTS_CACHE_BYTES")? {
+        speech.cache.max_bytes = n as usize;
     }
     Ok(())
 }
@@ -661,6 +732,59 @@ mod tests {
         ]))
         .unwrap_err();
         assert!(e.to_string().contains("SIGHTLINE_JWT_REQUIRE_EXP"));
+    }
+
+    #[test]
+    fn text_to_speech_is_read() {
+        let c = ServerConfig::from_lookup(lookup(&[("SIGHTLINE_JWT_SECRET", "s")])).unwrap();
+        assert_eq!(c.speech, SpeechConfig::default());
+        assert_eq!(c.speech.provider, ProviderChoice::Espeak);
+        let c = ServerConfig::from_lookup(lookup(&[
+            ("SIGHTLINE_JWT_SECRET", "s"),
+            ("SIGHTLINE_TTS_PROVIDER", "ElevenLabs"),
+            ("SIGHTLINE_TTS_ELEVENLABS_API_KEY", "xi-secret"),
+            ("SIGHTLINE_TTS_ELEVENLABS_URL", "http://127.0.0.1:9000"),
+            ("SIGHTLINE_TTS_ESPEAK_VOICE", "en-gb"),
+            ("SIGHTLINE_TTS_TIMEOUT_MS", "2500"),
+            ("SIGHTLINE_TTS_MAX_AUDIO_BYTES", "100000"),
+            ("SIGHTLINE_TTS_MAX_TEXT_CHARS", "200"),
+            ("SIGHTLINE_TTS_MAX_CONCURRENT", "4"),
+            ("SIGHTLINE_TTS_CACHE_ENTRIES", "10"),
+            ("SIGHTLINE_TTS_CACHE_BYTES", "5000"),
+        ]))
+        .unwrap();
+        let s = &c.speech;
+        assert_eq!(s.provider, ProviderChoice::ElevenLabs);
+        assert_eq!(s.elevenlabs.api_key, "xi-secret");
+        assert_eq!(s.elevenlabs.base_url, "http://127.0.0.1:9000");
+        assert_eq!(s.espeak.voice, "en-gb");
+        assert_eq!(s.elevenlabs.timeout, Duration::from_millis(2500));
+        assert_eq!(s.espeak.timeout, Duration::from_millis(2500));
+        assert_eq!(s.espeak.max_audio_bytes, 100_000);
+        assert_eq!(s.limits.max_text_chars, 200);
+        assert_eq!(s.max_concurrent, 4);
+        assert_eq!((s.cache.max_entries, s.cache.max_bytes), (10, 5000));
+        assert!(
+            !format!("{c:?}").contains("xi-secret"),
+            "the key is not printed"
+        );
+        let legacy = ServerConfig::from_lookup(lookup(&[
+            ("SIGHTLINE_JWT_SECRET", "s"),
+            ("ELEVENLABS_API_KEY", "old-name"),
+        ]))
+        .unwrap();
+        assert_eq!(legacy.speech.elevenlabs.api_key, "old-name");
+        for (name, value) in [
+            ("SIGHTLINE_TTS_PROVIDER", "polly"),
+            ("SIGHTLINE_TTS_ELEVENLABS_URL", "ftp://x"),
+            ("SIGHTLINE_TTS_ESPEAK_VOICE", "en; rm"),
+            ("SIGHTLINE_TTS_MAX_TEXT_CHARS", "lots"),
+        ] {
+            let e =
+                ServerConfig::from_lookup(lookup(&[("SIGHTLINE_JWT_SECRET", "s"), (name, value)]))
+                    .unwrap_err();
+            assert!(e.to_string().contains(name), "{e}");
+        }
     }
 
     #[test]

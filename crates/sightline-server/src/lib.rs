@@ -3,7 +3,8 @@
 //! `/glasses-ws` and `/app-ws` turn sockets into connection actors that talk
 //! to the runtime's user sessions; `/api/admin/*` registers apps (developers),
 //! `/api/apps*` and `/appsettings/*` serve users and SDK apps (described in
-//! `docs/openapi.json`, see [`openapi`]); `/health` and `/ready` answer
+//! `docs/openapi.json`, see [`openapi`]); `/api/tts` speaks the SDK's
+//! `session.audio.speak()` texts ([`tts`]); `/health` and `/ready` answer
 //! liveness and readiness, `/stats`, `/actors`, `/metrics` and the `/inspect`
 //! page show operators what runs (see [`actors`]). Embed it in any actix-web
 //! application:
@@ -49,6 +50,7 @@ pub mod photo_upload;
 pub mod preauth;
 pub mod settings_change;
 pub mod stats;
+pub mod tts;
 pub mod user_apps;
 pub mod views;
 
@@ -73,6 +75,8 @@ pub struct SharedState {
     /// App sockets not yet authenticated, against
     /// `config.limits.max_unauthenticated` (and per address).
     pub pre_auth: Arc<preauth::PreAuthBudget>,
+    /// Text-to-speech for `GET /api/tts`.
+    pub speech: sightline_speech::SpeechService,
 }
 
 /// A running Sightline: its runtime, ready to mount on an actix-web app.
@@ -123,8 +127,10 @@ impl SightlineBuilder {
             }
         };
         let runtime = Runtime::start(self.config.runtime.clone(), store);
+        let speech = sightline_speech::SpeechService::from_config(&self.config.speech);
         Ok(Sightline {
             state: web::Data::new(SharedState {
+                speech,
                 config: self.config,
                 runtime,
                 slots: Arc::default(),
@@ -213,6 +219,7 @@ impl Sightline {
                     Method::POST,
                     web::post().to(user_apps::uninstall),
                 ))
+                .service(timed("/api/tts", Method::GET, web::get().to(tts::speak)))
                 .service(timed(
                     "/api/photos/{user}/{request_id}",
                     Method::POST,
