@@ -255,6 +255,47 @@ async fn speak_plays_real_speech_of_the_text_and_repeats_come_from_the_cache() {
     server.stop().await;
 }
 
+/// A real SDK app's `speak()`: the glasses are asked to play a URL of this
+/// server (written by the SDK as https, given to the glasses as it really
+/// is), fetching it gives speech of the text, and the glasses' answer
+/// settles the app's promise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn speak_from_a_real_app_hands_the_glasses_a_url_of_that_speech() {
+    let server = start(|_| {});
+    let package = "com.sightline.speaks";
+    let mut sdk = SdkApp::start("device_calls_app.mjs", package, &[]).await;
+    server
+        .register(package, &sdk.url, SDK_KEY, sightline::store::AppType::Background)
+        .await;
+    let mut g = Client::glasses(&server, "talker@example.com").await;
+    g.send(json!({"type": "start_app", "packageName": package}))
+        .await;
+    sdk.wait_event("session").await;
+    sdk.call("speak", json!({"text": "Hello from the glasses"}), "speak")
+        .await;
+    let play = g.expect_type("audio_play_request").await;
+    assert_eq!(play["trackId"], 2, "{play}");
+    let url = play["audioUrl"].as_str().expect("audioUrl");
+    let own = format!("http://{}", server.addr);
+    let path = url
+        .strip_prefix(&own)
+        .unwrap_or_else(|| panic!("{url} is not on {own}"));
+    assert!(path.starts_with("/api/tts?text=Hello"), "{path}");
+    let audio = get(server.addr, path).await;
+    assert_eq!(audio.status, 200);
+    let heard = transcribe(&audio.body).await;
+    for word in ["hello", "glasses"] {
+        assert!(heard.contains(word), "{word:?} not heard in {heard:?}");
+    }
+    g.send(json!({"type": "audio_play_response", "requestId": play["requestId"],
+        "success": true, "duration": 1500}))
+        .await;
+    let done = sdk.wait_event("speak").await;
+    assert_eq!(done["value"], json!({"success": true, "duration": 1500}), "{done}");
+    sdk.stop().await;
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_get_json_errors() {
     let server = start(|c| c.speech.limits.max_text_chars = 100);
