@@ -505,6 +505,9 @@ async fn one_stream_per_glasses_kept_alive_and_always_ended() {
         .await;
     sdk.wait_for("stream_status", WAIT, |v| v["status"]["status"] == "active")
         .await;
+    let view = session_view(&server, "streamer@example.com").await;
+    assert_eq!(view["stream"]["streamId"], stream_id.as_str(), "{view}");
+    assert_eq!(view["stream"]["status"], "active", "{view}");
     sdk.call("checkStream", json!({}), "check").await;
     let check = sdk.wait_event("check").await;
     assert_eq!(check["value"]["hasActiveStream"], true, "{check}");

@@ -265,7 +265,12 @@ async fn speak_from_a_real_app_hands_the_glasses_a_url_of_that_speech() {
     let package = "com.sightline.speaks";
     let mut sdk = SdkApp::start("device_calls_app.mjs", package, &[]).await;
     server
-        .register(package, &sdk.url, SDK_KEY, sightline::store::AppType::Background)
+        .register(
+            package,
+            &sdk.url,
+            SDK_KEY,
+            sightline::store::AppType::Background,
+        )
         .await;
     let mut g = Client::glasses(&server, "talker@example.com").await;
     g.send(json!({"type": "start_app", "packageName": package}))
@@ -287,11 +292,17 @@ async fn speak_from_a_real_app_hands_the_glasses_a_url_of_that_speech() {
     for word in ["hello", "glasses"] {
         assert!(heard.contains(word), "{word:?} not heard in {heard:?}");
     }
-    g.send(json!({"type": "audio_play_response", "requestId": play["requestId"],
-        "success": true, "duration": 1500}))
-        .await;
+    g.send(
+        json!({"type": "audio_play_response", "requestId": play["requestId"],
+        "success": true, "duration": 1500}),
+    )
+    .await;
     let done = sdk.wait_event("speak").await;
-    assert_eq!(done["value"], json!({"success": true, "duration": 1500}), "{done}");
+    assert_eq!(
+        done["value"],
+        json!({"success": true, "duration": 1500}),
+        "{done}"
+    );
     sdk.stop().await;
     server.stop().await;
 }

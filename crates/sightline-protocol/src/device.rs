@@ -356,6 +356,27 @@ pub enum DeviceAnswer {
 }
 
 impl DeviceAnswer {
+    /// The request this answers, for answers to a waiting request.
+    pub fn request(&self) -> Option<(RequestKind, &str)> {
+        match self {
+            DeviceAnswer::AudioPlayed { request_id, .. } => Some((RequestKind::Audio, request_id)),
+            DeviceAnswer::Photo { request_id, .. } => Some((RequestKind::Photo, request_id)),
+            DeviceAnswer::LocationFix { correlation_id } => {
+                Some((RequestKind::Location, correlation_id))
+            }
+            DeviceAnswer::Led { request_id, .. } => Some((RequestKind::Led, request_id)),
+            DeviceAnswer::KeepAliveAck { .. } | DeviceAnswer::StreamStatus { .. } => None,
+        }
+    }
+
+    /// The app an answer names (`appId`, else `packageName`), if any.
+    pub fn names_app(ev: &Value) -> Option<&str> {
+        ev.get("appId")
+            .or_else(|| ev.get("packageName"))
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    }
+
     /// Whether events of this type may be an answer (cheap, by type only).
     pub fn may_be(kind: &str) -> bool {
         matches!(

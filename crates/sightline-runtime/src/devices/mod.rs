@@ -756,8 +756,22 @@ impl DeviceRequests {
         ]
     }
 
-    /// The phone answered something.
-    pub fn answered(&mut self, now: Instant, answer: DeviceAnswer) -> DeviceEffects {
+    /// The phone answered something; `app` is the app the answer names,
+    /// when it names one (an answer naming another app than the one that
+    /// asked is dropped, and the request keeps waiting).
+    pub fn answered(
+        &mut self,
+        now: Instant,
+        answer: DeviceAnswer,
+        app: Option<&str>,
+    ) -> DeviceEffects {
+        if let Some((kind, id)) = answer.request() {
+            if let (Some(app), Some(p)) = (app, self.pending.get(&(kind, id.to_string()))) {
+                if p.package != app {
+                    return dropped(kind, "another_app");
+                }
+            }
+        }
         let ts = crate::now_iso();
         match answer {
             DeviceAnswer::AudioPlayed {
@@ -873,6 +887,7 @@ impl DeviceRequests {
             DeviceAnswer::LocationFix {
                 correlation_id: id.to_string(),
             },
+            None,
         );
         (package.map(|p| (p, id.to_string())), fx)
     }

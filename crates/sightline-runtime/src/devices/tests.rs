@@ -204,11 +204,11 @@ fn a_photo_failure_the_phone_reports_reaches_the_app_and_a_second_answer_is_drop
         code: Some("CAMERA_BUSY".into()),
         message: Some("The camera is busy".into()),
     };
-    let fx = w.table.answered(w.at(800), answer.clone());
+    let fx = w.table.answered(w.at(800), answer.clone(), None);
     let f = photo_failures(&fx);
     assert_eq!(f[0].body["errorCode"], "CAMERA_BUSY");
     assert_eq!(f[0].settled.took, Duration::from_millis(800));
-    let fx = w.table.answered(w.at(900), answer);
+    let fx = w.table.answered(w.at(900), answer, None);
     assert_eq!(
         fx,
         vec![DeviceEffect::AnswerDropped {
@@ -262,12 +262,20 @@ fn audio_answers_reach_the_asking_app_only_and_once() {
         error: None,
         duration: Some(1.5),
     };
-    let fx = w.table.answered(w.at(1500), answer("a1"));
+    // An answer naming another app than the one that asked is dropped.
+    assert!(matches!(
+        w.table.answered(w.at(1400), answer("a1"), Some("com.b"))[0],
+        DeviceEffect::AnswerDropped {
+            why: "another_app",
+            ..
+        }
+    ));
+    let fx = w.table.answered(w.at(1500), answer("a1"), Some("com.a"));
     assert_eq!(to_app(&fx, "com.a")[0]["requestId"], "a1");
     assert_eq!(to_app(&fx, "com.a")[0]["success"], true);
     assert!(to_app(&fx, "com.b").is_empty());
     assert!(matches!(
-        w.table.answered(w.at(1600), answer("a1"))[0],
+        w.table.answered(w.at(1600), answer("a1"), None)[0],
         DeviceEffect::AnswerDropped { .. }
     ));
     // A non-blocking play is handed over and waits for nothing.
@@ -411,6 +419,7 @@ fn a_stream_is_kept_alive_and_given_up_after_three_missed_acks() {
             error_details: None,
             stats: None,
         },
+        None,
     );
     assert_eq!(to_app(&fx, "com.a")[0]["status"], "active");
     // Keep-alive at 15 s, acknowledged.
@@ -425,7 +434,8 @@ fn a_stream_is_kept_alive_and_given_up_after_three_missed_acks() {
             DeviceAnswer::KeepAliveAck {
                 stream_id: "stream-1".into(),
                 ack_id: ack
-            }
+            },
+            None
         )
         .is_empty());
     // Then the glasses fall silent: three keep-alives go unanswered.
@@ -513,6 +523,7 @@ fn led_requests_need_an_led_and_hear_the_glasses_answer() {
             success: true,
             error: None,
         },
+        None,
     );
     assert_eq!(to_app(&fx, "com.a")[0]["type"], "rgb_led_control_response");
     assert_eq!(outcomes(&fx), vec![Outcome::Ok]);

@@ -104,13 +104,16 @@ impl UserSession {
             self.location_to_app(&package, &data);
             return (true, Some(package));
         }
-        let Some(answer) = DeviceAnswer::from_event(&ev.kind, &Value::Object(event)) else {
+        let event = Value::Object(event);
+        let Some(answer) = DeviceAnswer::from_event(&ev.kind, &event) else {
             self.health
                 .metrics
                 .device_answer_dropped(answer_kind(&ev.kind), "malformed");
             return (relay, None);
         };
-        let effects = self.devices.answered(now, answer);
+        let effects = self
+            .devices
+            .answered(now, answer, DeviceAnswer::names_app(&event));
         self.carry_out_devices(effects, ctx);
         (relay, None)
     }

@@ -24,6 +24,12 @@ pub struct SessionView {
     /// What the glasses' main view shows.
     pub display: Option<DisplayView>,
     pub transcription_streams: Vec<String>,
+    /// Device requests waiting for the phone's answer, oldest first.
+    pub device_requests: Vec<crate::devices::PendingView>,
+    /// The video stream running from the glasses' camera.
+    pub stream: Option<crate::devices::StreamView>,
+    /// The glasses' location tier, as last told.
+    pub location_tier: Option<&'static str>,
     pub figures: SessionFigures,
 }
 
@@ -86,6 +92,9 @@ impl Handler<DescribeSession> for UserSession {
             apps,
             display,
             transcription_streams: self.transcription_specs(),
+            device_requests: self.devices.pending(std::time::Instant::now()),
+            stream: self.devices.streams().view(),
+            location_tier: self.devices.location().tier(),
             figures: self.figures,
         })
     }
