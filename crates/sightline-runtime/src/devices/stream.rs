@@ -120,16 +120,20 @@ impl StreamTable {
                 "Cannot process request - smart glasses must be connected to WiFi for this operation"
                     .to_string(),
             ))
-        } else if let Some(other) = self.current.as_ref().filter(|s| s.package != package) {
-            Some((
-                Outcome::Busy,
-                format!(
-                    "Another app ({}) is streaming from these glasses; only one stream can run at a time",
-                    other.package
-                ),
-            ))
         } else {
-            None
+            // One stream per glasses: another app's running stream wins.
+            self.current
+                .as_ref()
+                .filter(|s| s.package != package)
+                .map(|other| {
+                    (
+                        Outcome::Busy,
+                        format!(
+                            "Another app ({}) is streaming from these glasses; only one stream can run at a time",
+                            other.package
+                        ),
+                    )
+                })
         };
         let ts = crate::now_iso();
         if let Some((outcome, why)) = refusal {
