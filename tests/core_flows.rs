@@ -260,11 +260,14 @@ async fn bad_app_frames_get_errors_and_the_app_keeps_receiving() {
         app.expect_type("tpa_connection_error").await["code"],
         "MALFORMED_MESSAGE"
     );
-    app.send(json!({"type": "photo_request", "requestId": "r"}))
+    // A device request with a wrong field is answered, not dropped.
+    app.send(json!({"type": "rgb_led_control", "requestId": "r", "color": "purple"}))
         .await;
-    assert_eq!(
-        app.expect_type("tpa_connection_error").await["code"],
-        "UNSUPPORTED"
+    let e = app.expect_type("tpa_connection_error").await;
+    assert_eq!(e["code"], "INVALID_REQUEST");
+    assert!(
+        e["message"].as_str().is_some_and(|m| m.contains("purple")),
+        "{e}"
     );
     app.send_raw(Message::binary(vec![1u8, 2, 3])).await;
     assert_eq!(
