@@ -15,7 +15,11 @@ use tokio::sync::mpsc;
 pub const SDK_KEY: &str = "sdk-conformance-key";
 
 fn sdk_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sdk")
+    PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()),
+    )
+    .join("tests/sdk")
 }
 
 /// Makes sure the SDK is installed (scripts/setup-test-deps.sh does it; the
@@ -28,7 +32,13 @@ fn ensure_sdk() {
         return;
     }
     let status = std::process::Command::new("bash")
-        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/setup-test-deps.sh"))
+        .arg(
+            PathBuf::from(
+                std::env::var("CARGO_MANIFEST_DIR")
+                    .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()),
+            )
+            .join("scripts/setup-test-deps.sh"),
+        )
         .status()
         .expect("run scripts/setup-test-deps.sh");
     assert!(status.success(), "installing the SDK failed");

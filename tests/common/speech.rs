@@ -14,7 +14,10 @@ use tokio::process::{Child, Command};
 pub const SENTENCE: &str = "please remind me to call my mother tomorrow";
 
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()),
+    )
 }
 
 fn cache() -> PathBuf {

@@ -107,7 +107,9 @@ mod tests {
 
     #[test]
     fn docs_openapi_json_matches_the_code() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/openapi.json");
+        let manifest = std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string());
+        let path = format!("{manifest}/../../docs/openapi.json");
         let on_disk = std::fs::read_to_string(path).unwrap_or_default();
         assert!(
             on_disk == openapi_json(),

@@ -127,7 +127,12 @@ async fn read_photo(mut form: Multipart, limit: usize) -> Result<Photo, ApiError
         ApiError::BadRequest(format!("malformed multipart body: {e}"))
     };
     let mut skipped = 0usize;
+    let mut parts = 0usize;
     while let Some(field) = form.next().await {
+        parts += 1;
+        if parts > 16 {
+            return Err(ApiError::TooLarge("an upload has at most 16 parts".into()));
+        }
         let mut field = field.map_err(bad)?;
         let is_photo = field.name() == Some("photo");
         let declared = field

@@ -79,8 +79,8 @@ impl UserSession {
     }
 
     /// A glasses event that may answer a device request. Returns whether
-    /// the event should still reach subscribed apps, and the app (and its
-    /// poll id) that already got it directly.
+    /// the event should still reach subscribed apps, and the app that
+    /// already got it directly (the poll's asker, the stream's owner).
     pub(super) fn device_answer(
         &mut self,
         ev: &GlassesEvent,
@@ -104,6 +104,11 @@ impl UserSession {
             self.location_to_app(&package, &data);
             return (true, Some(package));
         }
+        // The owner of a stream hears its status top-level, mapped; the raw
+        // status reaches only other subscribers.
+        let except = (ev.kind == "rtmp_stream_status")
+            .then(|| self.devices.streams().view().map(|s| s.package))
+            .flatten();
         let event = Value::Object(event);
         let Some(answer) = DeviceAnswer::from_event(&ev.kind, &event) else {
             self.health
@@ -115,7 +120,7 @@ impl UserSession {
             .devices
             .answered(now, answer, DeviceAnswer::names_app(&event));
         self.carry_out_devices(effects, ctx);
-        (relay, None)
+        (relay, except)
     }
 
     /// The glasses went away: every waiting request fails now.
