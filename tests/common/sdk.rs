@@ -144,6 +144,15 @@ impl SdkApp {
         }
     }
 
+    /// Like [`SdkApp::wait_for`], but an event already seen (while waiting
+    /// for another) counts too: for events whose order is not fixed.
+    pub async fn seen_or_wait(&mut self, name: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        if let Some(v) = self.seen.iter().find(|v| v["event"] == name && pred(v)) {
+            return v.clone();
+        }
+        self.wait_for(name, Duration::from_secs(5), pred).await
+    }
+
     /// Collects events for `d` and returns how many were `name`.
     pub async fn count_within(&mut self, name: &str, d: Duration) -> usize {
         let deadline = tokio::time::Instant::now() + d;
@@ -156,20 +165,26 @@ impl SdkApp {
     /// Asks a driven app (`device_calls_app.mjs`) to make one SDK call;
     /// its outcome is reported as `tag`.
     pub async fn call(&self, call: &str, args: Value, tag: &str) {
+        self.post_call(serde_json::json!({"call": call, "args": args, "tag": tag}))
+            .await;
+    }
+
+    /// [`SdkApp::call`] on the session of `user`, for an app serving
+    /// several users (`messaging_app.mjs`).
+    pub async fn call_as(&self, user: &str, call: &str, args: Value, tag: &str) {
+        self.post_call(serde_json::json!({"user": user, "call": call, "args": args, "tag": tag}))
+            .await;
+    }
+
+    async fn post_call(&self, body: Value) {
         let addr: std::net::SocketAddr = self
             .url
             .trim_start_matches("http://")
             .parse()
             .expect("app address");
-        let (status, body) = super::http(
-            addr,
-            "POST",
-            "/test/call",
-            None,
-            Some(serde_json::json!({"call": call, "args": args, "tag": tag})),
-        )
-        .await;
-        assert_eq!(status, 200, "the app took the call {call}: {body}");
+        let (status, answer) =
+            super::http(addr, "POST", "/test/call", None, Some(body.clone())).await;
+        assert_eq!(status, 200, "the app took the call {body}: {answer}");
     }
 
     /// Ends the app's process.

@@ -9,6 +9,7 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use crate::app_messaging::{parse_messaging, MessagingRequest, MESSAGING_TYPES};
 use crate::device::{parse_device_request, DeviceRequest, DEVICE_REQUEST_TYPES, MAX_ID_LEN};
 use crate::error::ProtocolError;
 use crate::stream::SubscriptionItem;
@@ -43,18 +44,15 @@ pub enum AppMessage {
     StreamStatusCheck,
     /// A request to the glasses' hardware (see [`crate::device`]).
     Device(DeviceRequest),
-    /// A device request whose fields are wrong: settled at once with the
-    /// answer the SDK expects for its kind, carrying its id if it had one.
-    InvalidDevice {
+    /// A message between users of the same app (see [`crate::app_messaging`]).
+    Messaging(MessagingRequest),
+    /// A device or messaging request whose fields are wrong: settled at
+    /// once with the answer the SDK expects for its kind, carrying its id
+    /// if it had one.
+    InvalidRequest {
         kind: String,
         request_id: Option<String>,
         reason: String,
-    },
-    /// A message type of the protocol that this server does not implement,
-    /// with the `requestId` the app's pending promise waits on, if any.
-    Unsupported {
-        kind: String,
-        request_id: Option<String>,
     },
 }
 
@@ -87,16 +85,6 @@ impl DisplayRequest {
     }
 }
 
-/// Message types of the protocol Sightline does not implement yet; the app
-/// is told so instead of being met with "unknown type".
-const UNSUPPORTED: &[&str] = &[
-    "app_broadcast_message",
-    "app_direct_message",
-    "app_user_discovery",
-    "app_room_join",
-    "app_room_leave",
-];
-
 impl AppMessage {
     /// The message's `type`, from a fixed set (for counting).
     pub fn type_name(&self) -> &'static str {
@@ -109,8 +97,9 @@ impl AppMessage {
             AppMessage::DashboardSystemUpdate { .. } => "dashboard_system_update",
             AppMessage::OwnershipRelease { .. } => "ownership_release",
             AppMessage::StreamStatusCheck => "stream_status_check",
-            AppMessage::Device(_) | AppMessage::InvalidDevice { .. } => "device_request",
-            AppMessage::Unsupported { .. } => "unsupported",
+            AppMessage::Device(_) => "device_request",
+            AppMessage::Messaging(_) => "app_messaging",
+            AppMessage::InvalidRequest { .. } => "invalid_request",
         }
     }
 }
@@ -263,15 +252,19 @@ pub fn parse_app_message(text: &str) -> Result<AppMessage, ProtocolError> {
         "stream_status_check" => AppMessage::StreamStatusCheck,
         k if DEVICE_REQUEST_TYPES.contains(&k) => match parse_device_request(k, &obj) {
             Ok(req) => AppMessage::Device(req),
-            Err(e) => AppMessage::InvalidDevice {
+            Err(e) => AppMessage::InvalidRequest {
                 request_id: request_id(&obj),
                 kind,
                 reason: e.to_string(),
             },
         },
-        k if UNSUPPORTED.contains(&k) => AppMessage::Unsupported {
-            request_id: request_id(&obj),
-            kind,
+        k if MESSAGING_TYPES.contains(&k) => match parse_messaging(k, &obj) {
+            Ok(req) => AppMessage::Messaging(req),
+            Err(e) => AppMessage::InvalidRequest {
+                request_id: request_id(&obj),
+                kind,
+                reason: e.to_string(),
+            },
         },
         _ => return Err(ProtocolError::UnknownType(kind)),
     })
@@ -279,7 +272,7 @@ pub fn parse_app_message(text: &str) -> Result<AppMessage, ProtocolError> {
 
 /// The id an app's pending promise waits on, if the frame has a usable one.
 fn request_id(obj: &Map<String, Value>) -> Option<String> {
-    ["requestId", "correlationId"]
+    ["requestId", "correlationId", "messageId"]
         .iter()
         .find_map(|k| match obj.get(*k) {
             Some(Value::String(id)) if !id.is_empty() && id.len() <= MAX_ID_LEN => Some(id.clone()),
@@ -469,15 +462,15 @@ mod tests {
         );
         assert!(matches!(
             parse_app_message(r#"{"type":"photo_request"}"#),
-            Ok(AppMessage::InvalidDevice { .. })
+            Ok(AppMessage::InvalidRequest { .. })
         ));
         assert!(matches!(
             parse_app_message(r#"{"type":"photo_request","requestId":"p1"}"#),
             Ok(AppMessage::Device(_))
         ));
         assert!(matches!(
-            parse_app_message(r#"{"type":"app_direct_message"}"#),
-            Ok(AppMessage::Unsupported { .. })
+            parse_app_message(r#"{"type":"app_direct_message","messageId":"m"}"#),
+            Ok(AppMessage::InvalidRequest { .. })
         ));
         assert!(parse_app_message("{").is_err());
     }

@@ -10,6 +10,7 @@
 //! replies, [`webhook`] the HTTP payloads sent to app servers.
 
 pub mod app;
+pub mod app_messaging;
 pub mod capabilities;
 pub mod device;
 pub mod error;

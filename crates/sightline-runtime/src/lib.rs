@@ -32,6 +32,7 @@ pub mod health;
 pub mod inbound;
 pub mod lifecycle;
 pub mod link;
+pub mod messaging;
 pub mod metrics;
 pub mod microphone;
 pub mod session;
@@ -62,6 +63,8 @@ pub struct Runtime {
     pub shared: Arc<RuntimeShared>,
     /// The supervisor's id in the actor registry.
     pub supervisor_actor: u64,
+    /// App-to-app messaging between users of the same app.
+    pub messaging: Addr<messaging::AppMessaging>,
 }
 
 impl Runtime {
@@ -70,10 +73,17 @@ impl Runtime {
     pub fn start(config: RuntimeConfig, store: Arc<dyn Store>) -> Runtime {
         let shared = Arc::new(RuntimeShared::new(config.webhook_breaker));
         let config = Arc::new(config);
-        let supervisor = SessionSupervisor::new(config.clone(), store.clone(), shared.clone());
+        let messaging = messaging::AppMessaging::new().start();
+        let supervisor = SessionSupervisor::new(
+            config.clone(),
+            store.clone(),
+            shared.clone(),
+            messaging.clone(),
+        );
         let supervisor_actor = supervisor.actor_id();
         let supervisor = supervisor.start();
         Runtime {
+            messaging,
             supervisor_actor,
             supervisor,
             store,

@@ -18,7 +18,8 @@ use actix::{Actor, Addr, Arbiter, AsyncContext, Context, Handler, Message, Messa
 use sightline_store::{Store, UserRecord};
 
 use crate::config::RuntimeConfig;
-use crate::session::{Dispose, RetireSession, SessionHandle, UserSession};
+use crate::messaging::AppMessaging;
+use crate::session::{Dispose, RetireSession, SessionHandle, SessionLinks, UserSession};
 use crate::shared::RuntimeShared;
 use sightline_probe::{ActorKind, ProbeGuard};
 
@@ -27,6 +28,8 @@ pub struct SessionSupervisor {
     config: Arc<RuntimeConfig>,
     store: Arc<dyn Store>,
     shared: Arc<RuntimeShared>,
+    /// Where sessions' apps reach other users of the same app.
+    messaging: Addr<AppMessaging>,
     sessions: HashMap<String, SessionEntry>,
     arbiters: Vec<Arbiter>,
     next_arbiter: usize,
@@ -45,6 +48,7 @@ impl SessionSupervisor {
         config: Arc<RuntimeConfig>,
         store: Arc<dyn Store>,
         shared: Arc<RuntimeShared>,
+        messaging: Addr<AppMessaging>,
     ) -> Self {
         let probe = shared
             .actors
@@ -54,6 +58,7 @@ impl SessionSupervisor {
             config,
             store,
             shared,
+            messaging,
             sessions: HashMap::new(),
             arbiters: Vec::new(),
             next_arbiter: 0,
@@ -80,13 +85,18 @@ impl SessionSupervisor {
         let store = self.store.clone();
         let shared = self.shared.clone();
         let retire = me.recipient();
+        let messaging = self.messaging.clone();
         let guard =
             self.shared
                 .actors
                 .register(ActorKind::UserSession, Some(self.probe.id()), "starting");
         let probe = guard.probe();
         let addr = UserSession::start_in_arbiter(&self.arbiters[idx].handle(), move |_| {
-            UserSession::new(user, seq, config, store, retire, shared, guard)
+            let links = SessionLinks {
+                supervisor: retire,
+                messaging,
+            };
+            UserSession::new(user, seq, config, store, links, shared, guard)
         });
         tracing::info!(session_seq = seq, "user session created");
         SessionEntry {

@@ -31,6 +31,7 @@
 
 pub mod actors;
 pub mod admin;
+pub mod app_communication;
 pub mod app_settings;
 pub mod app_ws;
 pub mod auth;
@@ -220,6 +221,11 @@ impl Sightline {
                     web::post().to(user_apps::uninstall),
                 ))
                 .service(timed("/api/tts", Method::GET, web::get().to(tts::speak)))
+                .service(timed(
+                    "/api/app-communication/discover-users",
+                    Method::POST,
+                    web::post().to(app_communication::discover_users),
+                ))
                 .service(timed(
                     "/api/photos/{user}/{request_id}",
                     Method::POST,

@@ -100,6 +100,7 @@ impl UserSession {
                 Effect::Accept { package, link } => {
                     self.accept(&package, &link);
                     self.devices_app_connected(&package);
+                    self.messaging_app_running(&package, ctx);
                 }
                 Effect::Reject {
                     link,
@@ -128,6 +129,7 @@ impl UserSession {
                 Effect::ScreenStopped { package } => {
                     self.screen_app_stopped(&package, ctx);
                     self.devices_app_stopped(&package, ctx);
+                    self.messaging_app_stopped(&package);
                 }
                 Effect::AppStates { error } => self.send_app_state(error.as_deref()),
                 Effect::MicrophoneMayChange => self.update_mic(false, ctx),

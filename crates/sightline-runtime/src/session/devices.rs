@@ -189,7 +189,7 @@ impl UserSession {
         self.carry_out_devices(effects, ctx);
     }
 
-    fn text_to_app(&self, package: &str, text: String) {
+    pub(super) fn text_to_app(&self, package: &str, text: String) {
         match self.apps.get(package).and_then(|a| a.link.as_ref()) {
             Some(link) => {
                 link.text(text);

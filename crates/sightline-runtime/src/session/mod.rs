@@ -16,6 +16,7 @@
 mod apps;
 mod devices;
 mod glasses;
+mod messaging;
 mod persist;
 mod routing;
 mod screen;
@@ -48,6 +49,7 @@ use crate::health::{
     SessionReplies, StopMonitoring, Unwatch, Watch,
 };
 use crate::link::{ConnectionId, ConnectionLink};
+use crate::messaging::AppMessaging;
 use crate::microphone::MicrophoneGate;
 use crate::shared::RuntimeShared;
 use sightline_probe::{ActorKind, ActorProbe, ProbeGuard};
@@ -83,6 +85,10 @@ pub struct UserSession {
     device: GlassesDevice,
     /// What apps asked of the glasses' hardware and is not settled yet.
     devices: DeviceRequests,
+    /// Where apps reach other users running the same app.
+    messaging: Addr<AppMessaging>,
+    /// Each app's budget of messages to other users.
+    message_budgets: std::collections::HashMap<String, messaging::MessageBudget>,
     /// The system dashboard of this session.
     dashboard: Dashboard,
     /// Writes which apps run to the store, in order.
@@ -109,10 +115,14 @@ impl UserSession {
         seq: u64,
         config: Arc<RuntimeConfig>,
         store: Arc<dyn Store>,
-        supervisor: Recipient<RetireSession>,
+        links: SessionLinks,
         health: Arc<RuntimeShared>,
         probe: ProbeGuard,
     ) -> Self {
+        let SessionLinks {
+            supervisor,
+            messaging,
+        } = links;
         probe.set_user(&user.email);
         let user_email = user.email.clone();
         let screen = DisplayManager::new(DisplayConfig {
@@ -169,6 +179,8 @@ impl UserSession {
             dashboard,
             device: GlassesDevice::default(),
             devices,
+            messaging,
+            message_budgets: std::collections::HashMap::new(),
             running_writer,
             monitor: None,
             health,
@@ -506,6 +518,13 @@ impl Handler<GetSessionFigures> for UserSession {
     fn handle(&mut self, _: GetSessionFigures, _: &mut Context<Self>) -> Self::Result {
         MessageResult(self.figures)
     }
+}
+
+/// The actors a session talks to beyond its own children: the supervisor
+/// (only to retire) and app-to-app messaging.
+pub struct SessionLinks {
+    pub supervisor: Recipient<RetireSession>,
+    pub messaging: Addr<AppMessaging>,
 }
 
 /// Sent to the supervisor by a session whose glasses grace period ran out:

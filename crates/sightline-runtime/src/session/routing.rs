@@ -197,17 +197,19 @@ impl UserSession {
                 link.text(self.devices.streams().status_check());
             }
             AppMessage::Device(req) => self.device_request(package, req, ctx),
-            AppMessage::InvalidDevice {
+            AppMessage::InvalidRequest {
+                kind,
+                request_id,
+                reason,
+            } if kind.starts_with("app_") => {
+                self.invalid_messaging_request(package, &kind, request_id.as_deref(), &reason)
+            }
+            AppMessage::InvalidRequest {
                 kind,
                 request_id,
                 reason,
             } => self.invalid_device_request(package, &kind, request_id.as_deref(), &reason, ctx),
-            AppMessage::Unsupported { kind, .. } => {
-                reply_error(
-                    "UNSUPPORTED",
-                    &format!("{kind} is not supported by this Sightline server"),
-                );
-            }
+            AppMessage::Messaging(req) => self.messaging_request(package, req, ctx),
             AppMessage::ConnectionInit(_) => reply_error(
                 "ALREADY_CONNECTED",
                 "this connection is already initialised",
