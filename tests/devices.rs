@@ -114,3 +114,48 @@ async fn an_app_started_later_gets_the_reported_model_and_state() {
     sdk.stop().await;
     server.stop().await;
 }
+
+/// What the phone says about the user reaches apps and the store: a
+/// MentraOS setting changed on the phone (`core_status_update`), a
+/// `custom_message`, the location and the time zone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_phones_settings_messages_location_and_time_zone_are_kept_and_told() {
+    let server = TestServer::start();
+    let package = "com.sightline.phone";
+    let user = "phone@example.com";
+    let mut sdk = SdkApp::start("device_calls_app.mjs", package, &[]).await;
+    server
+        .register(package, &sdk.url, SDK_KEY, AppType::Background)
+        .await;
+    let mut g = Client::glasses(&server, user).await;
+    g.send(json!({"type": "start_app", "packageName": package}))
+        .await;
+    sdk.wait_event("session").await;
+    g.send(json!({"type": "core_status_update", "status": {"status": {
+        "core_info": {"metric_system_enabled": true},
+        "connected_glasses": {"model_name": "Even Realities G1", "glasses_settings": {"brightness": 80}}}}}))
+        .await;
+    let changed = sdk.wait_event("mentraos_setting").await;
+    assert_eq!(changed["value"], true, "{changed}");
+    g.send(json!({"type": "custom_message", "action": "greet", "payload": {"hello": "app"}}))
+        .await;
+    let custom = sdk.wait_event("custom_message").await;
+    assert_eq!(custom["payload"]["hello"], "app", "{custom}");
+    g.send(json!({"type": "location_update", "lat": 59.33, "lng": 18.06, "accuracy": 4}))
+        .await;
+    g.send(json!({"type": "calendar_event", "title": "Stand-up", "eventId": "e1",
+        "dtStart": "2026-12-01T09:00:00Z", "dtEnd": "2026-12-01T09:15:00Z", "timezone": "Europe/Stockholm"}))
+        .await;
+    eventually_async("the store has what the phone said", || async {
+        let Ok(Some(u)) = server.store.get_user(user).await else {
+            return false;
+        };
+        u.mentraos_settings.get("metricSystemEnabled") == Some(&json!(true))
+            && u.mentraos_settings.get("brightness") == Some(&json!(80))
+            && u.timezone.as_deref() == Some("Europe/Stockholm")
+            && u.location.as_ref().is_some_and(|l| l["lat"] == 59.33)
+    })
+    .await;
+    sdk.stop().await;
+    server.stop().await;
+}

@@ -68,6 +68,10 @@ class DeviceCallsApp extends AppServer {
     session.events.onCapabilitiesUpdate?.((update) =>
       report("capabilities", { modelName: update.modelName, capabilities: update.capabilities }),
     );
+    session.settings.onMentraosSettingChange("metricSystemEnabled", (value) =>
+      report("mentraos_setting", { key: "metricSystemEnabled", value }),
+    );
+    session.events.onCustomMessage("greet", (payload) => report("custom_message", { payload }));
     report("session", { capabilities: session.capabilities });
   }
 }

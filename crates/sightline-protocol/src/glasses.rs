@@ -95,6 +95,10 @@ pub const KNOWN_EVENT_TYPES: &[&str] = &[
     "audio_play_response",
     "local_transcription",
     "mentraos_settings_update_request",
+    "mentraos_settings_update",
+    "augmentos_settings_update",
+    "custom_message",
+    "rgb_led_control_response",
 ];
 
 impl GlassesMessage {

@@ -117,7 +117,7 @@ impl UserSession {
                 self.observe_device(&ev);
                 self.transcription_vad(&ev);
                 let (relay, answered) = self.device_answer(&ev, ctx);
-                if relay {
+                if self.observe_phone(&ev) && relay {
                     self.route_event_except(&ev, received, answered.as_deref(), ctx);
                 }
             }

@@ -18,6 +18,7 @@ mod devices;
 mod glasses;
 mod messaging;
 mod persist;
+mod phone;
 mod routing;
 mod screen;
 mod transcription;
@@ -87,6 +88,8 @@ pub struct UserSession {
     devices: DeviceRequests,
     /// Where apps reach other users running the same app.
     messaging: Addr<AppMessaging>,
+    /// When the user's location was last written to the store.
+    location_written: Option<Instant>,
     /// Each app's budget of messages to other users.
     message_budgets: std::collections::HashMap<String, messaging::MessageBudget>,
     /// The system dashboard of this session.
@@ -181,6 +184,7 @@ impl UserSession {
             devices,
             messaging,
             message_budgets: std::collections::HashMap::new(),
+            location_written: None,
             running_writer,
             monitor: None,
             health,
