@@ -31,6 +31,9 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     /// HS256 secret of glasses tokens.
     pub jwt_secret: String,
+    /// The identity provider whose tokens the phone exchanges for core
+    /// tokens (`POST /auth/exchange-token`); `None` disables the exchange.
+    pub identity_provider: Option<crate::token_exchange::IdentityProvider>,
     /// Leeway and `exp` policy of glasses tokens.
     pub core_token_rules: CoreTokenRules,
     /// Bearer token of the admin API; `None` disables it.
@@ -92,6 +95,7 @@ impl ServerConfig {
             bind,
             data_dir: PathBuf::from("sightline-data"),
             jwt_secret: jwt_secret.into(),
+            identity_provider: None,
             core_token_rules: CoreTokenRules::default(),
             admin_token: None,
             app_init_timeout: Duration::from_secs(5),
@@ -134,6 +138,34 @@ impl ServerConfig {
             c.data_dir = PathBuf::from(d);
         }
         c.admin_token = get("SIGHTLINE_ADMIN_TOKEN").filter(|t| !t.is_empty());
+        let idp_keys =
+            match (
+                get("SIGHTLINE_IDP_JWT_SECRET").filter(|s| !s.is_empty()),
+                get("SIGHTLINE_IDP_JWKS_URL").filter(|s| !s.is_empty()),
+            ) {
+                (Some(_), Some(_)) => return Err(ConfigError::Invalid {
+                    name: "SIGHTLINE_IDP_JWKS_URL",
+                    reason:
+                        "set either SIGHTLINE_IDP_JWT_SECRET or SIGHTLINE_IDP_JWKS_URL, not both"
+                            .into(),
+                }),
+                (Some(secret), None) => Some(crate::token_exchange::IdpKeys::Secret(secret)),
+                (None, Some(url)) if url.starts_with("https://") || url.starts_with("http://") => {
+                    Some(crate::token_exchange::IdpKeys::Jwks(url))
+                }
+                (None, Some(url)) => {
+                    return Err(ConfigError::Invalid {
+                        name: "SIGHTLINE_IDP_JWKS_URL",
+                        reason: format!("{url:?} is not an http(s) URL"),
+                    })
+                }
+                (None, None) => None,
+            };
+        c.identity_provider = idp_keys.map(|keys| crate::token_exchange::IdentityProvider {
+            keys,
+            issuer: get("SIGHTLINE_IDP_ISSUER").filter(|s| !s.is_empty()),
+            audience: get("SIGHTLINE_IDP_AUDIENCE").filter(|s| !s.is_empty()),
+        });
         if let Some(p) = get("SIGHTLINE_ASR_PROVIDER") {
             let kind = ProviderKind::parse(&p).ok_or_else(|| ConfigError::Invalid {
                 name: "SIGHTLINE_ASR_PROVIDER",

@@ -51,6 +51,7 @@ pub mod photo_upload;
 pub mod preauth;
 pub mod settings_change;
 pub mod stats;
+pub mod token_exchange;
 pub mod tts;
 pub mod user_apps;
 pub mod views;
@@ -78,6 +79,8 @@ pub struct SharedState {
     pub pre_auth: Arc<preauth::PreAuthBudget>,
     /// Text-to-speech for `GET /api/tts`.
     pub speech: sightline_speech::SpeechService,
+    /// The identity provider's keys, as last fetched.
+    pub jwks: token_exchange::JwksCache,
 }
 
 /// A running Sightline: its runtime, ready to mount on an actix-web app.
@@ -136,6 +139,7 @@ impl SightlineBuilder {
                 runtime,
                 slots: Arc::default(),
                 pre_auth: Arc::default(),
+                jwks: Default::default(),
             }),
         })
     }
@@ -221,6 +225,16 @@ impl Sightline {
                     web::post().to(user_apps::uninstall),
                 ))
                 .service(timed("/api/tts", Method::GET, web::get().to(tts::speak)))
+                .service(timed(
+                    "/auth/exchange-token",
+                    Method::POST,
+                    web::post().to(token_exchange::exchange),
+                ))
+                .service(timed(
+                    "/api/auth/exchange-token",
+                    Method::POST,
+                    web::post().to(token_exchange::exchange),
+                ))
                 .service(timed(
                     "/api/app-communication/discover-users",
                     Method::POST,
