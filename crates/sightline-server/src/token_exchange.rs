@@ -118,12 +118,9 @@ impl IdentityProvider {
         v.leeway = 60;
         v.required_spec_claims.clear();
         v.required_spec_claims.insert("exp".into());
-        match &self.issuer {
-            Some(iss) => {
-                v.set_issuer(&[iss]);
-                v.required_spec_claims.insert("iss".into());
-            }
-            None => {}
+        if let Some(iss) = &self.issuer {
+            v.set_issuer(&[iss]);
+            v.required_spec_claims.insert("iss".into());
         }
         match &self.audience {
             Some(aud) => {
