@@ -159,7 +159,9 @@ async fn users_list_install_and_uninstall_apps() {
     .await;
     assert_eq!(status, 200, "{text}");
     let (_, text) = http(a, "GET", "/api/apps", Some(&t), None).await;
-    let apps = body(&text);
+    let answer = body(&text);
+    assert_eq!(answer["success"], true, "the phone's envelope: {answer}");
+    let apps = &answer["data"];
     assert_eq!(apps[0]["packageName"], PKG);
     assert_eq!(apps[0]["isInstalled"], true);
     assert_eq!(apps[0]["isRunning"], false);
@@ -176,7 +178,10 @@ async fn users_list_install_and_uninstall_apps() {
     )
     .await;
     assert_eq!(status, 200);
-    let (_, text) = http(a, "GET", "/api/apps", Some(&t), None).await;
+    // The installed list is empty now; the bare list of before is at v1.
+    let (_, text) = http(a, "GET", "/api/apps/installed", Some(&t), None).await;
+    assert_eq!(body(&text)["data"], json!([]));
+    let (_, text) = http(a, "GET", "/api/v1/apps", Some(&t), None).await;
     assert_eq!(body(&text)[0]["isInstalled"], false);
     let user = server
         .store

@@ -14,7 +14,7 @@ use crate::auth::bearer;
 use crate::error::ApiError;
 use crate::SharedState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DiscoverUsers {
     package_name: String,
@@ -23,6 +23,16 @@ pub struct DiscoverUsers {
     include_user_profiles: bool,
 }
 
+#[utoipa::path(
+    post, path = "/api/app-communication/discover-users", tag = "apps",
+    request_body = DiscoverUsers,
+    responses(
+        (status = 200, description = "`{users: [{userId, sessionId, joinedAt, userProfile?}], totalUsers, timestamp}`: the other users running the app"),
+        (status = 401, description = "Missing or wrong API key for the package", body = crate::views::ErrorBody),
+        (status = 404, description = "The asking user is not running the app", body = crate::views::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub async fn discover_users(
     req: HttpRequest,
     state: web::Data<SharedState>,

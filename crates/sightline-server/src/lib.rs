@@ -215,6 +215,16 @@ impl Sightline {
                     web::get().to(user_apps::list_apps),
                 ))
                 .service(timed(
+                    "/api/apps/installed",
+                    Method::GET,
+                    web::get().to(user_apps::list_installed),
+                ))
+                .service(timed(
+                    "/api/v1/apps",
+                    Method::GET,
+                    web::get().to(user_apps::list_apps_v1),
+                ))
+                .service(timed(
                     "/api/apps/install/{package}",
                     Method::POST,
                     web::post().to(user_apps::install),

@@ -14,7 +14,7 @@ use crate::views::{
     AppSettingsView, AppUpdate, AppView, CreatedApp, ErrorBody, ErrorDetail, RotatedKey,
     SdkSettings, SettingsSaved, UserAppView,
 };
-use crate::{admin, app_settings, user_apps};
+use crate::{admin, app_communication, app_settings, photo_upload, token_exchange, user_apps};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -32,11 +32,16 @@ use crate::{admin, app_settings, user_apps};
         admin::rotate_key,
         admin::delete_app,
         user_apps::list_apps,
+        user_apps::list_installed,
+        user_apps::list_apps_v1,
         user_apps::install,
         user_apps::uninstall,
         app_settings::get_settings,
         app_settings::post_settings,
         app_settings::sdk_settings,
+        token_exchange::exchange,
+        app_communication::discover_users,
+        photo_upload::upload,
     ),
     components(schemas(
         admin::NewApp,
@@ -45,6 +50,9 @@ use crate::{admin, app_settings, user_apps};
         RotatedKey,
         AppUpdate,
         UserAppView,
+        crate::views::UserAppsEnvelope,
+        token_exchange::ExchangeRequest,
+        app_communication::DiscoverUsers,
         AppSettingsView,
         SettingsSaved,
         SdkSettings,
@@ -81,6 +89,11 @@ impl Modify for BearerSchemes {
         components.add_security_scheme(
             "app_session_id",
             bearer("The app session id `<userId>-<packageName>`, as the SDK sends it"),
+        );
+        components.add_security_scheme("api_key", bearer("The app's API key, as the SDK sends it"));
+        components.add_security_scheme(
+            "upload_token",
+            bearer("The one-request upload token of the glasses' photo_request"),
         );
     }
 }

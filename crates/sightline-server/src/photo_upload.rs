@@ -48,6 +48,23 @@ struct Photo {
     filename: String,
 }
 
+#[utoipa::path(
+    post, path = "/api/photos/{user}/{requestId}", tag = "users",
+    params(
+        ("user" = String, Path, description = "The user the photo was asked of"),
+        ("requestId" = String, Path, description = "The app's photo request id"),
+    ),
+    request_body(content_type = "multipart/form-data", description = "The image in a part named `photo`"),
+    responses(
+        (status = 200, description = "`{success, requestId}`: delivered to the app"),
+        (status = 401, description = "Missing or wrong upload token", body = crate::views::ErrorBody),
+        (status = 404, description = "No such photo request waiting", body = crate::views::ErrorBody),
+        (status = 413, description = "Photo too large", body = crate::views::ErrorBody),
+        (status = 415, description = "Not an image", body = crate::views::ErrorBody),
+        (status = 502, description = "The app did not take the photo", body = crate::views::ErrorBody),
+    ),
+    security(("upload_token" = []))
+)]
 pub async fn upload(
     req: HttpRequest,
     path: web::Path<(String, String)>,

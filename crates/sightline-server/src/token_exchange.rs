@@ -69,9 +69,10 @@ pub struct JwksCache {
     keys: Mutex<Option<(JwkSet, Instant)>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ExchangeRequest {
+    /// The identity provider's access token for the user.
     #[serde(default)]
     supabase_token: Option<String>,
 }
@@ -229,6 +230,16 @@ fn error(status: actix_web::http::StatusCode, message: &str) -> HttpResponse {
 }
 
 /// `POST /auth/exchange-token`.
+#[utoipa::path(
+    post, path = "/auth/exchange-token", tag = "users",
+    request_body = ExchangeRequest,
+    responses(
+        (status = 200, description = "`{coreToken}`: a Sightline core token for the user the provider's token names"),
+        (status = 400, description = "`{error}`: no token given"),
+        (status = 401, description = "`{error}`: the token is not valid for the configured provider"),
+        (status = 503, description = "`{error}`: no provider configured, its keys unavailable, or the store down"),
+    )
+)]
 pub async fn exchange(
     state: web::Data<SharedState>,
     body: web::Json<ExchangeRequest>,

@@ -1,21 +1,42 @@
 //! The user API for apps: list them with the user's install and run state,
 //! install and uninstall. Authenticated with the glasses core token (the
 //! same JWT as `/glasses-ws`); the user is its `email` claim.
+//!
+//! `GET /api/apps` and `GET /api/apps/installed` answer in the envelope the
+//! MentraOS phone app reads, `{success: true, data: [...]}`; the bare list
+//! Sightline answered before is kept at `GET /api/v1/apps`.
 
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
 use crate::auth::CoreUser;
 use crate::error::ApiError;
-use crate::views::{AppView, ErrorBody, UserAppView};
+use crate::views::{AppView, ErrorBody, UserAppView, UserAppsEnvelope};
 use crate::SharedState;
 
 /// Lists every app with whether this user installed it and whether it was
 /// running at the user's last session.
 #[utoipa::path(
-    get, path = "/api/apps", tag = "users", operation_id = "list_user_apps",
+    get, path = "/api/v1/apps", tag = "users", operation_id = "list_user_apps",
     responses(
         (status = 200, description = "All apps, as this user sees them", body = Vec<UserAppView>),
+        (status = 401, description = "Missing or invalid core token", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("core_token" = []))
+)]
+pub async fn list_apps_v1(
+    CoreUser(email): CoreUser,
+    state: web::Data<SharedState>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(user_apps(&email, &state, false).await?))
+}
+
+/// Every app as this user sees it, in the phone's envelope.
+#[utoipa::path(
+    get, path = "/api/apps", tag = "users", operation_id = "list_user_apps_enveloped",
+    responses(
+        (status = 200, description = "`{success: true, data: [apps as this user sees them]}`", body = UserAppsEnvelope),
         (status = 401, description = "Missing or invalid core token", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ),
@@ -25,8 +46,41 @@ pub async fn list_apps(
     CoreUser(email): CoreUser,
     state: web::Data<SharedState>,
 ) -> Result<HttpResponse, ApiError> {
+    let data = user_apps(&email, &state, false).await?;
+    Ok(HttpResponse::Ok().json(UserAppsEnvelope {
+        success: true,
+        data,
+    }))
+}
+
+/// The apps this user installed, in the phone's envelope.
+#[utoipa::path(
+    get, path = "/api/apps/installed", tag = "users", operation_id = "list_installed_apps",
+    responses(
+        (status = 200, description = "`{success: true, data: [installed apps]}`", body = UserAppsEnvelope),
+        (status = 401, description = "Missing or invalid core token", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("core_token" = []))
+)]
+pub async fn list_installed(
+    CoreUser(email): CoreUser,
+    state: web::Data<SharedState>,
+) -> Result<HttpResponse, ApiError> {
+    let data = user_apps(&email, &state, true).await?;
+    Ok(HttpResponse::Ok().json(UserAppsEnvelope {
+        success: true,
+        data,
+    }))
+}
+
+async fn user_apps(
+    email: &str,
+    state: &SharedState,
+    installed_only: bool,
+) -> Result<Vec<UserAppView>, ApiError> {
     let store = &state.runtime.store;
-    let user = store.get_user(&email).await?;
+    let user = store.get_user(email).await?;
     let apps = store.list_apps().await?;
     let has = |list: Option<&Vec<String>>, p: &str| list.is_some_and(|l| l.iter().any(|x| x == p));
     let views: Vec<UserAppView> = apps
@@ -36,8 +90,9 @@ pub async fn list_apps(
             is_installed: has(user.as_ref().map(|u| &u.installed_apps), &a.package_name),
             is_running: has(user.as_ref().map(|u| &u.running_apps), &a.package_name),
         })
+        .filter(|v| !installed_only || v.is_installed)
         .collect();
-    Ok(HttpResponse::Ok().json(views))
+    Ok(views)
 }
 
 /// Installs an app for this user.

@@ -91,6 +91,13 @@ pub struct UserAppView {
     pub is_running: bool,
 }
 
+/// Apps in the envelope the MentraOS phone app reads.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserAppsEnvelope {
+    pub success: bool,
+    pub data: Vec<UserAppView>,
+}
+
 /// A user's settings of one app: the saved values, else the app's defaults.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
