@@ -14,7 +14,11 @@ use crate::views::{
     AppSettingsView, AppUpdate, AppView, CreatedApp, ErrorBody, ErrorDetail, RotatedKey,
     SdkSettings, SettingsSaved, UserAppView,
 };
-use crate::{admin, app_settings, user_apps};
+use crate::webview::{
+    ExchangeRequest, ExchangedUser, HashAnswer, HashRequest, RotatedUserTokenKey, SignedUserToken,
+    WebviewFailure, WebviewToken, WebviewTokenRequest,
+};
+use crate::{admin, app_settings, user_apps, webview};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -37,6 +41,12 @@ use crate::{admin, app_settings, user_apps};
         app_settings::get_settings,
         app_settings::post_settings,
         app_settings::sdk_settings,
+        webview::generate_webview_token,
+        webview::generate_signed_user_token,
+        webview::exchange_user_token,
+        webview::hash_with_api_key,
+        webview::public_key,
+        webview::rotate_key,
     ),
     components(schemas(
         admin::NewApp,
@@ -50,12 +60,22 @@ use crate::{admin, app_settings, user_apps};
         SdkSettings,
         ErrorBody,
         ErrorDetail,
+        WebviewTokenRequest,
+        WebviewToken,
+        SignedUserToken,
+        ExchangeRequest,
+        ExchangedUser,
+        HashRequest,
+        HashAnswer,
+        WebviewFailure,
+        RotatedUserTokenKey,
     )),
     modifiers(&BearerSchemes),
     tags(
         (name = "developers", description = "App registration, guarded by SIGHTLINE_ADMIN_TOKEN"),
         (name = "users", description = "A user's apps and settings, with the glasses core token"),
         (name = "apps", description = "Calls the MentraOS SDK makes"),
+        (name = "webview", description = "Signing users in to an app's webview: the phone's token requests and the app server's exchange"),
     )
 )]
 pub struct ApiDoc;
@@ -77,6 +97,10 @@ impl Modify for BearerSchemes {
         components.add_security_scheme(
             "core_token",
             bearer("The glasses core token: an HS256 JWT whose `email` claim is the user"),
+        );
+        components.add_security_scheme(
+            "app_api_key",
+            bearer("The app's API key, as the SDK's webview middleware sends it"),
         );
         components.add_security_scheme(
             "app_session_id",
@@ -130,6 +154,12 @@ mod tests {
             "/api/apps/uninstall/{packageName}",
             "/appsettings/{packageName}",
             "/appsettings/user/{packageName}",
+            "/api/auth/generate-webview-token",
+            "/api/auth/generate-webview-signed-user-token",
+            "/api/auth/exchange-user-token",
+            "/api/auth/hash-with-api-key",
+            "/.well-known/sightline-user-token-key.pem",
+            "/api/admin/user-token-key",
         ] {
             assert!(doc.paths.paths.contains_key(path), "{path} missing");
         }
