@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use jsonwebtoken::EncodingKey;
-use rsa::pkcs1::DecodeRsaPrivateKey;
+use rsa::pkcs1::{DecodeRsaPrivateKey, EncodeRsaPrivateKey};
 use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey, LineEnding};
 use rsa::traits::PublicKeyParts;
 use rsa::RsaPrivateKey;
@@ -80,7 +80,8 @@ impl KeyPair {
         let malformed = || KeyError::Malformed {
             source_name: source_name.to_string(),
         };
-        let der = key.to_pkcs8_der().map_err(|_| malformed())?;
+        // The signer takes PKCS#1 DER.
+        let der = key.to_pkcs1_der().map_err(|_| malformed())?;
         let encoding = EncodingKey::from_rsa_der(der.as_bytes());
         let public = key.to_public_key();
         let public_der = public.to_public_key_der().map_err(|_| malformed())?;
@@ -327,6 +328,24 @@ mod tests {
         assert!(matches!(given.rotate().await, Err(KeyError::Pinned)));
         let by_path = UserTokenKeys::open(file.to_str(), dir.path()).unwrap();
         assert_eq!(by_path.get().await.unwrap().kid, rotated.kid);
+    }
+
+    #[actix_rt::test]
+    async fn tokens_signed_with_the_key_verify_with_its_public_pem() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = UserTokenKeys::open(None, dir.path())
+            .unwrap()
+            .get()
+            .await
+            .unwrap();
+        let claims = serde_json::json!({"sub": "a@b.c", "exp": 4_000_000_000u64});
+        let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+        let token = jsonwebtoken::encode(&header, &claims, &key.encoding).unwrap();
+        let decoding = jsonwebtoken::DecodingKey::from_rsa_pem(key.public_pem.as_bytes()).unwrap();
+        let validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+        let data =
+            jsonwebtoken::decode::<serde_json::Value>(&token, &decoding, &validation).unwrap();
+        assert_eq!(data.claims["sub"], "a@b.c");
     }
 
     #[test]
