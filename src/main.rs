@@ -165,8 +165,10 @@ fn serve(
     if let Some(b) = bind {
         config.bind = b.parse().map_err(|e| format!("--bind {b:?}: {e}"))?;
         if std::env::var("SIGHTLINE_PUBLIC_WS_URL").is_err() {
-            config.runtime.public_ws_url =
-                sightline::server::config::default_public_ws_url(config.bind);
+            config.runtime.public_ws_url = sightline::server::config::default_public_ws_url_for(
+                config.bind,
+                config.tls.is_some(),
+            );
         }
     }
     if let Some(d) = data_dir {
@@ -201,7 +203,16 @@ fn serve(
         (Some(m), false) => format!("mongodb {}", m.redacted_uri()),
         (None, false) => format!("embedded {}", config.data_dir.display()),
     };
-    tracing::info!(bind = %config.bind, public_ws_url = %config.runtime.public_ws_url, store = %backend, "Sightline starting");
+    // A certificate that cannot be used stops the start before anything runs.
+    if let Some(files) = &config.tls {
+        files.load().map_err(|e| e.to_string())?;
+    }
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    tracing::info!(bind = %config.bind, scheme, public_ws_url = %config.runtime.public_ws_url, public_api_url = %config.public_api_url(), store = %backend, "Sightline starting");
     actix_rt::System::new().block_on(async move {
         let store: Arc<dyn Store> = if in_memory {
             Arc::new(MemoryStore::new())
@@ -212,6 +223,17 @@ fn serve(
         };
         let builder = Sightline::builder(config).store(store);
         let sightline = builder.build().map_err(|e| e.to_string())?;
+        // The signing key of signed user tokens exists from the first start.
+        let key = sightline
+            .user_token_keys()
+            .get()
+            .await
+            .map_err(|e| e.to_string())?;
+        tracing::info!(
+            kid = %key.kid,
+            file = ?sightline.user_token_keys().file(),
+            "user token key ready; apps verify signed user tokens with GET /.well-known/sightline-user-token-key.pem"
+        );
         let server = serve_on(listener, sightline).map_err(|e| e.to_string())?;
         let handle = server.handle();
         actix_rt::spawn(async move {

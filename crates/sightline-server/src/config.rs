@@ -15,6 +15,8 @@ use thiserror::Error;
 use crate::auth::CoreTokenRules;
 use crate::limits::{Limits, Rate};
 use crate::settings_change::SettingsLimits;
+use crate::temp_tokens::TempTokenLimits;
+use crate::tls::TlsFiles;
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
@@ -60,6 +62,21 @@ pub struct ServerConfig {
     pub runtime: RuntimeConfig,
     /// Text-to-speech behind `GET /api/tts` (`SIGHTLINE_TTS_*`).
     pub speech: SpeechConfig,
+    /// Certificate and key to terminate TLS with (`SIGHTLINE_TLS_CERT`,
+    /// `SIGHTLINE_TLS_KEY`); `None` serves plain HTTP. Applied by
+    /// [`crate::serve_on`].
+    pub tls: Option<TlsFiles>,
+    /// The URL apps call Sightline's REST API at, put in webview URLs as
+    /// `cloudApiUrl` (`SIGHTLINE_PUBLIC_API_URL`); `None` derives it from
+    /// the public WebSocket URL (see [`ServerConfig::public_api_url`]).
+    pub public_api_url: Option<String>,
+    /// The signing key of signed user tokens, as PEM text or a file path
+    /// (`SIGHTLINE_USER_TOKEN_PRIVATE_KEY`); `None` keeps one in `data_dir`
+    /// (see [`crate::user_token_key`]).
+    pub user_token_private_key: Option<String>,
+    /// Lifetime and bounds of temporary webview tokens
+    /// (`SIGHTLINE_WEBVIEW_*`).
+    pub webview_tokens: TempTokenLimits,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -83,6 +100,13 @@ impl std::fmt::Debug for ServerConfig {
             .field("mongodb", &self.mongodb)
             .field("runtime", &self.runtime)
             .field("speech", &self.speech)
+            .field("tls", &self.tls)
+            .field("public_api_url", &self.public_api_url)
+            .field(
+                "user_token_private_key",
+                &self.user_token_private_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("webview_tokens", &self.webview_tokens)
             .finish()
     }
 }
@@ -110,6 +134,21 @@ impl ServerConfig {
                 ..RuntimeConfig::default()
             },
             speech: SpeechConfig::default(),
+            tls: None,
+            public_api_url: None,
+            user_token_private_key: None,
+            webview_tokens: TempTokenLimits::default(),
+        }
+    }
+
+    /// Sightline's public REST API URL: [`ServerConfig::public_api_url`]
+    /// when set, else the public WebSocket URL with `ws` made `http`, `wss`
+    /// made `https` and `/app-ws` dropped (`wss://h:8443/app-ws` gives
+    /// `https://h:8443`).
+    pub fn public_api_url(&self) -> String {
+        match &self.public_api_url {
+            Some(u) => u.trim_end_matches('/').to_string(),
+            None => api_url_of_ws_url(&self.runtime.public_ws_url),
         }
     }
 
@@ -132,8 +171,22 @@ impl ServerConfig {
                 reason: format!("{b:?}: {e}"),
             })?;
         }
-        c.runtime.public_ws_url =
-            get("SIGHTLINE_PUBLIC_WS_URL").unwrap_or_else(|| default_public_ws_url(c.bind));
+        c.tls = read_tls(&get)?;
+        let tls = c.tls.is_some();
+        c.runtime.public_ws_url = get("SIGHTLINE_PUBLIC_WS_URL")
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| default_public_ws_url_for(c.bind, tls));
+        if let Some(u) = get("SIGHTLINE_PUBLIC_API_URL").filter(|u| !u.is_empty()) {
+            if !(u.starts_with("http://") || u.starts_with("https://")) {
+                return Err(ConfigError::Invalid {
+                    name: "SIGHTLINE_PUBLIC_API_URL",
+                    reason: format!("{u:?}: expected an http:// or https:// URL"),
+                });
+            }
+            c.public_api_url = Some(u);
+        }
+        c.user_token_private_key =
+            get("SIGHTLINE_USER_TOKEN_PRIVATE_KEY").filter(|k| !k.is_empty());
         if let Some(d) = get("SIGHTLINE_DATA_DIR") {
             c.data_dir = PathBuf::from(d);
         }
@@ -342,6 +395,15 @@ impl ServerConfig {
             }
         }
         read_token_rules(&get, &mut c.core_token_rules)?;
+        if let Some(d) = ms("SIGHTLINE_WEBVIEW_TOKEN_TTL_MS")? {
+            c.webview_tokens.ttl = d;
+        }
+        if let Some(n) = count(&get, "SIGHTLINE_WEBVIEW_MAX_PENDING_TOKENS")? {
+            c.webview_tokens.max_pending = n as usize;
+        }
+        if let Some(n) = count(&get, "SIGHTLINE_WEBVIEW_MAX_TOKENS_PER_USER")? {
+            c.webview_tokens.max_per_user = (n as usize).max(1);
+        }
         read_settings_limits(&get, &mut c.settings_limits)?;
         // Text translation (translation pairs the speech provider cannot serve).
         if let Some(p) = get("SIGHTLINE_TRANSLATE_PROVIDER") {
@@ -409,6 +471,27 @@ fn count(
             })
         })
         .transpose()
+}
+
+/// `SIGHTLINE_TLS_CERT` and `SIGHTLINE_TLS_KEY`: both or neither.
+fn read_tls(get: &impl Fn(&str) -> Option<String>) -> Result<Option<TlsFiles>, ConfigError> {
+    let cert = get("SIGHTLINE_TLS_CERT").filter(|v| !v.is_empty());
+    let key = get("SIGHTLINE_TLS_KEY").filter(|v| !v.is_empty());
+    match (cert, key) {
+        (None, None) => Ok(None),
+        (Some(cert), Some(key)) => Ok(Some(TlsFiles {
+            cert: PathBuf::from(cert),
+            key: PathBuf::from(key),
+        })),
+        (Some(_), None) => Err(ConfigError::Invalid {
+            name: "SIGHTLINE_TLS_KEY",
+            reason: "SIGHTLINE_TLS_CERT is set: give the certificate's private key too".into(),
+        }),
+        (None, Some(_)) => Err(ConfigError::Invalid {
+            name: "SIGHTLINE_TLS_CERT",
+            reason: "SIGHTLINE_TLS_KEY is set: give the certificate too".into(),
+        }),
+    }
 }
 
 /// `SIGHTLINE_JWT_LEEWAY_SECS` and `SIGHTLINE_JWT_REQUIRE_EXP`.
@@ -527,12 +610,35 @@ fn read_speech(
 /// `ws://<host>:<port>/app-ws` for a bind address; an unspecified address
 /// (0.0.0.0) becomes 127.0.0.1, which app servers on the same host reach.
 pub fn default_public_ws_url(bind: SocketAddr) -> String {
+    default_public_ws_url_for(bind, false)
+}
+
+/// [`default_public_ws_url`], as `wss://` when Sightline terminates TLS.
+pub fn default_public_ws_url_for(bind: SocketAddr, tls: bool) -> String {
     let host = if bind.ip().is_unspecified() {
         "127.0.0.1".to_string()
     } else {
-        bind.ip().to_string()
+        SocketAddr::new(bind.ip(), 0)
+            .to_string()
+            .trim_end_matches(":0")
+            .to_string()
     };
-    format!("ws://{host}:{}/app-ws", bind.port())
+    let scheme = if tls { "wss" } else { "ws" };
+    format!("{scheme}://{host}:{}/app-ws", bind.port())
+}
+
+/// The REST API URL the SDK derives from a WebSocket URL.
+pub fn api_url_of_ws_url(ws_url: &str) -> String {
+    let (scheme, rest) = if let Some(r) = ws_url.strip_prefix("wss://") {
+        ("https://", r)
+    } else if let Some(r) = ws_url.strip_prefix("ws://") {
+        ("http://", r)
+    } else {
+        ("", ws_url)
+    };
+    let rest = rest.trim_end_matches('/');
+    let rest = rest.strip_suffix("/app-ws").unwrap_or(rest);
+    format!("{scheme}{rest}")
 }
 
 #[cfg(test)]
@@ -567,6 +673,65 @@ mod tests {
         .unwrap();
         assert_eq!(c.runtime.public_ws_url, "ws://127.0.0.1:9000/app-ws");
         assert!(!format!("{c:?}").contains("\"s\""));
+    }
+
+    #[test]
+    fn tls_makes_the_default_urls_secure() {
+        let c = ServerConfig::from_lookup(lookup(&[
+            ("SIGHTLINE_JWT_SECRET", "s"),
+            ("SIGHTLINE_BIND", "127.0.0.1:8443"),
+            ("SIGHTLINE_TLS_CERT", "/etc/sightline/cert.pem"),
+            ("SIGHTLINE_TLS_KEY", "/etc/sightline/key.pem"),
+            (
+                "SIGHTLINE_USER_TOKEN_PRIVATE_KEY",
+                "-----BEGIN PRIVATE KEY-----",
+            ),
+        ]))
+        .unwrap();
+        assert_eq!(c.runtime.public_ws_url, "wss://127.0.0.1:8443/app-ws");
+        assert_eq!(c.public_api_url(), "https://127.0.0.1:8443");
+        assert_eq!(
+            c.tls.as_ref().map(|t| t.key.clone()),
+            Some(PathBuf::from("/etc/sightline/key.pem"))
+        );
+        assert!(!format!("{c:?}").contains("BEGIN PRIVATE"));
+        let plain = ServerConfig::from_lookup(lookup(&[("SIGHTLINE_JWT_SECRET", "s")])).unwrap();
+        assert_eq!(plain.public_api_url(), "http://127.0.0.1:8002");
+        let given = ServerConfig::from_lookup(lookup(&[
+            ("SIGHTLINE_JWT_SECRET", "s"),
+            ("SIGHTLINE_PUBLIC_WS_URL", "wss://glass.example/app-ws"),
+            ("SIGHTLINE_PUBLIC_API_URL", "https://api.glass.example/"),
+            ("SIGHTLINE_WEBVIEW_TOKEN_TTL_MS", "5000"),
+            ("SIGHTLINE_WEBVIEW_MAX_PENDING_TOKENS", "7"),
+            ("SIGHTLINE_WEBVIEW_MAX_TOKENS_PER_USER", "2"),
+        ]))
+        .unwrap();
+        assert_eq!(given.public_api_url(), "https://api.glass.example");
+        assert_eq!(given.webview_tokens.ttl, Duration::from_secs(5));
+        assert_eq!(
+            (
+                given.webview_tokens.max_pending,
+                given.webview_tokens.max_per_user
+            ),
+            (7, 2)
+        );
+        assert_eq!(
+            api_url_of_ws_url("wss://glass.example/app-ws"),
+            "https://glass.example"
+        );
+        for (name, pairs) in [
+            ("SIGHTLINE_TLS_KEY", [("SIGHTLINE_TLS_CERT", "c.pem")]),
+            ("SIGHTLINE_TLS_CERT", [("SIGHTLINE_TLS_KEY", "k.pem")]),
+            (
+                "SIGHTLINE_PUBLIC_API_URL",
+                [("SIGHTLINE_PUBLIC_API_URL", "ftp://x")],
+            ),
+        ] {
+            let mut all = vec![("SIGHTLINE_JWT_SECRET", "s")];
+            all.extend(pairs);
+            let e = ServerConfig::from_lookup(lookup(&all)).unwrap_err();
+            assert!(e.to_string().contains(name), "{e}");
+        }
     }
 
     #[test]

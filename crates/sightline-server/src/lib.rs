@@ -6,7 +6,9 @@
 //! `docs/openapi.json`, see [`openapi`]); `/api/tts` speaks the SDK's
 //! `session.audio.speak()` texts ([`tts`]); `/health` and `/ready` answer
 //! liveness and readiness, `/stats`, `/actors`, `/metrics` and the `/inspect`
-//! page show operators what runs (see [`actors`]). Embed it in any actix-web
+//! page show operators what runs (see [`actors`]); `/api/auth/*` signs users
+//! in to apps' webviews ([`webview`]). [`serve_on`] terminates TLS itself
+//! when given a certificate ([`tls`]). Embed it in any actix-web
 //! application:
 //!
 //! ```no_run
@@ -51,10 +53,14 @@ pub mod photo_upload;
 pub mod preauth;
 pub mod settings_change;
 pub mod stats;
+pub mod temp_tokens;
+pub mod tls;
 pub mod token_exchange;
 pub mod tts;
 pub mod user_apps;
+pub mod user_token_key;
 pub mod views;
+pub mod webview;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -65,6 +71,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{guard, web, App, HttpResponse, HttpServer, Route};
 use sightline_runtime::Runtime;
 use sightline_store::{EmbeddedStore, MongoStore, Store, StoreError};
+use thiserror::Error;
 
 pub use config::{ConfigError, ServerConfig};
 
@@ -81,6 +88,19 @@ pub struct SharedState {
     pub speech: sightline_speech::SpeechService,
     /// The identity provider's keys, as last fetched.
     pub jwks: token_exchange::JwksCache,
+    /// Temporary webview tokens waiting to be exchanged.
+    pub temp_tokens: temp_tokens::TempTokens,
+    /// The signing key of signed user tokens.
+    pub user_token_keys: user_token_key::UserTokenKeys,
+}
+
+/// Why a [`Sightline`] could not be built.
+#[derive(Debug, Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    UserTokenKey(#[from] user_token_key::KeyError),
 }
 
 /// A running Sightline: its runtime, ready to mount on an actix-web app.
@@ -114,20 +134,25 @@ impl SightlineBuilder {
 
     /// Starts the runtime. Must run inside an actix system. Without a
     /// store it opens the embedded one; a config naming MongoDB needs the
-    /// store from [`open_store`].
-    pub fn build(self) -> Result<Sightline, StoreError> {
+    /// store from [`open_store`]. A user token signing key that is given or
+    /// kept but unusable is an error here.
+    pub fn build(self) -> Result<Sightline, BuildError> {
+        let user_token_keys = user_token_key::UserTokenKeys::open(
+            self.config.user_token_private_key.as_deref(),
+            &self.config.data_dir,
+        )?;
         let store: Arc<dyn Store> = match (self.store, &self.config.mongodb) {
             (Some(s), _) => s,
             (None, None) => Arc::new(EmbeddedStore::open(&self.config.data_dir)?),
             (None, Some(m)) => {
-                return Err(StoreError::Backend {
+                return Err(BuildError::Store(StoreError::Backend {
                     op: "choose the store",
                     reason: format!(
                         "MongoDB is configured ({}): connect with `open_store(&config).await` \
                          and pass the store to `.store()`",
                         m.redacted_uri()
                     ),
-                })
+                }))
             }
         };
         let runtime = Runtime::start(self.config.runtime.clone(), store);
@@ -135,6 +160,8 @@ impl SightlineBuilder {
         Ok(Sightline {
             state: web::Data::new(SharedState {
                 speech,
+                temp_tokens: temp_tokens::TempTokens::new(self.config.webview_tokens),
+                user_token_keys,
                 config: self.config,
                 runtime,
                 slots: Arc::default(),
@@ -155,6 +182,11 @@ impl Sightline {
 
     pub fn runtime(&self) -> &Runtime {
         &self.state.runtime
+    }
+
+    /// The signing key of signed user tokens (generated on first use).
+    pub fn user_token_keys(&self) -> &user_token_key::UserTokenKeys {
+        &self.state.user_token_keys
     }
 
     /// A function mounting every Sightline route, for `App::configure`.
@@ -207,8 +239,34 @@ impl Sightline {
                         .route("/apps/{package}", web::get().to(admin::get_app))
                         .route("/apps/{package}", web::put().to(admin::update_app))
                         .route("/apps/{package}", web::delete().to(admin::delete_app))
-                        .route("/apps/{package}/api-key", web::post().to(admin::rotate_key)),
+                        .route("/apps/{package}/api-key", web::post().to(admin::rotate_key))
+                        .route("/user-token-key", web::post().to(webview::rotate_key)),
                 )
+                .service(timed(
+                    "/.well-known/sightline-user-token-key.pem",
+                    Method::GET,
+                    web::get().to(webview::public_key),
+                ))
+                .service(timed(
+                    "/api/auth/generate-webview-token",
+                    Method::POST,
+                    web::post().to(webview::generate_webview_token),
+                ))
+                .service(timed(
+                    "/api/auth/generate-webview-signed-user-token",
+                    Method::POST,
+                    web::post().to(webview::generate_signed_user_token),
+                ))
+                .service(timed(
+                    "/api/auth/exchange-user-token",
+                    Method::POST,
+                    web::post().to(webview::exchange_user_token),
+                ))
+                .service(timed(
+                    "/api/auth/hash-with-api-key",
+                    Method::POST,
+                    web::post().to(webview::hash_with_api_key),
+                ))
                 .service(timed(
                     "/api/apps",
                     Method::GET,
@@ -313,7 +371,9 @@ async fn ready(state: web::Data<SharedState>) -> HttpResponse {
     }
 }
 
-/// Runs Sightline on an already-bound listener until the server stops.
+/// Runs Sightline on an already-bound listener until the server stops,
+/// over TLS when [`ServerConfig::tls`] names a certificate (a file that
+/// cannot be read or used is an `InvalidInput` error naming it).
 /// Returns the server handle so the caller can stop it.
 pub fn serve_on(
     listener: TcpListener,
@@ -321,6 +381,14 @@ pub fn serve_on(
 ) -> std::io::Result<actix_web::dev::Server> {
     let routes = sightline.configure();
     let config = &sightline.state.config;
+    let tls = match &config.tls {
+        Some(files) => Some(
+            files
+                .load()
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?,
+        ),
+        None => None,
+    };
     let server = HttpServer::new(move || App::new().configure(routes.clone()))
         // A client must send its request head in time; the body has its
         // own deadline in every route (see `deadline`).
@@ -330,9 +398,12 @@ pub fn serve_on(
         // the previous one is unacknowledged waits for the peer's delayed
         // ACK (up to 40 ms on Linux).
         .tcp_nodelay(true)
-        .disable_signals()
-        .listen(listener)?
-        .run();
+        .disable_signals();
+    let server = match tls {
+        Some(tls) => server.listen_rustls_0_23(listener, tls)?,
+        None => server.listen(listener)?,
+    }
+    .run();
     Ok(server)
 }
 

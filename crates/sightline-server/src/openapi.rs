@@ -14,7 +14,13 @@ use crate::views::{
     AppSettingsView, AppUpdate, AppView, CreatedApp, ErrorBody, ErrorDetail, RotatedKey,
     SdkSettings, SettingsSaved, UserAppView,
 };
-use crate::{admin, app_communication, app_settings, photo_upload, token_exchange, user_apps};
+use crate::webview::{
+    ExchangeRequest, ExchangedUser, HashAnswer, HashRequest, RotatedUserTokenKey, SignedUserToken,
+    WebviewFailure, WebviewToken, WebviewTokenRequest,
+};
+use crate::{
+    admin, app_communication, app_settings, photo_upload, token_exchange, user_apps, webview,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -42,6 +48,12 @@ use crate::{admin, app_communication, app_settings, photo_upload, token_exchange
         token_exchange::exchange,
         app_communication::discover_users,
         photo_upload::upload,
+        webview::generate_webview_token,
+        webview::generate_signed_user_token,
+        webview::exchange_user_token,
+        webview::hash_with_api_key,
+        webview::public_key,
+        webview::rotate_key,
     ),
     components(schemas(
         admin::NewApp,
@@ -51,19 +63,29 @@ use crate::{admin, app_communication, app_settings, photo_upload, token_exchange
         AppUpdate,
         UserAppView,
         crate::views::UserAppsEnvelope,
-        token_exchange::ExchangeRequest,
+        token_exchange::PhoneSignIn,
         app_communication::DiscoverUsers,
         AppSettingsView,
         SettingsSaved,
         SdkSettings,
         ErrorBody,
         ErrorDetail,
+        WebviewTokenRequest,
+        WebviewToken,
+        SignedUserToken,
+        ExchangeRequest,
+        ExchangedUser,
+        HashRequest,
+        HashAnswer,
+        WebviewFailure,
+        RotatedUserTokenKey,
     )),
     modifiers(&BearerSchemes),
     tags(
         (name = "developers", description = "App registration, guarded by SIGHTLINE_ADMIN_TOKEN"),
         (name = "users", description = "A user's apps and settings, with the glasses core token"),
         (name = "apps", description = "Calls the MentraOS SDK makes"),
+        (name = "webview", description = "Signing users in to an app's webview: the phone's token requests and the app server's exchange"),
     )
 )]
 pub struct ApiDoc;
@@ -85,6 +107,10 @@ impl Modify for BearerSchemes {
         components.add_security_scheme(
             "core_token",
             bearer("The glasses core token: an HS256 JWT whose `email` claim is the user"),
+        );
+        components.add_security_scheme(
+            "app_api_key",
+            bearer("The app's API key, as the SDK's webview middleware sends it"),
         );
         components.add_security_scheme(
             "app_session_id",
@@ -143,6 +169,12 @@ mod tests {
             "/api/apps/uninstall/{packageName}",
             "/appsettings/{packageName}",
             "/appsettings/user/{packageName}",
+            "/api/auth/generate-webview-token",
+            "/api/auth/generate-webview-signed-user-token",
+            "/api/auth/exchange-user-token",
+            "/api/auth/hash-with-api-key",
+            "/.well-known/sightline-user-token-key.pem",
+            "/api/admin/user-token-key",
         ] {
             assert!(doc.paths.paths.contains_key(path), "{path} missing");
         }

@@ -71,7 +71,7 @@ pub struct JwksCache {
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct ExchangeRequest {
+pub struct PhoneSignIn {
     /// The identity provider's access token for the user.
     #[serde(default)]
     supabase_token: Option<String>,
@@ -232,7 +232,7 @@ fn error(status: actix_web::http::StatusCode, message: &str) -> HttpResponse {
 /// `POST /auth/exchange-token`.
 #[utoipa::path(
     post, path = "/auth/exchange-token", tag = "users",
-    request_body = ExchangeRequest,
+    request_body = PhoneSignIn,
     responses(
         (status = 200, description = "`{coreToken}`: a Sightline core token for the user the provider's token names"),
         (status = 400, description = "`{error}`: no token given"),
@@ -240,10 +240,7 @@ fn error(status: actix_web::http::StatusCode, message: &str) -> HttpResponse {
         (status = 503, description = "`{error}`: no provider configured, its keys unavailable, or the store down"),
     )
 )]
-pub async fn exchange(
-    state: web::Data<SharedState>,
-    body: web::Json<ExchangeRequest>,
-) -> HttpResponse {
+pub async fn exchange(state: web::Data<SharedState>, body: web::Json<PhoneSignIn>) -> HttpResponse {
     use actix_web::http::StatusCode;
     let Some(token) = body.into_inner().supabase_token.filter(|t| !t.is_empty()) else {
         return error(StatusCode::BAD_REQUEST, "No token provided");
