@@ -137,6 +137,26 @@ async fn the_phones_settings_messages_location_and_time_zone_are_kept_and_told()
         .await;
     let changed = sdk.wait_event("mentraos_setting").await;
     assert_eq!(changed["value"], true, "{changed}");
+    // The phone's settings screen changes it back through the REST API.
+    let t = token(user);
+    let (status, text) = http(
+        server.addr,
+        "POST",
+        "/augmentos-settings",
+        Some(&t),
+        Some(json!({"metricSystemEnabled": false, "notASetting": 1})),
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    sdk.wait_for("mentraos_setting", WAIT, |v| v["value"] == false)
+        .await;
+    let (status, text) = http(server.addr, "GET", "/augmentos-settings", Some(&t), None).await;
+    assert_eq!(status, 200, "{text}");
+    let read: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    assert_eq!(read["settings"]["metricSystemEnabled"], false, "{read}");
+    assert!(read["settings"].get("notASetting").is_none(), "{read}");
+    let (status, _) = http(server.addr, "GET", "/augmentos-settings", None, None).await;
+    assert_eq!(status, 401);
     g.send(json!({"type": "custom_message", "action": "greet", "payload": {"hello": "app"}}))
         .await;
     let custom = sdk.wait_event("custom_message").await;
@@ -150,7 +170,7 @@ async fn the_phones_settings_messages_location_and_time_zone_are_kept_and_told()
         let Ok(Some(u)) = server.store.get_user(user).await else {
             return false;
         };
-        u.mentraos_settings.get("metricSystemEnabled") == Some(&json!(true))
+        u.mentraos_settings.get("metricSystemEnabled") == Some(&json!(false))
             && u.mentraos_settings.get("brightness") == Some(&json!(80))
             && u.timezone.as_deref() == Some("Europe/Stockholm")
             && u.location.as_ref().is_some_and(|l| l["lat"] == 59.33)

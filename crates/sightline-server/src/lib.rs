@@ -48,6 +48,7 @@ pub mod fuzzing;
 pub mod glasses_ws;
 pub mod inspect;
 pub mod limits;
+pub mod mentraos_settings;
 pub mod openapi;
 pub mod photo_upload;
 pub mod preauth;
@@ -293,6 +294,16 @@ impl Sightline {
                     web::post().to(user_apps::uninstall),
                 ))
                 .service(timed("/api/tts", Method::GET, web::get().to(tts::speak)))
+                .service(timed(
+                    "/augmentos-settings",
+                    Method::GET,
+                    web::get().to(mentraos_settings::get_settings),
+                ))
+                .service(timed(
+                    "/augmentos-settings",
+                    Method::POST,
+                    web::post().to(mentraos_settings::post_settings),
+                ))
                 .service(timed(
                     "/auth/exchange-token",
                     Method::POST,

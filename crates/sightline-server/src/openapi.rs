@@ -19,7 +19,8 @@ use crate::webview::{
     WebviewFailure, WebviewToken, WebviewTokenRequest,
 };
 use crate::{
-    admin, app_communication, app_settings, photo_upload, token_exchange, user_apps, webview,
+    admin, app_communication, app_settings, mentraos_settings, photo_upload, token_exchange,
+    user_apps, webview,
 };
 
 #[derive(OpenApi)]
@@ -46,6 +47,8 @@ use crate::{
         app_settings::post_settings,
         app_settings::sdk_settings,
         token_exchange::exchange,
+        mentraos_settings::get_settings,
+        mentraos_settings::post_settings,
         app_communication::discover_users,
         photo_upload::upload,
         webview::generate_webview_token,

@@ -25,6 +25,7 @@ mod transcription;
 mod view;
 
 pub use devices::{PhotoDestination, PhotoUploaded};
+pub use phone::MentraosSettingsChanged;
 pub use transcription::TranscriptionStatus;
 pub use view::{AppView, DescribeSession, DisplayView, SessionView};
 mod settings;

@@ -63,7 +63,12 @@ impl UserSession {
     }
 
     fn settings_reported(&mut self, kind: &str, event: &Value) {
-        let changes = mentraos_changes(kind, event);
+        self.apply_mentraos_changes(mentraos_changes(kind, event), true);
+    }
+
+    /// Takes in changed MentraOS settings: kept (and stored, with
+    /// `store`), and every running app gets the whole set.
+    fn apply_mentraos_changes(&mut self, changes: serde_json::Map<String, Value>, store: bool) {
         let changed: serde_json::Map<String, Value> = changes
             .into_iter()
             .filter(|(k, v)| self.user.mentraos_settings.get(k) != Some(v))
@@ -75,13 +80,15 @@ impl UserSession {
         for (k, v) in &changed {
             self.user.mentraos_settings.insert(k.clone(), v.clone());
         }
-        let store = self.store.clone();
-        let email = self.user.email.clone();
-        actix::spawn(async move {
-            if let Err(e) = store.set_mentraos_settings(&email, changed).await {
-                tracing::warn!(user = %email, error = %e, "could not store MentraOS settings");
-            }
-        });
+        if store {
+            let store = self.store.clone();
+            let email = self.user.email.clone();
+            actix::spawn(async move {
+                if let Err(e) = store.set_mentraos_settings(&email, changed).await {
+                    tracing::warn!(user = %email, error = %e, "could not store MentraOS settings");
+                }
+            });
+        }
         let settings = mentraos_settings(&self.user.mentraos_settings);
         let ts = now_iso();
         for app in self.apps.values().filter(|a| a.state == AppState::Running) {
@@ -157,5 +164,18 @@ impl UserSession {
                 tracing::warn!(user = %email, error = %e, "could not store the time zone");
             }
         });
+    }
+}
+
+/// MentraOS settings the user changed through the REST API (already
+/// stored): the session keeps them and tells its running apps.
+#[derive(actix::Message)]
+#[rtype(result = "()")]
+pub struct MentraosSettingsChanged(pub serde_json::Map<String, Value>);
+
+impl actix::Handler<MentraosSettingsChanged> for UserSession {
+    type Result = ();
+    fn handle(&mut self, msg: MentraosSettingsChanged, _: &mut actix::Context<Self>) {
+        self.apply_mentraos_changes(msg.0, false);
     }
 }
