@@ -4,7 +4,10 @@
 //! to the runtime's user sessions; `/api/admin/*` registers apps (developers),
 //! `/api/apps*` and `/appsettings/*` serve users and SDK apps (described in
 //! `docs/openapi.json`, see [`openapi`]); `/api/tts` speaks the SDK's
-//! `session.audio.speak()` texts ([`tts`]); `/health` and `/ready` answer
+//! `session.audio.speak()` texts ([`tts`]); `/api/sdk/simple-storage/*`
+//! keeps each app's per-user key/value map ([`simple_storage`]) and
+//! `/api/public/permissions/*` names an app's declared permissions
+//! ([`permissions`]); `/health` and `/ready` answer
 //! liveness and readiness, `/stats`, `/actors`, `/metrics` and the `/inspect`
 //! page show operators what runs (see [`actors`]). Embed it in any actix-web
 //! application:
@@ -31,6 +34,7 @@
 
 pub mod actors;
 pub mod admin;
+pub mod app_rate;
 pub mod app_settings;
 pub mod app_ws;
 pub mod auth;
@@ -46,9 +50,11 @@ pub mod glasses_ws;
 pub mod inspect;
 pub mod limits;
 pub mod openapi;
+pub mod permissions;
 pub mod photo_upload;
 pub mod preauth;
 pub mod settings_change;
+pub mod simple_storage;
 pub mod stats;
 pub mod tts;
 pub mod user_apps;
@@ -77,6 +83,8 @@ pub struct SharedState {
     pub pre_auth: Arc<preauth::PreAuthBudget>,
     /// Text-to-speech for `GET /api/tts`.
     pub speech: sightline_speech::SpeechService,
+    /// Each app's simple storage request rate.
+    pub storage_rates: app_rate::AppRates,
 }
 
 /// A running Sightline: its runtime, ready to mount on an actix-web app.
@@ -131,6 +139,10 @@ impl SightlineBuilder {
         Ok(Sightline {
             state: web::Data::new(SharedState {
                 speech,
+                storage_rates: app_rate::AppRates::new(
+                    self.config.limits.storage_rate,
+                    self.config.limits.storage_rate_apps,
+                ),
                 config: self.config,
                 runtime,
                 slots: Arc::default(),
@@ -220,6 +232,41 @@ impl Sightline {
                     web::post().to(user_apps::uninstall),
                 ))
                 .service(timed("/api/tts", Method::GET, web::get().to(tts::speak)))
+                .service(timed(
+                    "/api/public/permissions/{package}",
+                    Method::GET,
+                    web::get().to(permissions::permissions),
+                ))
+                .service(timed(
+                    "/api/sdk/simple-storage/{user}",
+                    Method::GET,
+                    web::get().to(simple_storage::get_all),
+                ))
+                .service(timed(
+                    "/api/sdk/simple-storage/{user}",
+                    Method::PUT,
+                    web::put().to(simple_storage::put_many),
+                ))
+                .service(timed(
+                    "/api/sdk/simple-storage/{user}",
+                    Method::DELETE,
+                    web::delete().to(simple_storage::clear),
+                ))
+                .service(timed(
+                    "/api/sdk/simple-storage/{user}/{key}",
+                    Method::GET,
+                    web::get().to(simple_storage::get_one),
+                ))
+                .service(timed(
+                    "/api/sdk/simple-storage/{user}/{key}",
+                    Method::PUT,
+                    web::put().to(simple_storage::put_one),
+                ))
+                .service(timed(
+                    "/api/sdk/simple-storage/{user}/{key}",
+                    Method::DELETE,
+                    web::delete().to(simple_storage::delete_one),
+                ))
                 .service(timed(
                     "/api/photos/{user}/{request_id}",
                     Method::POST,

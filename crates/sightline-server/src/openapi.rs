@@ -11,17 +11,18 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::views::{
-    AppSettingsView, AppUpdate, AppView, CreatedApp, ErrorBody, ErrorDetail, RotatedKey,
-    SdkSettings, SettingsSaved, UserAppView,
+    AppSettingsView, AppUpdate, AppView, CreatedApp, ErrorBody, ErrorDetail, PermissionView,
+    PermissionsView, RotatedKey, SdkSettings, SettingsSaved, StorageBatch, StorageData,
+    StorageDeleted, StorageItem, StorageOne, StorageSaved, StorageValue, UserAppView,
 };
-use crate::{admin, app_settings, user_apps};
+use crate::{admin, app_settings, permissions, simple_storage, user_apps};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Sightline REST API",
         description = "Developers register and manage apps (admin token); users list, install \
-            and configure apps (glasses core token); SDK apps read their user's settings. \
+            and configure apps (glasses core token); SDK apps read their user's settings and keep per-user simple storage (API key); anyone may read an app's declared permissions. \
             Errors are always `{\"error\": {\"code\", \"message\"}}`."
     ),
     paths(
@@ -37,6 +38,13 @@ use crate::{admin, app_settings, user_apps};
         app_settings::get_settings,
         app_settings::post_settings,
         app_settings::sdk_settings,
+        simple_storage::get_all,
+        simple_storage::put_many,
+        simple_storage::clear,
+        simple_storage::get_one,
+        simple_storage::put_one,
+        simple_storage::delete_one,
+        permissions::permissions,
     ),
     components(schemas(
         admin::NewApp,
@@ -48,6 +56,15 @@ use crate::{admin, app_settings, user_apps};
         AppSettingsView,
         SettingsSaved,
         SdkSettings,
+        StorageData,
+        StorageItem,
+        StorageValue,
+        StorageSaved,
+        StorageDeleted,
+        StorageBatch,
+        StorageOne,
+        PermissionView,
+        PermissionsView,
         ErrorBody,
         ErrorDetail,
     )),
@@ -81,6 +98,10 @@ impl Modify for BearerSchemes {
         components.add_security_scheme(
             "app_session_id",
             bearer("The app session id `<userId>-<packageName>`, as the SDK sends it"),
+        );
+        components.add_security_scheme(
+            "app_api_key",
+            bearer("`<packageName>:<apiKey>`: the app's package and its API key"),
         );
     }
 }
@@ -130,6 +151,9 @@ mod tests {
             "/api/apps/uninstall/{packageName}",
             "/appsettings/{packageName}",
             "/appsettings/user/{packageName}",
+            "/api/sdk/simple-storage/{userId}",
+            "/api/sdk/simple-storage/{userId}/{key}",
+            "/api/public/permissions/{packageName}",
         ] {
             assert!(doc.paths.paths.contains_key(path), "{path} missing");
         }
