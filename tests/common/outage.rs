@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::{Map, Value};
-use sightline::store::{AppRecord, MemoryStore, Store, StoreError, UserRecord};
+use sightline::store::{
+    AppRecord, MemoryStore, StorageEntries, StorageWrite, Store, StoreError, UserRecord,
+};
 
 #[derive(Default)]
 pub struct OutageStore {
@@ -147,5 +149,34 @@ impl Store for OutageStore {
     async fn set_timezone(&self, email: &str, timezone: &str) -> Result<(), StoreError> {
         self.gate("set_timezone").await?;
         self.inner.set_timezone(email, timezone).await
+    }
+    async fn get_storage(&self, email: &str, package: &str) -> Result<StorageEntries, StoreError> {
+        self.gate("get_storage").await?;
+        self.inner.get_storage(email, package).await
+    }
+    async fn set_storage(
+        &self,
+        email: &str,
+        package: &str,
+        entries: StorageEntries,
+        max_bytes: usize,
+    ) -> Result<StorageWrite, StoreError> {
+        self.gate("set_storage").await?;
+        self.inner
+            .set_storage(email, package, entries, max_bytes)
+            .await
+    }
+    async fn delete_storage_key(
+        &self,
+        email: &str,
+        package: &str,
+        key: &str,
+    ) -> Result<bool, StoreError> {
+        self.gate("delete_storage_key").await?;
+        self.inner.delete_storage_key(email, package, key).await
+    }
+    async fn clear_storage(&self, email: &str, package: &str) -> Result<bool, StoreError> {
+        self.gate("clear_storage").await?;
+        self.inner.clear_storage(email, package).await
     }
 }

@@ -31,7 +31,7 @@ pub struct DiscoverUsers {
         (status = 401, description = "Missing or wrong API key for the package", body = crate::views::ErrorBody),
         (status = 404, description = "The asking user is not running the app", body = crate::views::ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("app_api_key" = []))
 )]
 pub async fn discover_users(
     req: HttpRequest,

@@ -338,8 +338,11 @@ impl ServerConfig {
             }
         }
         let l = &mut c.limits;
-        let sizes: [(&'static str, &mut usize); 11] = [
+        let sizes: [(&'static str, &mut usize); 14] = [
             ("SIGHTLINE_PHOTO_MAX_BYTES", &mut l.photo_upload_bytes),
+            ("SIGHTLINE_STORAGE_MAX_BYTES", &mut l.storage_bytes),
+            ("SIGHTLINE_STORAGE_MAX_KEY_BYTES", &mut l.storage_key_bytes),
+            ("SIGHTLINE_STORAGE_RATE_MAX_APPS", &mut l.storage_rate_apps),
             (
                 "SIGHTLINE_GLASSES_MAX_TEXT_BYTES",
                 &mut l.glasses_text_bytes,
@@ -374,7 +377,12 @@ impl ServerConfig {
                 *field = n as usize;
             }
         }
-        let rates: [(&'static str, &'static str, &mut Rate); 2] = [
+        let rates: [(&'static str, &'static str, &mut Rate); 3] = [
+            (
+                "SIGHTLINE_STORAGE_RATE_PER_SECOND",
+                "SIGHTLINE_STORAGE_RATE_BURST",
+                &mut l.storage_rate,
+            ),
             (
                 "SIGHTLINE_GLASSES_MESSAGES_PER_SECOND",
                 "SIGHTLINE_GLASSES_MESSAGES_BURST",

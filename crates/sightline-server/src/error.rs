@@ -15,6 +15,8 @@ pub enum ApiError {
     #[error("the admin API is disabled: set SIGHTLINE_ADMIN_TOKEN to enable it")]
     AdminDisabled,
     #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
@@ -22,6 +24,8 @@ pub enum ApiError {
     Store(String),
     #[error("{0}")]
     TooLarge(String),
+    #[error("{0}")]
+    RateLimited(String),
     #[error("{0}")]
     Unsupported(String),
     #[error("{0}")]
@@ -36,10 +40,12 @@ impl ApiError {
             ApiError::BadRequest(_) => "BAD_REQUEST",
             ApiError::Unauthorized => "UNAUTHORIZED",
             ApiError::AdminDisabled => "ADMIN_DISABLED",
+            ApiError::Forbidden(_) => "FORBIDDEN",
             ApiError::NotFound(_) => "NOT_FOUND",
             ApiError::Conflict(_) => "CONFLICT",
             ApiError::Store(_) => "STORE_UNAVAILABLE",
             ApiError::TooLarge(_) => "PAYLOAD_TOO_LARGE",
+            ApiError::RateLimited(_) => "RATE_LIMITED",
             ApiError::Unsupported(_) => "UNSUPPORTED_MEDIA_TYPE",
             ApiError::Upstream(_) => "UPSTREAM_FAILED",
             ApiError::Internal(_) => "INTERNAL",
@@ -63,10 +69,12 @@ impl ResponseError for ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::AdminDisabled => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unsupported(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Upstream(_) => StatusCode::BAD_GATEWAY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -74,8 +82,11 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code())
-            .json(json!({"error": {"code": self.code(), "message": self.to_string()}}))
+        let mut answer = HttpResponse::build(self.status_code());
+        if matches!(self, ApiError::RateLimited(_)) {
+            answer.insert_header((actix_web::http::header::RETRY_AFTER, "1"));
+        }
+        answer.json(json!({"error": {"code": self.code(), "message": self.to_string()}}))
     }
 }
 

@@ -4,7 +4,10 @@
 //! to the runtime's user sessions; `/api/admin/*` registers apps (developers),
 //! `/api/apps*` and `/appsettings/*` serve users and SDK apps (described in
 //! `docs/openapi.json`, see [`openapi`]); `/api/tts` speaks the SDK's
-//! `session.audio.speak()` texts ([`tts`]); `/health` and `/ready` answer
+//! `session.audio.speak()` texts ([`tts`]); `/api/sdk/simple-storage/*`
+//! keeps each app's per-user key/value map ([`simple_storage`]) and
+//! `/api/public/permissions/*` names an app's declared permissions
+//! ([`permissions`]); `/health` and `/ready` answer
 //! liveness and readiness, `/stats`, `/actors`, `/metrics` and the `/inspect`
 //! page show operators what runs (see [`actors`]); `/api/auth/*` signs users
 //! in to apps' webviews ([`webview`]). [`serve_on`] terminates TLS itself
@@ -34,6 +37,7 @@
 pub mod actors;
 pub mod admin;
 pub mod app_communication;
+pub mod app_rate;
 pub mod app_settings;
 pub mod app_ws;
 pub mod auth;
@@ -50,9 +54,11 @@ pub mod inspect;
 pub mod limits;
 pub mod mentraos_settings;
 pub mod openapi;
+pub mod permissions;
 pub mod photo_upload;
 pub mod preauth;
 pub mod settings_change;
+pub mod simple_storage;
 pub mod stats;
 pub mod temp_tokens;
 pub mod tls;
@@ -93,6 +99,8 @@ pub struct SharedState {
     pub temp_tokens: temp_tokens::TempTokens,
     /// The signing key of signed user tokens.
     pub user_token_keys: user_token_key::UserTokenKeys,
+    /// Each app's simple storage request rate.
+    pub storage_rates: app_rate::AppRates,
 }
 
 /// Why a [`Sightline`] could not be built.
@@ -163,6 +171,10 @@ impl SightlineBuilder {
                 speech,
                 temp_tokens: temp_tokens::TempTokens::new(self.config.webview_tokens),
                 user_token_keys,
+                storage_rates: app_rate::AppRates::new(
+                    self.config.limits.storage_rate,
+                    self.config.limits.storage_rate_apps,
+                ),
                 config: self.config,
                 runtime,
                 slots: Arc::default(),
@@ -318,6 +330,41 @@ impl Sightline {
                     "/api/app-communication/discover-users",
                     Method::POST,
                     web::post().to(app_communication::discover_users),
+                ))
+                .service(timed(
+                    "/api/public/permissions/{package}",
+                    Method::GET,
+                    web::get().to(permissions::permissions),
+                ))
+                .service(timed(
+                    "/api/sdk/simple-storage/{user}",
+                    Method::GET,
+                    web::get().to(simple_storage::get_all),
+                ))
+                .service(timed(
+                    "/api/sdk/simple-storage/{user}",
+                    Method::PUT,
+                    web::put().to(simple_storage::put_many),
+                ))
+                .service(timed(
+                    "/api/sdk/simple-storage/{user}",
+                    Method::DELETE,
+                    web::delete().to(simple_storage::clear),
+                ))
+                .service(timed(
+                    "/api/sdk/simple-storage/{user}/{key}",
+                    Method::GET,
+                    web::get().to(simple_storage::get_one),
+                ))
+                .service(timed(
+                    "/api/sdk/simple-storage/{user}/{key}",
+                    Method::PUT,
+                    web::put().to(simple_storage::put_one),
+                ))
+                .service(timed(
+                    "/api/sdk/simple-storage/{user}/{key}",
+                    Method::DELETE,
+                    web::delete().to(simple_storage::delete_one),
                 ))
                 .service(timed(
                     "/api/photos/{user}/{request_id}",

@@ -27,6 +27,12 @@
 //!   writes itself count as queued. Pings from the client go through the
 //!   message rate like any message.
 //!
+//! - **Simple storage**, per (user, app): at most
+//!   [`Limits::storage_bytes`] of keys and values (HTTP 413), keys of at
+//!   most [`Limits::storage_key_bytes`], and requests of one app at
+//!   [`Limits::storage_rate`] across its users (HTTP 429,
+//!   [`crate::app_rate`]); see [`crate::simple_storage`].
+//!
 //! One glasses connection per user (a new login replaces the old one, which
 //! is closed 4001) and one app connection per (user, package) (a newer one
 //! supersedes the old, which is closed 1008) are enforced by the session.
@@ -85,6 +91,17 @@ pub struct Limits {
     /// Largest photo the phone may upload through Sightline; the SDK's
     /// own upload route takes 10 MiB (`SIGHTLINE_PHOTO_MAX_BYTES`).
     pub photo_upload_bytes: usize,
+    /// Bytes of keys and values one app stores for one user in simple
+    /// storage (`SIGHTLINE_STORAGE_MAX_BYTES`).
+    pub storage_bytes: usize,
+    /// Bytes of one simple storage key (`SIGHTLINE_STORAGE_MAX_KEY_BYTES`).
+    pub storage_key_bytes: usize,
+    /// Simple storage requests of one app, all its users together
+    /// (`SIGHTLINE_STORAGE_RATE_PER_SECOND`, `SIGHTLINE_STORAGE_RATE_BURST`).
+    pub storage_rate: Rate,
+    /// Apps whose simple storage rate is tracked at once; past it the app
+    /// idle longest is forgotten (`SIGHTLINE_STORAGE_RATE_MAX_APPS`).
+    pub storage_rate_apps: usize,
 }
 
 /// A sustained rate and the burst allowed above it.
@@ -116,6 +133,13 @@ impl Default for Limits {
             max_unauthenticated: 1024,
             max_unauthenticated_per_address: 32,
             photo_upload_bytes: 10 * 1024 * 1024,
+            storage_bytes: 1024 * 1024,
+            storage_key_bytes: 1024,
+            storage_rate: Rate {
+                per_second: 50,
+                burst: 200,
+            },
+            storage_rate_apps: 4096,
         }
     }
 }
@@ -124,6 +148,14 @@ impl Limits {
     /// The largest frame the glasses endpoint's codec accepts.
     pub fn glasses_frame_bytes(&self) -> usize {
         self.glasses_text_bytes.max(self.glasses_binary_bytes)
+    }
+
+    /// The largest simple storage request body: a full map as JSON, whose
+    /// escapes may double it, plus room for the envelope.
+    pub fn storage_body_bytes(&self) -> usize {
+        self.storage_bytes
+            .saturating_mul(2)
+            .saturating_add(64 * 1024)
     }
 }
 

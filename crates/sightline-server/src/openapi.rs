@@ -11,16 +11,17 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::views::{
-    AppSettingsView, AppUpdate, AppView, CreatedApp, ErrorBody, ErrorDetail, RotatedKey,
-    SdkSettings, SettingsSaved, UserAppView,
+    AppSettingsView, AppUpdate, AppView, CreatedApp, ErrorBody, ErrorDetail, PermissionView,
+    PermissionsView, RotatedKey, SdkSettings, SettingsSaved, StorageBatch, StorageData,
+    StorageDeleted, StorageItem, StorageOne, StorageSaved, StorageValue, UserAppView,
 };
 use crate::webview::{
     ExchangeRequest, ExchangedUser, HashAnswer, HashRequest, RotatedUserTokenKey, SignedUserToken,
     WebviewFailure, WebviewToken, WebviewTokenRequest,
 };
 use crate::{
-    admin, app_communication, app_settings, mentraos_settings, photo_upload, token_exchange,
-    user_apps, webview,
+    admin, app_communication, app_settings, mentraos_settings, permissions, photo_upload,
+    simple_storage, token_exchange, user_apps, webview,
 };
 
 #[derive(OpenApi)]
@@ -28,7 +29,7 @@ use crate::{
     info(
         title = "Sightline REST API",
         description = "Developers register and manage apps (admin token); users list, install \
-            and configure apps (glasses core token); SDK apps read their user's settings. \
+            and configure apps (glasses core token); SDK apps read their user's settings and keep per-user simple storage (API key); anyone may read an app's declared permissions. \
             Errors are always `{\"error\": {\"code\", \"message\"}}`."
     ),
     paths(
@@ -57,6 +58,13 @@ use crate::{
         webview::hash_with_api_key,
         webview::public_key,
         webview::rotate_key,
+        simple_storage::get_all,
+        simple_storage::put_many,
+        simple_storage::clear,
+        simple_storage::get_one,
+        simple_storage::put_one,
+        simple_storage::delete_one,
+        permissions::permissions,
     ),
     components(schemas(
         admin::NewApp,
@@ -71,6 +79,15 @@ use crate::{
         AppSettingsView,
         SettingsSaved,
         SdkSettings,
+        StorageData,
+        StorageItem,
+        StorageValue,
+        StorageSaved,
+        StorageDeleted,
+        StorageBatch,
+        StorageOne,
+        PermissionView,
+        PermissionsView,
         ErrorBody,
         ErrorDetail,
         WebviewTokenRequest,
@@ -119,10 +136,13 @@ impl Modify for BearerSchemes {
             "app_session_id",
             bearer("The app session id `<userId>-<packageName>`, as the SDK sends it"),
         );
-        components.add_security_scheme("api_key", bearer("The app's API key, as the SDK sends it"));
         components.add_security_scheme(
             "upload_token",
             bearer("The one-request upload token of the glasses' photo_request"),
+        );
+        components.add_security_scheme(
+            "package_api_key",
+            bearer("`<packageName>:<apiKey>`: the app's package and its API key"),
         );
     }
 }
@@ -178,6 +198,9 @@ mod tests {
             "/api/auth/hash-with-api-key",
             "/.well-known/sightline-user-token-key.pem",
             "/api/admin/user-token-key",
+            "/api/sdk/simple-storage/{userId}",
+            "/api/sdk/simple-storage/{userId}/{key}",
+            "/api/public/permissions/{packageName}",
         ] {
             assert!(doc.paths.paths.contains_key(path), "{path} missing");
         }

@@ -127,6 +127,81 @@ pub struct SdkSettings {
     pub settings: Vec<Value>,
 }
 
+/// A (user, app)'s whole simple storage, as the SDK's
+/// `simpleStorage` reads it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StorageData {
+    pub success: bool,
+    /// Every stored key with its value.
+    #[schema(value_type = Object)]
+    pub data: sightline_store::StorageEntries,
+}
+
+/// One stored key and its value.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StorageItem {
+    pub key: String,
+    pub value: String,
+}
+
+/// Answer to reading one key.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StorageValue {
+    pub success: bool,
+    pub data: StorageItem,
+}
+
+/// Answer to a write: the map's size afterwards and its bound.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StorageSaved {
+    pub success: bool,
+    /// Bytes of keys and values now stored for this user and app.
+    pub bytes: usize,
+    pub max_bytes: usize,
+}
+
+/// Answer to deleting one key or the whole map.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StorageDeleted {
+    pub success: bool,
+    /// Whether anything was stored there (deleting nothing succeeds too).
+    pub deleted: bool,
+}
+
+/// Body of `PUT /api/sdk/simple-storage/{userId}`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct StorageBatch {
+    /// Keys to set, with their string values; other keys are kept.
+    #[schema(value_type = Object)]
+    pub data: serde_json::Map<String, Value>,
+}
+
+/// Body of `PUT /api/sdk/simple-storage/{userId}/{key}`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct StorageOne {
+    pub value: Value,
+}
+
+/// One permission an app declares.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PermissionView {
+    /// `MICROPHONE`, `LOCATION`, `CAMERA`, `CALENDAR`, `READ_NOTIFICATIONS`, `ALL`, ...
+    #[serde(rename = "type")]
+    #[schema(example = "MICROPHONE")]
+    pub kind: String,
+}
+
+/// An app's declared permissions, as the SDK's permission checks read
+/// them (`permissions[].type`).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PermissionsView {
+    pub success: bool,
+    pub package_name: String,
+    pub permissions: Vec<PermissionView>,
+}
+
 /// Every error: `{"error": {"code", "message"}}`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
@@ -135,8 +210,9 @@ pub struct ErrorBody {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
-    /// `BAD_REQUEST`, `UNAUTHORIZED`, `ADMIN_DISABLED`, `NOT_FOUND`,
-    /// `CONFLICT` or `STORE_UNAVAILABLE`.
+    /// `BAD_REQUEST`, `UNAUTHORIZED`, `ADMIN_DISABLED`, `FORBIDDEN`,
+    /// `NOT_FOUND`, `CONFLICT`, `PAYLOAD_TOO_LARGE`, `RATE_LIMITED` or
+    /// `STORE_UNAVAILABLE`, among others.
     #[schema(example = "NOT_FOUND")]
     pub code: String,
     pub message: String,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use crate::{hash_api_key, AppRecord, AppType, Store, StoreError};
+use crate::{hash_api_key, AppRecord, AppType, StorageEntries, StorageWrite, Store, StoreError};
 
 fn check(cond: bool, what: &str) -> Result<(), String> {
     if cond {
@@ -37,7 +37,169 @@ pub async fn run_all<S: Store>(store: &S) -> Result<(), String> {
     app_updates(store).await?;
     users(store).await?;
     profile(store).await?;
+    simple_storage(store).await?;
     Ok(())
+}
+
+fn entries(pairs: &[(&str, &str)]) -> StorageEntries {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+async fn simple_storage<S: Store>(store: &S) -> Result<(), String> {
+    let e = |e: StoreError| format!("conformance: unexpected error: {e}");
+    let (who, pkg) = ("store@x.io", "com.kv");
+    check(
+        store.get_storage(who, pkg).await.map_err(e)?.is_empty(),
+        "missing simple storage reads as empty",
+    )?;
+    let first = entries(&[("a", "1"), ("b.c", "two"), ("$d", "ü"), ("e/f", "")]);
+    let wrote = store
+        .set_storage(who, pkg, first.clone(), 100)
+        .await
+        .map_err(e)?;
+    check(
+        wrote == StorageWrite::Stored { bytes: 15 },
+        "a write answers the stored bytes (keys and values, UTF-8)",
+    )?;
+    check(
+        store.get_storage(who, pkg).await.map_err(e)? == first,
+        "keys with dots, `$` and `/` and empty or non-ASCII values read back as written",
+    )?;
+    store
+        .set_storage(who, pkg, entries(&[("a", "one")]), 100)
+        .await
+        .map_err(e)?;
+    let mut expected = first.clone();
+    expected.insert("a".into(), "one".into());
+    check(
+        store.get_storage(who, pkg).await.map_err(e)? == expected,
+        "a write replaces its keys and keeps the others",
+    )?;
+    let over = store
+        .set_storage(who, pkg, entries(&[("big", &"x".repeat(90))]), 100)
+        .await
+        .map_err(e)?;
+    check(
+        over == StorageWrite::OverQuota { bytes: 110 },
+        "a write past the bound is refused with the size it would make",
+    )?;
+    check(
+        store.get_storage(who, pkg).await.map_err(e)? == expected,
+        "a refused write changes nothing",
+    )?;
+    let shrink = store
+        .set_storage(who, pkg, entries(&[("a", "")]), 14)
+        .await
+        .map_err(e)?;
+    check(
+        shrink == StorageWrite::Stored { bytes: 14 },
+        "the bound applies to the map after the write",
+    )?;
+    check(
+        store
+            .get_storage(who, "com.other")
+            .await
+            .map_err(e)?
+            .is_empty()
+            && store
+                .get_storage("other@x.io", pkg)
+                .await
+                .map_err(e)?
+                .is_empty(),
+        "another app or user sees none of it",
+    )?;
+    check(
+        store.get_user(who).await.map_err(e)?.is_none(),
+        "simple storage creates no user",
+    )?;
+    check(
+        store.delete_storage_key(who, pkg, "b.c").await.map_err(e)?,
+        "deleting a stored key reports it",
+    )?;
+    check(
+        !store.delete_storage_key(who, pkg, "b.c").await.map_err(e)?
+            && !store
+                .delete_storage_key("none@x.io", pkg, "a")
+                .await
+                .map_err(e)?,
+        "deleting a missing key reports none",
+    )?;
+    check(
+        store.get_storage(who, pkg).await.map_err(e)?
+            == entries(&[("a", ""), ("$d", "ü"), ("e/f", "")]),
+        "deleting a key keeps the others",
+    )?;
+    store
+        .set_storage(who, "com.other", entries(&[("k", "v")]), 100)
+        .await
+        .map_err(e)?;
+    check(
+        store.clear_storage(who, pkg).await.map_err(e)?,
+        "clearing a stored map reports it",
+    )?;
+    check(
+        store.get_storage(who, pkg).await.map_err(e)?.is_empty()
+            && !store.clear_storage(who, pkg).await.map_err(e)?,
+        "a cleared map reads as empty",
+    )?;
+    check(
+        store.get_storage(who, "com.other").await.map_err(e)? == entries(&[("k", "v")]),
+        "clearing one app's map keeps another's",
+    )?;
+    check(
+        store
+            .delete_storage_key(who, "com.other", "k")
+            .await
+            .map_err(e)?
+            && store
+                .get_storage(who, "com.other")
+                .await
+                .map_err(e)?
+                .is_empty()
+            && !store.clear_storage(who, "com.other").await.map_err(e)?,
+        "a map whose last key is deleted is empty",
+    )?;
+    Ok(())
+}
+
+/// Many writers on one (user, app)'s simple storage at once, together
+/// asking for more than its bound: exactly as many as fit are stored, and
+/// none is lost.
+pub async fn concurrent_storage<S: Store>(store: Arc<S>) -> Result<(), String> {
+    let (who, pkg) = ("race@x.io", "com.kv");
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            // Ten bytes each, a bound of a hundred: ten fit.
+            let one = entries(&[(&format!("k{i:02}"), "vvvvvvv")]);
+            s.set_storage(who, pkg, one, 100).await
+        }));
+    }
+    let mut stored = 0;
+    for t in tasks {
+        let write = t
+            .await
+            .map_err(|e| format!("conformance: task failed: {e}"))?
+            .map_err(|e| format!("conformance: {e}"))?;
+        if matches!(write, StorageWrite::Stored { .. }) {
+            stored += 1;
+        }
+    }
+    let map = store
+        .get_storage(who, pkg)
+        .await
+        .map_err(|e| e.to_string())?;
+    check(
+        stored == 10 && map.len() == 10,
+        &format!(
+            "concurrent writes are bounded together: {stored} stored, {} kept",
+            map.len()
+        ),
+    )
 }
 
 async fn apps<S: Store>(store: &S) -> Result<(), String> {
@@ -292,5 +454,6 @@ pub async fn concurrent_updates<S: Store>(store: Arc<S>) -> Result<(), String> {
     check(
         (0..20).all(|i| u.mentraos_settings.get(&format!("key{i}")) == Some(&json!(i))),
         "concurrent MentraOS settings changes are all kept",
-    )
+    )?;
+    concurrent_storage(store).await
 }

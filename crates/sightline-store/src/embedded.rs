@@ -2,7 +2,9 @@
 //!
 //! redb gives ACID transactions with copy-on-write pages, so a crash in the
 //! middle of a write leaves the previous committed state intact. Records are
-//! stored as JSON documents keyed by package name or e-mail. Every
+//! stored as JSON documents keyed by package name or e-mail; each (user,
+//! app)'s simple storage is one JSON object in the `simple_storage` table,
+//! keyed `<package>/<email>` (package names have no `/`). Every
 //! read-modify-write of a user happens inside one write transaction, which
 //! redb serialises, so concurrent updates of one user cannot lose each other.
 //! redb is synchronous; calls run on the blocking thread pool.
@@ -17,10 +19,17 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::record::now_iso;
-use crate::{AppRecord, Store, StoreError, UserRecord};
+use crate::simple_storage::merged;
+use crate::{AppRecord, StorageEntries, StorageWrite, Store, StoreError, UserRecord};
 
 const APPS: TableDefinition<&str, &[u8]> = TableDefinition::new("apps");
 const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
+const STORAGE: TableDefinition<&str, &[u8]> = TableDefinition::new("simple_storage");
+
+/// The `simple_storage` row of a (user, app).
+fn storage_row(email: &str, package_name: &str) -> String {
+    format!("{package_name}/{email}")
+}
 
 /// The file name used inside the data directory.
 pub const DB_FILE: &str = "sightline.redb";
@@ -53,6 +62,8 @@ impl EmbeddedStore {
                 .map_err(|e| StoreError::backend("create apps table", e))?;
             txn.open_table(USERS)
                 .map_err(|e| StoreError::backend("create users table", e))?;
+            txn.open_table(STORAGE)
+                .map_err(|e| StoreError::backend("create simple storage table", e))?;
         }
         txn.commit()
             .map_err(|e| StoreError::backend("open database", e))?;
@@ -160,6 +171,48 @@ impl EmbeddedStore {
                     .map_err(|e| StoreError::backend(op, e))?;
             }
             txn.commit().map_err(|e| StoreError::backend(op, e))
+        })
+        .await
+    }
+
+    /// Reads one (user, app)'s simple storage, lets `f` change it, and
+    /// writes it back (or removes the row when it is left empty) inside a
+    /// single write transaction, unless `f` answers `false`.
+    async fn change_storage<T: Send + 'static>(
+        &self,
+        email: &str,
+        package_name: &str,
+        f: impl FnOnce(&mut StorageEntries) -> (bool, T) + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let row = storage_row(email, package_name);
+        self.blocking("write simple storage", move |db| {
+            let op = "write simple storage";
+            let txn = db.begin_write().map_err(|e| StoreError::backend(op, e))?;
+            let out = {
+                let mut t = txn
+                    .open_table(STORAGE)
+                    .map_err(|e| StoreError::backend(op, e))?;
+                let mut entries: StorageEntries = t
+                    .get(row.as_str())
+                    .map_err(|e| StoreError::backend(op, e))?
+                    .map(|v| decode(&row, v.value()))
+                    .transpose()?
+                    .unwrap_or_default();
+                let (write, out) = f(&mut entries);
+                if write {
+                    if entries.is_empty() {
+                        t.remove(row.as_str())
+                            .map_err(|e| StoreError::backend(op, e))?;
+                    } else {
+                        let bytes = encode(&entries)?;
+                        t.insert(row.as_str(), bytes.as_slice())
+                            .map_err(|e| StoreError::backend(op, e))?;
+                    }
+                }
+                out
+            };
+            txn.commit().map_err(|e| StoreError::backend(op, e))?;
+            Ok(out)
         })
         .await
     }
@@ -353,6 +406,60 @@ impl Store for EmbeddedStore {
         self.update_user(email, move |u| u.timezone = Some(tz))
             .await
     }
+
+    async fn get_storage(
+        &self,
+        email: &str,
+        package_name: &str,
+    ) -> Result<StorageEntries, StoreError> {
+        Ok(self
+            .get(STORAGE, &storage_row(email, package_name))
+            .await?
+            .unwrap_or_default())
+    }
+
+    async fn set_storage(
+        &self,
+        email: &str,
+        package_name: &str,
+        entries: StorageEntries,
+        max_bytes: usize,
+    ) -> Result<StorageWrite, StoreError> {
+        self.change_storage(email, package_name, move |current| {
+            let (next, write) = merged(current, &entries, max_bytes);
+            match next {
+                Some(next) => {
+                    *current = next;
+                    (true, write)
+                }
+                None => (false, write),
+            }
+        })
+        .await
+    }
+
+    async fn delete_storage_key(
+        &self,
+        email: &str,
+        package_name: &str,
+        key: &str,
+    ) -> Result<bool, StoreError> {
+        let key = key.to_string();
+        self.change_storage(email, package_name, move |current| {
+            let removed = current.remove(&key).is_some();
+            (removed, removed)
+        })
+        .await
+    }
+
+    async fn clear_storage(&self, email: &str, package_name: &str) -> Result<bool, StoreError> {
+        self.change_storage(email, package_name, |current| {
+            let had = !current.is_empty();
+            current.clear();
+            (had, had)
+        })
+        .await
+    }
 }
 
 #[cfg(test)]
@@ -379,6 +486,22 @@ mod tests {
         let store = EmbeddedStore::open(dir.path()).unwrap();
         let user = store.get_user("a@b.c").await.unwrap().unwrap();
         assert_eq!(user.running_apps, vec!["com.example.notes".to_string()]);
+    }
+
+    #[tokio::test]
+    async fn simple_storage_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let entries: StorageEntries = [("k".to_string(), "v".to_string())].into();
+        {
+            let store = EmbeddedStore::open(dir.path()).unwrap();
+            store
+                .set_storage("a@b.c", "com.example.notes", entries.clone(), 100)
+                .await
+                .unwrap();
+        }
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let stored = store.get_storage("a@b.c", "com.example.notes").await;
+        assert_eq!(stored.unwrap(), entries);
     }
 }
 

@@ -1,4 +1,5 @@
-//! Sightline's document store: registered apps and users.
+//! Sightline's document store: registered apps, users and the apps'
+//! per-user simple storage.
 //!
 //! The runtime talks to storage only through the async [`Store`] trait, so a
 //! deployment chooses its backend without the sessions noticing:
@@ -13,6 +14,7 @@ mod error;
 mod memory;
 mod mongo;
 mod record;
+mod simple_storage;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
@@ -26,6 +28,7 @@ pub use mongo::{redact_uri, MongoConfig, MongoStore, DEFAULT_DATABASE};
 pub use record::{
     effective_settings, hash_api_key, verify_api_key, AppRecord, AppType, UserRecord,
 };
+pub use simple_storage::{storage_bytes, StorageEntries, StorageWrite};
 
 /// Persistent state of Sightline. Implementations must make each method
 /// atomic: two sessions of the same user may update it at the same time.
@@ -90,4 +93,35 @@ pub trait Store: Send + Sync + 'static {
     async fn set_location(&self, email: &str, location: Value) -> Result<(), StoreError>;
     /// Stores the user's time zone (an IANA name such as `Europe/Paris`).
     async fn set_timezone(&self, email: &str, timezone: &str) -> Result<(), StoreError>;
+
+    // Simple storage is kept apart from the user records: the methods
+    // below never create or change a user.
+
+    /// The (user, app)'s simple storage; empty when nothing is stored.
+    async fn get_storage(
+        &self,
+        email: &str,
+        package_name: &str,
+    ) -> Result<StorageEntries, StoreError>;
+    /// Sets `entries` in the (user, app)'s simple storage, keeping its other
+    /// keys, unless the map would then hold more than `max_bytes` (see
+    /// [`storage_bytes`]): then nothing is written. The check and the write
+    /// are one atomic step.
+    async fn set_storage(
+        &self,
+        email: &str,
+        package_name: &str,
+        entries: StorageEntries,
+        max_bytes: usize,
+    ) -> Result<StorageWrite, StoreError>;
+    /// Removes one key; `false` if it was not stored.
+    async fn delete_storage_key(
+        &self,
+        email: &str,
+        package_name: &str,
+        key: &str,
+    ) -> Result<bool, StoreError>;
+    /// Removes the (user, app)'s whole simple storage; `false` if it held
+    /// nothing.
+    async fn clear_storage(&self, email: &str, package_name: &str) -> Result<bool, StoreError>;
 }

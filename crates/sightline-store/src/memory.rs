@@ -8,12 +8,19 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 
 use crate::record::now_iso;
-use crate::{AppRecord, Store, StoreError, UserRecord};
+use crate::simple_storage::merged;
+use crate::{AppRecord, StorageEntries, StorageWrite, Store, StoreError, UserRecord};
 
 #[derive(Default)]
 struct Data {
     apps: HashMap<String, AppRecord>,
     users: HashMap<String, UserRecord>,
+    /// Simple storage by (user, package).
+    storage: HashMap<(String, String), StorageEntries>,
+}
+
+fn storage_key(email: &str, package_name: &str) -> (String, String) {
+    (email.to_string(), package_name.to_string())
 }
 
 /// A [`Store`] held in process memory.
@@ -174,6 +181,64 @@ impl Store for MemoryStore {
 
     async fn set_timezone(&self, email: &str, timezone: &str) -> Result<(), StoreError> {
         self.update_user(email, |u| u.timezone = Some(timezone.to_string()))
+    }
+
+    async fn get_storage(
+        &self,
+        email: &str,
+        package_name: &str,
+    ) -> Result<StorageEntries, StoreError> {
+        self.with(|d| {
+            d.storage
+                .get(&storage_key(email, package_name))
+                .cloned()
+                .unwrap_or_default()
+        })
+    }
+
+    async fn set_storage(
+        &self,
+        email: &str,
+        package_name: &str,
+        entries: StorageEntries,
+        max_bytes: usize,
+    ) -> Result<StorageWrite, StoreError> {
+        self.with(|d| {
+            let key = storage_key(email, package_name);
+            let current = d.storage.get(&key).cloned().unwrap_or_default();
+            let (next, write) = merged(&current, &entries, max_bytes);
+            if let Some(next) = next {
+                d.storage.insert(key, next);
+            }
+            write
+        })
+    }
+
+    async fn delete_storage_key(
+        &self,
+        email: &str,
+        package_name: &str,
+        key: &str,
+    ) -> Result<bool, StoreError> {
+        self.with(|d| {
+            let id = storage_key(email, package_name);
+            let Some(entries) = d.storage.get_mut(&id) else {
+                return false;
+            };
+            let removed = entries.remove(key).is_some();
+            if entries.is_empty() {
+                d.storage.remove(&id);
+            }
+            removed
+        })
+    }
+
+    async fn clear_storage(&self, email: &str, package_name: &str) -> Result<bool, StoreError> {
+        self.with(|d| {
+            d.storage
+                .remove(&storage_key(email, package_name))
+                .is_some_and(|e| !e.is_empty())
+        })
     }
 }
 

@@ -11,6 +11,14 @@
 //! inserted first (the unique index makes a racing second insert fail
 //! harmlessly) and then updated, rather than upserted with `$setOnInsert`.
 //!
+//! Each (user, app)'s simple storage is one document of `simpleStorage`,
+//! whose `_id` is `<package>/<email>` (package names have no `/`), holding
+//! its entries as an array of `{k, v}` (so keys with dots or `$` need no
+//! escaping) and a `version`. A change reads the document, applies itself
+//! and its size bound, and writes back only if `version` is unchanged
+//! (compare-and-swap, retried on a concurrent change): the bound is checked
+//! against the map the write replaces, never a stale one.
+//!
 //! The driver runs on a small runtime of its own, so its connection pool
 //! and server monitors do not depend on which actix thread calls the store.
 //! Every call is bounded by [`MongoConfig::operation_timeout`]: when the
@@ -27,7 +35,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use mongodb::bson::{doc, Document};
+use mongodb::bson::{doc, Bson, Document};
 use mongodb::options::{ClientOptions, IndexOptions};
 use mongodb::{Client, Collection, IndexModel};
 use serde_json::{Map, Value};
@@ -36,7 +44,8 @@ use tokio::runtime::{Handle, Runtime};
 pub use config::{redact_uri, MongoConfig, DEFAULT_DATABASE};
 
 use crate::record::now_iso;
-use crate::{AppRecord, Store, StoreError, UserRecord};
+use crate::simple_storage::merged;
+use crate::{AppRecord, StorageEntries, StorageWrite, Store, StoreError, UserRecord};
 use documents::{
     from_document, map_path, to_bson, to_document, wrapped_setting, APP_SETTINGS, MENTRAOS_SETTINGS,
 };
@@ -54,6 +63,59 @@ struct Driver {
     client: Client,
     apps: Collection<Document>,
     users: Collection<Document>,
+    storage: Collection<Document>,
+}
+
+/// Compare-and-swap rounds a simple storage change may lose to concurrent
+/// writers of the same map before it gives up.
+const STORAGE_ATTEMPTS: usize = 64;
+
+/// The `_id` of a (user, app)'s simple storage document.
+fn storage_id(email: &str, package_name: &str) -> String {
+    format!("{package_name}/{email}")
+}
+
+/// The entries of a simple storage document.
+fn storage_entries(id: &str, doc: &Document) -> Result<StorageEntries, StoreError> {
+    let corrupt = |reason: &str| StoreError::Corrupt {
+        what: format!("simple storage {id}"),
+        reason: reason.to_string(),
+    };
+    let Some(Bson::Array(items)) = doc.get("entries") else {
+        return Err(corrupt("no entries array"));
+    };
+    let mut entries = StorageEntries::new();
+    for item in items {
+        let pair = item
+            .as_document()
+            .ok_or_else(|| corrupt("an entry is not a document"))?;
+        match (pair.get_str("k"), pair.get_str("v")) {
+            (Ok(k), Ok(v)) => entries.insert(k.to_string(), v.to_string()),
+            _ => return Err(corrupt("an entry lacks its string k or v")),
+        };
+    }
+    Ok(entries)
+}
+
+/// A simple storage document with `entries` at `version`.
+fn storage_document(
+    id: &str,
+    email: &str,
+    package_name: &str,
+    entries: &StorageEntries,
+    version: i64,
+) -> Document {
+    let items: Vec<Bson> = entries
+        .iter()
+        .map(|(k, v)| Bson::Document(doc! { "k": k, "v": v }))
+        .collect();
+    doc! {
+        "_id": id,
+        "email": email,
+        "packageName": package_name,
+        "entries": items,
+        "version": version,
+    }
 }
 
 struct Inner {
@@ -225,6 +287,85 @@ impl MongoStore {
     }
 }
 
+impl MongoStore {
+    /// Reads one (user, app)'s simple storage, lets `f` change it, and
+    /// writes it back only if nobody changed it meanwhile (retrying from
+    /// a fresh read otherwise); nothing is written when `f` answers
+    /// `false`. A map left empty is deleted.
+    async fn change_storage<T, F>(
+        &self,
+        op: &'static str,
+        email: &str,
+        package_name: &str,
+        f: F,
+    ) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: Fn(&mut StorageEntries) -> (bool, T) + Send + 'static,
+    {
+        let (email, package) = (email.to_string(), package_name.to_string());
+        self.call(op, move |d| async move {
+            let id = storage_id(&email, &package);
+            for _ in 0..STORAGE_ATTEMPTS {
+                let found = d
+                    .storage
+                    .find_one(doc! { "_id": &id })
+                    .await
+                    .map_err(|e| store_error(op, e))?;
+                let mut entries = match &found {
+                    Some(doc) => storage_entries(&id, doc)?,
+                    None => StorageEntries::new(),
+                };
+                let (write, out) = f(&mut entries);
+                if !write {
+                    return Ok(out);
+                }
+                let Some(found) = found else {
+                    if entries.is_empty() {
+                        return Ok(out);
+                    }
+                    let fresh = storage_document(&id, &email, &package, &entries, 1);
+                    match d.storage.insert_one(fresh).await {
+                        Ok(_) => return Ok(out),
+                        Err(e) if is_duplicate_key(&e) => continue,
+                        Err(e) => return Err(store_error(op, e)),
+                    }
+                };
+                let version = found.get("version").cloned().unwrap_or(Bson::Null);
+                let next = match &version {
+                    Bson::Int64(n) => n + 1,
+                    Bson::Int32(n) => i64::from(*n) + 1,
+                    _ => 1,
+                };
+                let unchanged = doc! { "_id": &id, "version": version };
+                let swapped = if entries.is_empty() {
+                    d.storage
+                        .delete_one(unchanged)
+                        .await
+                        .map(|r| r.deleted_count > 0)
+                } else {
+                    let doc = storage_document(&id, &email, &package, &entries, next);
+                    d.storage
+                        .replace_one(unchanged, doc)
+                        .await
+                        .map(|r| r.matched_count > 0)
+                }
+                .map_err(|e| store_error(op, e))?;
+                if swapped {
+                    return Ok(out);
+                }
+            }
+            Err(StoreError::Backend {
+                op,
+                reason: format!(
+                    "simple storage {id} kept changing under {STORAGE_ATTEMPTS} attempts"
+                ),
+            })
+        })
+        .await
+    }
+}
+
 /// Inserts a new user document unless one already exists.
 async fn insert_user(d: &Driver, email: &str, op: &'static str) -> Result<(), StoreError> {
     let user = UserRecord::new(email, now_iso());
@@ -269,6 +410,7 @@ async fn open(config: &MongoConfig) -> Result<(Driver, String), StoreError> {
         .map_err(|e| with_uri(store_error("connect", e), &uri))?;
     let apps = db.collection::<Document>("apps");
     let users = db.collection::<Document>("users");
+    let storage = db.collection::<Document>("simpleStorage");
     unique_index(&apps, "packageName").await?;
     unique_index(&users, "email").await?;
     Ok((
@@ -276,6 +418,7 @@ async fn open(config: &MongoConfig) -> Result<(Driver, String), StoreError> {
             client,
             apps,
             users,
+            storage,
         },
         database,
     ))
@@ -515,6 +658,83 @@ impl Store for MongoStore {
     async fn set_timezone(&self, email: &str, timezone: &str) -> Result<(), StoreError> {
         let update = doc! { "$set": { "timezone": timezone } };
         self.update_user("write time zone", email, update).await
+    }
+
+    async fn get_storage(
+        &self,
+        email: &str,
+        package_name: &str,
+    ) -> Result<StorageEntries, StoreError> {
+        let id = storage_id(email, package_name);
+        self.call("read simple storage", |d| async move {
+            let found = d
+                .storage
+                .find_one(doc! { "_id": &id })
+                .await
+                .map_err(|e| store_error("read simple storage", e))?;
+            match found {
+                Some(doc) => storage_entries(&id, &doc),
+                None => Ok(StorageEntries::new()),
+            }
+        })
+        .await
+    }
+
+    async fn set_storage(
+        &self,
+        email: &str,
+        package_name: &str,
+        entries: StorageEntries,
+        max_bytes: usize,
+    ) -> Result<StorageWrite, StoreError> {
+        self.change_storage(
+            "write simple storage",
+            email,
+            package_name,
+            move |current| {
+                let (next, write) = merged(current, &entries, max_bytes);
+                match next {
+                    Some(next) => {
+                        *current = next;
+                        (true, write)
+                    }
+                    None => (false, write),
+                }
+            },
+        )
+        .await
+    }
+
+    async fn delete_storage_key(
+        &self,
+        email: &str,
+        package_name: &str,
+        key: &str,
+    ) -> Result<bool, StoreError> {
+        let key = key.to_string();
+        self.change_storage(
+            "delete simple storage key",
+            email,
+            package_name,
+            move |current| {
+                let removed = current.remove(&key).is_some();
+                (removed, removed)
+            },
+        )
+        .await
+    }
+
+    async fn clear_storage(&self, email: &str, package_name: &str) -> Result<bool, StoreError> {
+        let id = storage_id(email, package_name);
+        self.call("clear simple storage", |d| async move {
+            let res = d
+                .storage
+                .delete_one(doc! { "_id": &id })
+                .await
+                .map_err(|e| store_error("clear simple storage", e))?;
+            Ok(res.deleted_count > 0)
+        })
+        .await
     }
 }
 
