@@ -147,6 +147,10 @@ async fn glasses_and_an_sdk_app_run_over_wss() {
     let settings = app.wait_event("settings").await;
     assert_eq!(settings["ok"], true, "{settings}");
     assert_eq!(settings["settings"][0]["key"], "color", "{settings}");
+    // The SDK's permission checks reach Sightline over https.
+    let permissions = app.wait_event("permissions").await;
+    assert_eq!(permissions["ok"], true, "{permissions}");
+    assert!(permissions["body"]["permissions"].is_array(), "{permissions}");
     app.stop().await;
     server.stop().await;
 }

@@ -21,6 +21,14 @@ class WebviewApp extends AppServer {
     } catch (error) {
       report("settings", { ok: false, error: String(error?.message ?? error) });
     }
+    // The URL the SDK's permission checks fetch on every subscribe.
+    try {
+      const url = `${session.getHttpsServerUrl()}/api/public/permissions/${encodeURIComponent(process.env.PACKAGE)}`;
+      const answer = await fetch(url);
+      report("permissions", { ok: answer.ok, body: await answer.json() });
+    } catch (error) {
+      report("permissions", { ok: false, error: String(error?.message ?? error) });
+    }
   }
 }
 
