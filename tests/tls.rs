@@ -150,7 +150,10 @@ async fn glasses_and_an_sdk_app_run_over_wss() {
     // The SDK's permission checks reach Sightline over https.
     let permissions = app.wait_event("permissions").await;
     assert_eq!(permissions["ok"], true, "{permissions}");
-    assert!(permissions["body"]["permissions"].is_array(), "{permissions}");
+    assert!(
+        permissions["body"]["permissions"].is_array(),
+        "{permissions}"
+    );
     app.stop().await;
     server.stop().await;
 }

@@ -21,7 +21,7 @@ use crate::webview::{
 };
 use crate::{
     admin, app_communication, app_settings, mentraos_settings, permissions, photo_upload,
-    simple_storage, token_exchange, user_apps, webview,
+    simple_storage, token_exchange, tts, user_apps, webview,
 };
 
 #[derive(OpenApi)]
@@ -48,6 +48,7 @@ use crate::{
         app_settings::post_settings,
         app_settings::sdk_settings,
         token_exchange::exchange,
+        tts::speak,
         mentraos_settings::get_settings,
         mentraos_settings::post_settings,
         app_communication::discover_users,

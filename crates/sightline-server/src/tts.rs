@@ -20,6 +20,22 @@ use sightline_speech::{RawSpeechQuery, SpeechError};
 use crate::SharedState;
 
 /// `GET /api/tts?text=…[&voice_id=…][&model_id=…][&voice_settings=<JSON>]`.
+#[utoipa::path(
+    get, path = "/api/tts", tag = "apps",
+    params(
+        ("text" = String, Query, description = "What to say"),
+        ("voice_id" = Option<String>, Query, description = "The provider's voice"),
+        ("model_id" = Option<String>, Query, description = "The provider's model"),
+        ("voice_settings" = Option<String>, Query, description = "JSON: stability, similarity_boost, style, use_speaker_boost, speed"),
+    ),
+    responses(
+        (status = 200, description = "The speech (`audio/wav` from espeak-ng, `audio/mpeg` from ElevenLabs)"),
+        (status = 400, description = "`{success: false, message}`: bad parameters"),
+        (status = 413, description = "`{success: false, message}`: text too long"),
+        (status = 502, description = "`{success: false, message}`: the provider failed"),
+        (status = 503, description = "`{success: false, message}`: busy, or no provider configured"),
+    )
+)]
 pub async fn speak(state: web::Data<SharedState>, req: HttpRequest) -> HttpResponse {
     let speech = &state.speech;
     let metrics = &state.runtime.shared.metrics;
