@@ -9,7 +9,10 @@ use serde_json::{Map, Value};
 use sightline_protocol::device as wire;
 use sightline_protocol::outbound;
 
-use super::DeviceEffect;
+use sightline_protocol::device::RequestKind;
+use sightline_protocol::stream::permission_granted;
+
+use super::{settled, Asker, DeviceEffect, DeviceEffects, DeviceRequests, Outcome, Readiness};
 
 /// Location tiers, lowest first, with how old a fix may be and still be
 /// good enough for a poll at that accuracy.
@@ -121,5 +124,116 @@ impl LocationState {
     /// The tier the glasses were last told.
     pub fn tier(&self) -> Option<&'static str> {
         self.tier
+    }
+}
+
+/// Location polls and the tier, as device requests.
+impl DeviceRequests {
+    pub(super) fn location_poll(
+        &mut self,
+        now: Instant,
+        app: Asker,
+        glasses: Readiness,
+        correlation_id: String,
+        accuracy: String,
+    ) -> DeviceEffects {
+        let package = app.package;
+        if !permission_granted(app.permissions, "LOCATION") {
+            let why = "Location permission required to read the user's location";
+            return vec![
+                DeviceEffect::ToApp {
+                    package: package.into(),
+                    text: outbound::permission_error(
+                        &[outbound::PermissionDenied {
+                            stream: "location_update".into(),
+                            required_permission: "LOCATION".into(),
+                            message: why.into(),
+                        }],
+                        &crate::now_iso(),
+                    ),
+                },
+                settled(
+                    RequestKind::Location,
+                    package,
+                    &correlation_id,
+                    Outcome::NoPermission,
+                    Duration::ZERO,
+                    why.into(),
+                ),
+            ];
+        }
+        if let Some(data) = self.location.fresh(now, &accuracy, &correlation_id) {
+            return vec![
+                DeviceEffect::LocationToApp {
+                    package: package.into(),
+                    data,
+                },
+                settled(
+                    RequestKind::Location,
+                    package,
+                    &correlation_id,
+                    Outcome::Cached,
+                    Duration::ZERO,
+                    "a recent fix".into(),
+                ),
+            ];
+        }
+        let key = (RequestKind::Location, correlation_id.clone());
+        if !glasses.phone || self.pending.contains_key(&key) || !self.has_room(package) {
+            let (outcome, why) = if glasses.phone {
+                (Outcome::Busy, "Too many location polls waiting")
+            } else {
+                (Outcome::NotConnected, "The phone is not connected")
+            };
+            let mut fx = self.location.fallback(package, &correlation_id, why);
+            fx.push(settled(
+                RequestKind::Location,
+                package,
+                &correlation_id,
+                outcome,
+                Duration::ZERO,
+                why.into(),
+            ));
+            return fx;
+        }
+        let tier = tier_of(&accuracy).unwrap_or("standard");
+        vec![
+            DeviceEffect::ToGlasses(wire::request_single_location(
+                tier,
+                &correlation_id,
+                &crate::now_iso(),
+            )),
+            self.wait(
+                now,
+                RequestKind::Location,
+                package,
+                &correlation_id,
+                self.config.location_deadline,
+                None,
+            ),
+        ]
+    }
+
+    /// The location tiers the apps' subscriptions want now; the glasses
+    /// are told when the highest changes.
+    pub fn location_wanted(&mut self, tiers: &[&str], phone: bool) -> DeviceEffects {
+        match self.location.want(tiers) {
+            Some(tier) if phone => vec![DeviceEffect::ToGlasses(wire::set_location_tier(
+                tier,
+                &crate::now_iso(),
+            ))],
+            _ => Vec::new(),
+        }
+    }
+
+    /// The glasses (re)connected: they learn the location tier again.
+    pub fn glasses_connected(&self) -> DeviceEffects {
+        match self.location.tier() {
+            Some(tier) => vec![DeviceEffect::ToGlasses(wire::set_location_tier(
+                tier,
+                &crate::now_iso(),
+            ))],
+            None => Vec::new(),
+        }
     }
 }

@@ -14,7 +14,10 @@
 //! timeout. Location ([`location`]) and video streams ([`stream`]) keep
 //! their own state beside it.
 
+mod effects;
 mod location;
+mod photo;
+mod speaker;
 mod stream;
 #[cfg(test)]
 mod tests;
@@ -25,8 +28,9 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value};
 use sightline_protocol::device::{self as wire, DeviceAnswer, DeviceRequest, RequestKind};
 use sightline_protocol::outbound;
-use sightline_protocol::stream::permission_granted;
 
+use effects::{dropped, led_response, photo_failure, settled, settled_from};
+pub use effects::{DeviceEffect, DeviceEffects, Outcome, PhotoFailure, Settled};
 pub use location::{tier_of, LocationState};
 pub use stream::{StreamTable, StreamView};
 
@@ -105,104 +109,6 @@ pub struct Asker<'a> {
     /// sent with photos when the app gave none.
     pub user_token: &'a str,
 }
-
-/// How a request ended, as a metric label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// The glasses answered and did it.
-    Ok,
-    /// Handed to the glasses; the SDK waits for no answer.
-    Forwarded,
-    /// The glasses answered that it failed.
-    Failed,
-    /// Answered from what Sightline already knew (a recent location).
-    Cached,
-    NotConnected,
-    NoCapability,
-    NoPermission,
-    /// The request's fields were wrong.
-    Invalid,
-    /// The app already had too many requests waiting.
-    Busy,
-    /// No answer within Sightline's deadline.
-    Timeout,
-    /// The glasses went away before answering.
-    GlassesGone,
-    /// The app stopped before the answer came.
-    AppGone,
-    /// Not available on this server.
-    Unavailable,
-    /// A failed photo the app had in fact already received.
-    Delivered,
-}
-
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Ok => "ok",
-            Outcome::Forwarded => "forwarded",
-            Outcome::Failed => "failed",
-            Outcome::Cached => "cached",
-            Outcome::NotConnected => "not_connected",
-            Outcome::NoCapability => "no_capability",
-            Outcome::NoPermission => "no_permission",
-            Outcome::Invalid => "invalid",
-            Outcome::Busy => "busy",
-            Outcome::Timeout => "timeout",
-            Outcome::GlassesGone => "glasses_gone",
-            Outcome::AppGone => "app_gone",
-            Outcome::Unavailable => "unavailable",
-            Outcome::Delivered => "delivered",
-        }
-    }
-}
-
-/// One settled request, for metrics and the log.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Settled {
-    pub kind: RequestKind,
-    pub package: String,
-    pub request_id: String,
-    pub outcome: Outcome,
-    pub took: Duration,
-    /// Why, in words (what the app was told).
-    pub reason: String,
-}
-
-/// A failed photo, told to the app by a POST to its `/photo-upload`
-/// (the only way SDK 2.1.29 rejects `requestPhoto()` early).
-#[derive(Debug, Clone, PartialEq)]
-pub struct PhotoFailure {
-    pub url: String,
-    pub body: Value,
-    /// How the request is counted once the POST is answered (unless the
-    /// app answers that it already had the photo: [`Outcome::Delivered`]).
-    pub settled: Settled,
-}
-
-/// What the session must do.
-#[derive(Debug, Clone, PartialEq)]
-pub enum DeviceEffect {
-    /// Send this frame to the glasses.
-    ToGlasses(String),
-    /// Send this frame to the app.
-    ToApp { package: String, text: String },
-    /// Send the app a `location_update` `data_stream` with this data.
-    LocationToApp { package: String, data: Value },
-    /// POST a photo failure to the app's upload route.
-    PhotoFailed(PhotoFailure),
-    /// Call [`DeviceRequests::tick`] at this instant.
-    Wake(Instant),
-    /// A request ended (count and log it).
-    Settled(Settled),
-    /// An answer no request waits for was dropped.
-    AnswerDropped {
-        kind: RequestKind,
-        why: &'static str,
-    },
-}
-
-pub type DeviceEffects = Vec<DeviceEffect>;
 
 /// A request waiting for the phone's answer.
 #[derive(Debug, Clone)]
@@ -470,12 +376,8 @@ impl DeviceRequests {
         fx
     }
 
-    fn photo_url(&self, app: Asker) -> String {
-        crate::webhook::endpoint(app.public_url, "/photo-upload")
-    }
-
     /// Whether the app may have one more request waiting.
-    fn has_room(&self, package: &str) -> bool {
+    pub(super) fn has_room(&self, package: &str) -> bool {
         self.pending
             .values()
             .filter(|p| p.package == package)
@@ -483,7 +385,7 @@ impl DeviceRequests {
             < self.config.max_pending_per_app
     }
 
-    fn wait(
+    pub(super) fn wait(
         &mut self,
         now: Instant,
         kind: RequestKind,
@@ -505,255 +407,6 @@ impl DeviceRequests {
             },
         );
         DeviceEffect::Wake(deadline)
-    }
-
-    fn photo(
-        &mut self,
-        now: Instant,
-        app: Asker,
-        glasses: Readiness,
-        p: wire::PhotoRequest,
-    ) -> DeviceEffects {
-        let package = app.package;
-        let custom = p.custom_webhook_url.is_some();
-        let upload_url = self.photo_url(app);
-        let refusal = if !permission_granted(app.permissions, "CAMERA") {
-            Some((
-                Outcome::NoPermission,
-                "PERMISSION_DENIED",
-                "Camera permission required to take photos".to_string(),
-            ))
-        } else if !glasses.glasses {
-            Some((
-                Outcome::NotConnected,
-                "PHONE_GLASSES_NOT_CONNECTED",
-                "Smart glasses are not connected".to_string(),
-            ))
-        } else if !glasses.has("hasCamera") {
-            Some((
-                Outcome::NoCapability,
-                "NO_CAMERA",
-                format!("Connected glasses ({}) have no camera", glasses.model),
-            ))
-        } else if self
-            .pending
-            .contains_key(&(RequestKind::Photo, p.request_id.clone()))
-        {
-            Some((
-                Outcome::Invalid,
-                "DUPLICATE_REQUEST",
-                "A photo with this requestId is already being taken".to_string(),
-            ))
-        } else if !self.has_room(package) {
-            Some((
-                Outcome::Busy,
-                "TOO_MANY_REQUESTS",
-                format!(
-                    "This app already has {} device requests waiting",
-                    self.config.max_pending_per_app
-                ),
-            ))
-        } else {
-            None
-        };
-        if let Some((outcome, code, message)) = refusal {
-            if custom {
-                // The SDK resolved this promise already; count it only.
-                return vec![settled(
-                    RequestKind::Photo,
-                    package,
-                    &p.request_id,
-                    outcome,
-                    Duration::ZERO,
-                    message,
-                )];
-            }
-            return vec![photo_failure(
-                &upload_url,
-                RequestKind::Photo,
-                package,
-                &p.request_id,
-                code,
-                &message,
-                outcome,
-                Duration::ZERO,
-            )];
-        }
-        let webhook_url = p.custom_webhook_url.clone().unwrap_or(upload_url.clone());
-        let auth_token = p
-            .auth_token
-            .clone()
-            .unwrap_or_else(|| app.user_token.to_string());
-        let upload_token = fresh_token();
-        let upload_here = format!(
-            "{}/{}",
-            self.upload_base,
-            percent_encoding::utf8_percent_encode(
-                &p.request_id,
-                percent_encoding::NON_ALPHANUMERIC
-            )
-        );
-        let frame = wire::glasses_photo_request(
-            &wire::GlassesPhoto {
-                request: &p,
-                package,
-                webhook_url: &webhook_url,
-                auth_token: &auth_token,
-                upload_url: &upload_here,
-                upload_token: &upload_token,
-            },
-            &crate::now_iso(),
-        );
-        let target = PhotoTarget {
-            upload_url: webhook_url,
-            upload_token,
-            auth_token,
-            custom,
-        };
-        let wake = self.wait(
-            now,
-            RequestKind::Photo,
-            package,
-            &p.request_id,
-            self.config.photo_deadline,
-            Some(target),
-        );
-        vec![DeviceEffect::ToGlasses(frame), wake]
-    }
-
-    fn audio(
-        &mut self,
-        now: Instant,
-        app: Asker,
-        glasses: Readiness,
-        a: wire::AudioPlay,
-    ) -> DeviceEffects {
-        let package = app.package;
-        let ts = crate::now_iso();
-        let refusal = if !glasses.phone {
-            Some((
-                Outcome::NotConnected,
-                "Glasses are not connected".to_string(),
-            ))
-        } else if a.stop_other_audio
-            && self
-                .pending
-                .contains_key(&(RequestKind::Audio, a.request_id.clone()))
-        {
-            Some((
-                Outcome::Invalid,
-                "An audio request with this requestId is already playing".to_string(),
-            ))
-        } else if a.stop_other_audio && !self.has_room(package) {
-            Some((
-                Outcome::Busy,
-                format!(
-                    "This app already has {} device requests waiting",
-                    self.config.max_pending_per_app
-                ),
-            ))
-        } else {
-            None
-        };
-        if let Some((outcome, why)) = refusal {
-            let mut fx = Vec::new();
-            if a.stop_other_audio {
-                fx.push(DeviceEffect::ToApp {
-                    package: package.into(),
-                    text: wire::audio_play_response(&a.request_id, false, Some(&why), None, &ts),
-                });
-            }
-            fx.push(settled(
-                RequestKind::Audio,
-                package,
-                &a.request_id,
-                outcome,
-                Duration::ZERO,
-                why,
-            ));
-            return fx;
-        }
-        let url = self.reachable(&a.audio_url);
-        let mut fx = vec![DeviceEffect::ToGlasses(wire::glasses_audio_play(
-            package, &a, &url, &ts,
-        ))];
-        if a.stop_other_audio {
-            fx.push(self.wait(
-                now,
-                RequestKind::Audio,
-                package,
-                &a.request_id,
-                self.config.audio_deadline,
-                None,
-            ));
-        } else {
-            fx.push(settled(
-                RequestKind::Audio,
-                package,
-                &a.request_id,
-                Outcome::Forwarded,
-                Duration::ZERO,
-                "played without waiting".into(),
-            ));
-        }
-        fx
-    }
-
-    fn led(
-        &mut self,
-        now: Instant,
-        app: Asker,
-        glasses: Readiness,
-        led: wire::LedControl,
-    ) -> DeviceEffects {
-        let package = app.package;
-        let ts = crate::now_iso();
-        let refusal = if !glasses.glasses {
-            Some((
-                Outcome::NotConnected,
-                "Glasses are not connected".to_string(),
-            ))
-        } else if !glasses.has("hasLight") {
-            Some((
-                Outcome::NoCapability,
-                format!("Connected glasses ({}) have no LED", glasses.model),
-            ))
-        } else if self
-            .pending
-            .contains_key(&(RequestKind::Led, led.request_id.clone()))
-            || !self.has_room(package)
-        {
-            Some((Outcome::Busy, "Too many LED requests waiting".to_string()))
-        } else {
-            None
-        };
-        if let Some((outcome, why)) = refusal {
-            return vec![
-                DeviceEffect::ToApp {
-                    package: package.into(),
-                    text: led_response(&led.request_id, false, Some(&why), &ts),
-                },
-                settled(
-                    RequestKind::Led,
-                    package,
-                    &led.request_id,
-                    outcome,
-                    Duration::ZERO,
-                    why,
-                ),
-            ];
-        }
-        vec![
-            DeviceEffect::ToGlasses(wire::glasses_led(package, &led, &ts)),
-            self.wait(
-                now,
-                RequestKind::Led,
-                package,
-                &led.request_id,
-                self.config.led_deadline,
-                None,
-            ),
-        ]
     }
 
     /// The phone answered something; `app` is the app the answer names,
@@ -896,30 +549,6 @@ impl DeviceRequests {
         self.pending.remove(&(kind, id.to_string()))
     }
 
-    fn fail_photo(
-        &self,
-        p: &Pending,
-        now: Instant,
-        code: &str,
-        message: &str,
-        outcome: Outcome,
-    ) -> DeviceEffects {
-        let took = now.saturating_duration_since(p.asked);
-        match &p.photo {
-            Some(t) if !t.custom => vec![photo_failure(
-                &t.upload_url,
-                p.kind,
-                &p.package,
-                &p.request_id,
-                code,
-                message,
-                outcome,
-                took,
-            )],
-            _ => vec![settled_from(p, now, outcome, message.into())],
-        }
-    }
-
     /// Settles `p` without its answer: the failure the SDK expects.
     fn fail(&self, p: &Pending, now: Instant, outcome: Outcome, why: &str) -> DeviceEffects {
         let ts = crate::now_iso();
@@ -1037,230 +666,9 @@ impl DeviceRequests {
         fx.extend(self.streams.app_stopped(package, phone));
         fx
     }
-
-    /// A photo the phone uploads through Sightline: if it answers a
-    /// waiting request with the right token, the photo's destination is
-    /// returned and, with `take`, the request settled (without, it is only
-    /// checked, before the photo is read).
-    pub fn photo_uploaded(
-        &mut self,
-        now: Instant,
-        request_id: &str,
-        token: &str,
-        take: bool,
-    ) -> Result<(PhotoTarget, Settled), &'static str> {
-        let key = (RequestKind::Photo, request_id.to_string());
-        let Some(p) = self.pending.get(&key) else {
-            return Err("no photo with this requestId is waiting");
-        };
-        let Some(target) = p.photo.clone() else {
-            return Err("no photo with this requestId is waiting");
-        };
-        let equal: bool =
-            subtle::ConstantTimeEq::ct_eq(target.upload_token.as_bytes(), token.as_bytes()).into();
-        if !equal {
-            return Err("the upload token does not match the request");
-        }
-        if target.custom {
-            return Err("this photo goes to the app's own URL");
-        }
-        let p = if take {
-            self.pending.remove(&key).ok_or("already settled")?
-        } else {
-            p.clone()
-        };
-        let s = Settled {
-            kind: RequestKind::Photo,
-            package: p.package.clone(),
-            request_id: p.request_id.clone(),
-            outcome: Outcome::Ok,
-            took: now.saturating_duration_since(p.asked),
-            reason: "uploaded through Sightline".into(),
-        };
-        Ok((target, s))
-    }
-
-    fn location_poll(
-        &mut self,
-        now: Instant,
-        app: Asker,
-        glasses: Readiness,
-        correlation_id: String,
-        accuracy: String,
-    ) -> DeviceEffects {
-        let package = app.package;
-        if !permission_granted(app.permissions, "LOCATION") {
-            let why = "Location permission required to read the user's location";
-            return vec![
-                DeviceEffect::ToApp {
-                    package: package.into(),
-                    text: outbound::permission_error(
-                        &[outbound::PermissionDenied {
-                            stream: "location_update".into(),
-                            required_permission: "LOCATION".into(),
-                            message: why.into(),
-                        }],
-                        &crate::now_iso(),
-                    ),
-                },
-                settled(
-                    RequestKind::Location,
-                    package,
-                    &correlation_id,
-                    Outcome::NoPermission,
-                    Duration::ZERO,
-                    why.into(),
-                ),
-            ];
-        }
-        if let Some(data) = self.location.fresh(now, &accuracy, &correlation_id) {
-            return vec![
-                DeviceEffect::LocationToApp {
-                    package: package.into(),
-                    data,
-                },
-                settled(
-                    RequestKind::Location,
-                    package,
-                    &correlation_id,
-                    Outcome::Cached,
-                    Duration::ZERO,
-                    "a recent fix".into(),
-                ),
-            ];
-        }
-        let key = (RequestKind::Location, correlation_id.clone());
-        if !glasses.phone || self.pending.contains_key(&key) || !self.has_room(package) {
-            let (outcome, why) = if glasses.phone {
-                (Outcome::Busy, "Too many location polls waiting")
-            } else {
-                (Outcome::NotConnected, "The phone is not connected")
-            };
-            let mut fx = self.location.fallback(package, &correlation_id, why);
-            fx.push(settled(
-                RequestKind::Location,
-                package,
-                &correlation_id,
-                outcome,
-                Duration::ZERO,
-                why.into(),
-            ));
-            return fx;
-        }
-        let tier = tier_of(&accuracy).unwrap_or("standard");
-        vec![
-            DeviceEffect::ToGlasses(wire::request_single_location(
-                tier,
-                &correlation_id,
-                &crate::now_iso(),
-            )),
-            self.wait(
-                now,
-                RequestKind::Location,
-                package,
-                &correlation_id,
-                self.config.location_deadline,
-                None,
-            ),
-        ]
-    }
-
-    /// The location tiers the apps' subscriptions want now; the glasses
-    /// are told when the highest changes.
-    pub fn location_wanted(&mut self, tiers: &[&str], phone: bool) -> DeviceEffects {
-        match self.location.want(tiers) {
-            Some(tier) if phone => vec![DeviceEffect::ToGlasses(wire::set_location_tier(
-                tier,
-                &crate::now_iso(),
-            ))],
-            _ => Vec::new(),
-        }
-    }
-
-    /// The glasses (re)connected: they learn the location tier again.
-    pub fn glasses_connected(&self) -> DeviceEffects {
-        match self.location.tier() {
-            Some(tier) => vec![DeviceEffect::ToGlasses(wire::set_location_tier(
-                tier,
-                &crate::now_iso(),
-            ))],
-            None => Vec::new(),
-        }
-    }
 }
 
 /// A random token (for photo uploads through Sightline).
 pub fn fresh_token() -> String {
     uuid::Uuid::new_v4().simple().to_string()
-}
-
-fn led_response(request_id: &str, success: bool, error: Option<&str>, ts: &str) -> String {
-    let mut v = serde_json::json!({
-        "type": "rgb_led_control_response",
-        "requestId": request_id,
-        "success": success,
-        "timestamp": ts,
-    });
-    if let Some(e) = error {
-        v["error"] = e.into();
-    }
-    v.to_string()
-}
-
-fn settled(
-    kind: RequestKind,
-    package: &str,
-    request_id: &str,
-    outcome: Outcome,
-    took: Duration,
-    reason: String,
-) -> DeviceEffect {
-    DeviceEffect::Settled(Settled {
-        kind,
-        package: package.into(),
-        request_id: request_id.into(),
-        outcome,
-        took,
-        reason,
-    })
-}
-
-fn settled_from(p: &Pending, now: Instant, outcome: Outcome, reason: String) -> DeviceEffect {
-    settled(
-        p.kind,
-        &p.package,
-        &p.request_id,
-        outcome,
-        now.saturating_duration_since(p.asked),
-        reason,
-    )
-}
-
-#[allow(clippy::too_many_arguments)]
-fn photo_failure(
-    url: &str,
-    kind: RequestKind,
-    package: &str,
-    request_id: &str,
-    code: &str,
-    message: &str,
-    outcome: Outcome,
-    took: Duration,
-) -> DeviceEffect {
-    DeviceEffect::PhotoFailed(PhotoFailure {
-        url: url.into(),
-        body: wire::photo_error_upload(request_id, code, message),
-        settled: Settled {
-            kind,
-            package: package.into(),
-            request_id: request_id.into(),
-            outcome,
-            took,
-            reason: format!("{message} ({code})"),
-        },
-    })
-}
-
-fn dropped(kind: RequestKind, why: &'static str) -> DeviceEffects {
-    vec![DeviceEffect::AnswerDropped { kind, why }]
 }
