@@ -339,6 +339,7 @@ impl DeviceRequests {
             ),
             "location_poll_request" => (RequestKind::Location, None),
             "rgb_led_control" => (RequestKind::Led, None),
+            "audio_stop_request" => (RequestKind::Audio, None),
             _ => (RequestKind::WifiSetup, None),
         };
         let mut fx = Vec::new();

@@ -289,6 +289,24 @@ impl Community {
         out
     }
 
+    /// `user` runs nothing any more: every app of theirs is absent. Returns
+    /// what each package's other users must hear.
+    pub fn forget(&mut self, user: &str, ts: &str) -> Vec<(String, Vec<Delivery>)> {
+        let packages: Vec<String> = self
+            .running
+            .iter()
+            .filter(|(_, m)| m.contains_key(user))
+            .map(|(p, _)| p.clone())
+            .collect();
+        packages
+            .into_iter()
+            .map(|p| {
+                let out = self.absent(&p, user, ts);
+                (p, out)
+            })
+            .collect()
+    }
+
     /// The session id under which `user` runs `package`.
     pub fn session_of(&self, package: &str, user: &str) -> Option<&str> {
         self.running
@@ -333,6 +351,21 @@ mod tests {
         let out = c.absent("com.chat", "bob", "t");
         assert_eq!(types(&out, "ann"), vec!["app_user_left"]);
         assert_eq!(c.discover("com.chat", "ann", false, "t")["totalUsers"], 0);
+    }
+
+    #[test]
+    fn a_user_whose_session_ended_leaves_every_app() {
+        let mut c = Community::default();
+        for p in ["com.a", "com.b"] {
+            c.present(p, "ann", "s", "t");
+            c.present(p, "bob", "s", "t");
+        }
+        let out = c.forget("bob", "t");
+        assert_eq!(out.len(), 2);
+        for (_, d) in &out {
+            assert_eq!(types(d, "ann"), vec!["app_user_left"]);
+        }
+        assert!(!c.runs("com.a", "bob") && !c.runs("com.b", "bob"));
     }
 
     #[test]

@@ -42,14 +42,33 @@ impl AppMessaging {
         }
     }
 
-    fn deliver(&self, package: &str, out: Vec<Delivery>) {
+    fn deliver(&mut self, package: &str, out: Vec<Delivery>) {
+        let mut gone = Vec::new();
         for (user, text) in out {
             if let Some(inbox) = self.inboxes.get(&user) {
-                inbox.do_send(AppInbox {
+                let sent = inbox.try_send(AppInbox {
                     package: package.to_string(),
                     text,
                 });
+                if let Err(actix::prelude::SendError::Closed(_)) = sent {
+                    gone.push(user);
+                }
             }
+        }
+        // A session that ended without saying so (it failed): its user
+        // runs nothing any more.
+        for user in gone {
+            self.forget(&user);
+        }
+    }
+
+    /// Takes every app of `user` out of the community.
+    fn forget(&mut self, user: &str) {
+        self.inboxes.remove(user);
+        self.apps_of.remove(user);
+        let ts = crate::now_iso();
+        for (package, out) in self.community.forget(user, &ts) {
+            self.deliver(&package, out);
         }
     }
 }

@@ -59,6 +59,10 @@ impl UserSession {
     /// Ends the session now.
     pub(super) fn dispose(&mut self, ctx: &mut Context<Self>) {
         self.probe.set_state("ending");
+        let running: Vec<String> = self.apps.iter().map(|(p, _)| p.clone()).collect();
+        for package in running {
+            self.messaging_app_stopped(&package);
+        }
         let effects = self.apps.dispose();
         self.carry_out(effects, ctx);
         if let Some(g) = self.glasses.take() {
