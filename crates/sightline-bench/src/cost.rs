@@ -84,9 +84,9 @@ pub struct Workload {
 #[serde(rename_all = "camelCase")]
 pub struct Record {
     /// Server instructions per `button_press` delivered to one app.
-    pub instructions_per_event: f64,
+    pub instructions_per_event: u64,
     /// Server instructions per PCM frame delivered to one app.
-    pub instructions_per_audio_frame: f64,
+    pub instructions_per_audio_frame: u64,
     pub workload: Workload,
     pub valgrind: String,
     pub commit: String,
@@ -160,8 +160,8 @@ pub async fn run(args: &CostArgs, programs: &Programs) -> Result<()> {
     }
     if let Some(reason) = &args.record {
         let new = Record {
-            instructions_per_event: event.per_delivery.round(),
-            instructions_per_audio_frame: audio.per_delivery.round(),
+            instructions_per_event: event.per_delivery.round() as u64,
+            instructions_per_audio_frame: audio.per_delivery.round() as u64,
             workload: w.clone(),
             valgrind,
             commit: args.commit.clone(),
@@ -172,6 +172,7 @@ pub async fn run(args: &CostArgs, programs: &Programs) -> Result<()> {
             record
                 .iter()
                 .flat_map(|r| [r.instructions_per_event, r.instructions_per_audio_frame])
+                .map(|v| v as f64)
                 .map(Some)
                 .chain(std::iter::repeat(None)),
         ) {
@@ -198,8 +199,8 @@ pub async fn run(args: &CostArgs, programs: &Programs) -> Result<()> {
         );
     }
     let recorded = [
-        record.instructions_per_event,
-        record.instructions_per_audio_frame,
+        record.instructions_per_event as f64,
+        record.instructions_per_audio_frame as f64,
     ];
     let mut failed = Vec::new();
     println!(
