@@ -55,7 +55,8 @@ pub struct CostArgs {
     pub valgrind: String,
     #[arg(long, default_value = "callgrind_control")]
     pub callgrind_control: String,
-    /// Keep the data and callgrind files (their directory is printed).
+    /// Keep the data, server log and callgrind files (their directory is
+    /// printed; a failed run always keeps them).
     #[arg(long)]
     pub keep: bool,
 }
@@ -135,8 +136,11 @@ pub async fn run(args: &CostArgs, programs: &Programs) -> Result<()> {
     std::fs::create_dir_all(&dir)?;
     let started = Instant::now();
     let measured = measure(args, programs, &dir).await;
-    if args.keep {
-        println!("cost: data and callgrind files kept in {}", dir.display());
+    if args.keep || measured.is_err() {
+        println!(
+            "cost: data, server log and callgrind files kept in {}",
+            dir.display()
+        );
     } else {
         let _ = std::fs::remove_dir_all(&dir);
     }
