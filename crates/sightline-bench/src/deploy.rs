@@ -34,6 +34,15 @@ pub struct Deployment {
 }
 
 impl Deployment {
+    /// Closes every client (glasses, app sockets, app servers) and hands
+    /// back the server, still running.
+    pub fn into_target(self) -> Target {
+        for t in &self.tasks {
+            t.abort();
+        }
+        self.target
+    }
+
     pub async fn stop(self) {
         for t in &self.tasks {
             t.abort();
@@ -53,14 +62,29 @@ pub async fn deploy(
     payload: Payload,
 ) -> Result<Deployment> {
     let target = Target::start(kind, programs, &[]).await?;
+    deploy_on(target, users, apps, &[payload]).await
+}
+
+/// Connects `users` × (glasses + `apps` apps) to `target`, which has just
+/// started; Sightline apps subscribe to the stream of every payload.
+pub async fn deploy_on(
+    target: Target,
+    users: usize,
+    apps: usize,
+    payloads: &[Payload],
+) -> Result<Deployment> {
+    let kind = target.kind;
     let metrics = Arc::new(Metrics::default());
     let mut tasks = Vec::new();
     let mut app_servers = Vec::new();
     let mut sinks = Vec::new();
-    let (subscription, permission) = match payload {
-        Payload::Event => ("button_press", "ALL"),
-        Payload::Pcm => ("audio_chunk", "MICROPHONE"),
-    };
+    let (subscriptions, permissions): (Vec<String>, Vec<&str>) = payloads
+        .iter()
+        .map(|p| match p {
+            Payload::Event => ("button_press".to_string(), "ALL"),
+            Payload::Pcm => ("audio_chunk".to_string(), "MICROPHONE"),
+        })
+        .unzip();
     let started = Instant::now();
     if kind == Kind::Sightline {
         let waiters = Arc::new(Waiters::default());
@@ -70,13 +94,13 @@ pub async fn deploy(
             let server = apps::spawn_app_server(
                 &package,
                 &key,
-                vec![subscription.to_string()],
+                subscriptions.clone(),
                 metrics.clone(),
                 waiters.clone(),
             )
             .await?;
             target
-                .register_app(&package, &server.url, &key, &[permission])
+                .register_app(&package, &server.url, &key, &permissions)
                 .await?;
             app_servers.push(server);
         }
@@ -137,7 +161,9 @@ pub async fn deploy(
         _app_servers: app_servers,
         tasks,
     };
-    dep.wait_flowing(payload).await?;
+    for &payload in payloads {
+        dep.wait_flowing(payload).await?;
+    }
     eprintln!(
         "  {}: {users} users x {apps} apps connected in {:.1} s",
         kind.label(),

@@ -7,6 +7,7 @@
 //! them. Nothing here runs under `cargo test`.
 
 mod apps;
+mod cost;
 mod deploy;
 mod fanout;
 mod glasses;
@@ -90,6 +91,14 @@ enum Command {
         #[command(flatten)]
         programs: Programs,
     },
+    /// Instructions per relayed event and audio frame, counted under
+    /// callgrind, checked against (or recorded in) bench/cost-guard.json.
+    Cost {
+        #[command(flatten)]
+        args: cost::CostArgs,
+        #[command(flatten)]
+        programs: Programs,
+    },
     /// The bare tokio-tungstenite relay (a baseline; started by the runs).
     #[command(hide = true)]
     Relay {
@@ -141,6 +150,7 @@ fn main() -> Result<()> {
                 lifecycle::app_start(&args, &programs).await?;
             }
             Command::Suite { args, programs } => suite::run(&args, &programs).await?,
+            Command::Cost { args, programs } => cost::run(&args, &programs).await?,
             Command::Relay { port } => relay::run(port).await?,
             Command::ScaleWorker { args } => scale::worker(args).await?,
         }

@@ -60,6 +60,27 @@ pub struct Programs {
     pub log_dir: PathBuf,
 }
 
+/// How Sightline is started.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    /// A program and its arguments that run `sightline` (empty: none).
+    pub wrapper: Vec<String>,
+    /// Arguments after `serve --bind <addr>`.
+    pub serve_args: Vec<String>,
+    /// How long the server may take to accept connections.
+    pub listen_within: Duration,
+}
+
+impl Default for Launch {
+    fn default() -> Self {
+        Launch {
+            wrapper: Vec::new(),
+            serve_args: Vec::new(),
+            listen_within: Duration::from_secs(20),
+        }
+    }
+}
+
 /// A running server under test.
 pub struct Target {
     pub kind: Kind,
@@ -72,6 +93,22 @@ impl Target {
     /// Starts `kind` on a free loopback port; `env` is extra environment
     /// for Sightline (timings of a scenario).
     pub async fn start(kind: Kind, programs: &Programs, env: &[(&str, String)]) -> Result<Target> {
+        let launch = Launch {
+            serve_args: vec!["--store".into(), "memory".into()],
+            ..Launch::default()
+        };
+        Target::start_with(kind, programs, env, &launch).await
+    }
+
+    /// Starts `kind` as [`Target::start`] does; Sightline's command line is
+    /// shaped by `launch` (a wrapper such as valgrind, its store, how long
+    /// it may take to listen).
+    pub async fn start_with(
+        kind: Kind,
+        programs: &Programs,
+        env: &[(&str, String)],
+        launch: &Launch,
+    ) -> Result<Target> {
         let port = net::free_port()?;
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         std::fs::create_dir_all(&programs.log_dir)?;
@@ -82,8 +119,16 @@ impl Target {
         )?;
         let mut cmd = match kind {
             Kind::Sightline => {
-                let mut c = Command::new(&programs.sightline);
-                c.args(["serve", "--store", "memory", "--bind", &addr.to_string()])
+                let mut c = match launch.wrapper.split_first() {
+                    Some((program, args)) => {
+                        let mut c = Command::new(program);
+                        c.args(args).arg(&programs.sightline);
+                        c
+                    }
+                    None => Command::new(&programs.sightline),
+                };
+                c.args(["serve", "--bind", &addr.to_string()])
+                    .args(&launch.serve_args)
                     .env("SIGHTLINE_JWT_SECRET", JWT_SECRET)
                     .env("SIGHTLINE_ADMIN_TOKEN", ADMIN_TOKEN)
                     .env("SIGHTLINE_LOG", "warn");
@@ -120,7 +165,7 @@ impl Target {
             child,
             pid,
         };
-        net::wait_listening(addr, Duration::from_secs(20)).await?;
+        net::wait_listening(addr, launch.listen_within).await?;
         if kind == Kind::Sightline {
             let (status, body) = net::http_json(addr, "GET", "/health", None, None).await?;
             if status != 200 {
@@ -176,6 +221,35 @@ impl Target {
             bail!("/stats answered {status}: {body}");
         }
         Ok(serde_json::from_str(&body)?)
+    }
+
+    /// Sends the server `signal` (SIGTERM, SIGINT) and waits for it to
+    /// exit; kills it when it has not within `within`.
+    pub async fn terminate(
+        mut self,
+        signal: libc::c_int,
+        within: Duration,
+    ) -> Result<std::process::ExitStatus> {
+        let pid = libc::pid_t::try_from(self.pid).context("pid out of range")?;
+        // SAFETY: kill(2) on the pid of a child this process started and
+        // has not yet reaped.
+        if unsafe { libc::kill(pid, signal) } != 0 {
+            bail!(
+                "signal {signal} to {}: {}",
+                self.pid,
+                std::io::Error::last_os_error()
+            );
+        }
+        match tokio::time::timeout(within, self.child.wait()).await {
+            Ok(status) => Ok(status?),
+            Err(_) => {
+                let _ = self.child.start_kill();
+                bail!(
+                    "{} did not exit within {within:?} of signal {signal}",
+                    self.kind.label()
+                )
+            }
+        }
     }
 
     pub async fn stop(mut self) {
