@@ -36,6 +36,7 @@ use sightline_store::verify_api_key;
 use crate::frames::{self, Frame, Heartbeat, Reassembler, Writer};
 use crate::limits::{Gate, SendBacklog, Slot};
 use crate::preauth::{too_many_unauthenticated, PreAuthSlot};
+use crate::self_checks::{CheckConnection, ForgetConnection, SelfCheck};
 use crate::SharedState;
 
 /// Messages kept while the session decides on an init; the SDK sends none
@@ -105,11 +106,10 @@ impl Actor for AppConnection {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         let cfg = &self.state.config;
-        frames::start_self_checks(
-            ctx,
-            cfg.runtime.heartbeat_interval,
-            cfg.runtime.connection_timeout,
-        );
+        self.state.self_checks.do_send(CheckConnection {
+            id: self.id,
+            inbox: ctx.address().recipient(),
+        });
         ctx.run_later(cfg.app_init_timeout, |act, ctx| {
             if matches!(act.binding, Binding::AwaitingInit) {
                 tracing::info!(connection = %act.id, "app socket sent no tpa_connection_init; closing");
@@ -119,6 +119,9 @@ impl Actor for AppConnection {
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
+        self.state
+            .self_checks
+            .do_send(ForgetConnection { id: self.id });
         if let Binding::Bound(who) | Binding::Attaching(who) = &self.binding {
             who.session.do_send(AppDisconnected {
                 package_name: who.package.clone(),
@@ -126,6 +129,14 @@ impl Actor for AppConnection {
                 code: self.peer_close,
             });
         }
+    }
+}
+
+impl Handler<SelfCheck> for AppConnection {
+    type Result = ();
+    fn handle(&mut self, _: SelfCheck, ctx: &mut Self::Context) {
+        let timeout = self.state.config.runtime.connection_timeout;
+        frames::self_check(self, ctx, timeout);
     }
 }
 

@@ -96,28 +96,23 @@ pub trait Heartbeat: Actor<Context = WebsocketContext<Self>> {
     fn send_backlog(&self) -> &SendBacklog;
 }
 
-/// The connection's own checks, every `interval`. Pings and silence are
-/// the session's health monitor's business; here a connection only makes
-/// sure it is not left behind:
+/// The connection's own checks, when [`crate::self_checks::SelfChecks`]
+/// asks (every heartbeat interval). Pings and silence are the session's
+/// health monitor's business; here a connection only makes sure it is not
+/// left behind:
 /// - its session died: close 1011 so the client reconnects into a fresh one;
 /// - nothing arrived for twice `timeout` (a socket no monitor watches any
 ///   more, such as a superseded app socket): close 1001.
-pub fn start_self_checks<A: Heartbeat>(
-    ctx: &mut WebsocketContext<A>,
-    interval: Duration,
-    timeout: Duration,
-) {
-    ctx.run_interval(interval, move |act, ctx| {
-        if !act.session_alive() {
-            tracing::warn!(connection = %act.describe(), "session is gone; closing so the client reconnects");
-            close_with(ctx, 1011, "Session restarting, please reconnect");
-            return;
-        }
-        if Instant::now().duration_since(act.last_seen()) > timeout.saturating_mul(2) {
-            tracing::info!(connection = %act.describe(), "unwatched connection silent too long; closing");
-            close_with(ctx, 1001, "Connection timeout detected");
-        }
-    });
+pub fn self_check<A: Heartbeat>(act: &A, ctx: &mut WebsocketContext<A>, timeout: Duration) {
+    if !act.session_alive() {
+        tracing::warn!(connection = %act.describe(), "session is gone; closing so the client reconnects");
+        close_with(ctx, 1011, "Session restarting, please reconnect");
+        return;
+    }
+    if Instant::now().duration_since(act.last_seen()) > timeout.saturating_mul(2) {
+        tracing::info!(connection = %act.describe(), "unwatched connection silent too long; closing");
+        close_with(ctx, 1001, "Connection timeout detected");
+    }
 }
 
 /// Answers the health monitor's ping request: a protocol ping to the

@@ -38,6 +38,7 @@ use sightline_runtime::{ConnectionId, ConnectionLink, Outbound, SessionHandle};
 use crate::auth::{bearer, verify_core_token_with};
 use crate::frames::{self, Frame, Heartbeat, Reassembler, Writer};
 use crate::limits::{Gate, SendBacklog, Slot};
+use crate::self_checks::{CheckConnection, ForgetConnection, SelfCheck};
 use crate::SharedState;
 
 /// One glasses WebSocket.
@@ -71,12 +72,10 @@ impl Actor for GlassesConnection {
     type Context = WebsocketContext<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        let cfg = &self.state.config;
-        frames::start_self_checks(
-            ctx,
-            cfg.runtime.heartbeat_interval,
-            cfg.runtime.connection_timeout,
-        );
+        self.state.self_checks.do_send(CheckConnection {
+            id: self.id,
+            inbox: ctx.address().recipient(),
+        });
         let link = ConnectionLink {
             id: self.id,
             out: ctx.address().recipient(),
@@ -97,7 +96,18 @@ impl Actor for GlassesConnection {
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
+        self.state
+            .self_checks
+            .do_send(ForgetConnection { id: self.id });
         self.session.do_send(GlassesDisconnected { id: self.id });
+    }
+}
+
+impl Handler<SelfCheck> for GlassesConnection {
+    type Result = ();
+    fn handle(&mut self, _: SelfCheck, ctx: &mut Self::Context) {
+        let timeout = self.state.config.runtime.connection_timeout;
+        frames::self_check(self, ctx, timeout);
     }
 }
 

@@ -57,6 +57,7 @@ pub mod openapi;
 pub mod permissions;
 pub mod photo_upload;
 pub mod preauth;
+pub mod self_checks;
 pub mod settings_change;
 pub mod simple_storage;
 pub mod stats;
@@ -101,6 +102,8 @@ pub struct SharedState {
     pub user_token_keys: user_token_key::UserTokenKeys,
     /// Each app's simple storage request rate.
     pub storage_rates: app_rate::AppRates,
+    /// Paces every connection's own checks.
+    pub self_checks: actix::Addr<self_checks::SelfChecks>,
 }
 
 /// Why a [`Sightline`] could not be built.
@@ -175,6 +178,9 @@ impl SightlineBuilder {
                     self.config.limits.storage_rate,
                     self.config.limits.storage_rate_apps,
                 ),
+                self_checks: actix::Actor::start(self_checks::SelfChecks::new(
+                    self.config.runtime.heartbeat_interval,
+                )),
                 config: self.config,
                 runtime,
                 slots: Arc::default(),
