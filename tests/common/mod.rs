@@ -616,12 +616,24 @@ pub async fn http_raw(
     bearer: Option<&str>,
     body: &[u8],
 ) -> (u16, String) {
+    http_raw_typed(addr, method, path, bearer, "application/json", body).await
+}
+
+/// [`http_raw`] with a body of another content type.
+pub async fn http_raw_typed(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    bearer: Option<&str>,
+    content_type: &str,
+    body: &[u8],
+) -> (u16, String) {
     let mut s = TcpStream::connect(addr).await.expect("connect");
     let auth = bearer
         .map(|t| format!("Authorization: Bearer {t}\r\n"))
         .unwrap_or_default();
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
     s.write_all(head.as_bytes()).await.expect("write head");
@@ -671,29 +683,9 @@ pub async fn post_multipart(
         body.extend_from_slice(b"\r\n");
     }
     body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    let mut s = TcpStream::connect(addr).await.expect("connect");
-    let auth = bearer
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes()).await.expect("write head");
-    let _ = s.write_all(&body).await;
-    let mut buf = Vec::new();
-    let _ = s.read_to_end(&mut buf).await;
-    let text = String::from_utf8_lossy(&buf).to_string();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|x| dechunk(x.1))
-        .unwrap_or_default();
-    (status, body)
+    let content_type = format!("multipart/form-data; boundary={boundary}");
+    let (status, body) = http_raw_typed(addr, "POST", &path, bearer, &content_type, &body).await;
+    (status, dechunk(&body))
 }
 
 /// Waits until the session has handled everything `app` sent before: a

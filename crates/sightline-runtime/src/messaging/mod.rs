@@ -62,6 +62,14 @@ impl AppMessaging {
         }
     }
 
+    /// The app session id under which `user` runs `package` ("" if none).
+    fn session_of(&self, package: &str, user: &str) -> String {
+        self.community
+            .session_of(package, user)
+            .unwrap_or_default()
+            .to_string()
+    }
+
     /// Takes every app of `user` out of the community.
     fn forget(&mut self, user: &str) {
         self.inboxes.remove(user);
@@ -144,11 +152,7 @@ impl Handler<BroadcastToApp> for AppMessaging {
         let to = self
             .community
             .broadcast_to(&msg.package, &msg.user, msg.room.as_deref())?;
-        let session = self
-            .community
-            .session_of(&msg.package, &msg.user)
-            .unwrap_or_default()
-            .to_string();
+        let session = self.session_of(&msg.package, &msg.user);
         let text = wire::app_message_received(
             &msg.payload,
             &msg.message_id,
@@ -183,11 +187,7 @@ impl Handler<DirectToApp> for AppMessaging {
     fn handle(&mut self, msg: DirectToApp, _: &mut Context<Self>) -> Self::Result {
         self.community
             .direct_to(&msg.package, &msg.user, &msg.target)?;
-        let session = self
-            .community
-            .session_of(&msg.package, &msg.user)
-            .unwrap_or_default()
-            .to_string();
+        let session = self.session_of(&msg.package, &msg.user);
         let text = wire::app_message_received(
             &msg.payload,
             &msg.message_id,
@@ -240,11 +240,7 @@ pub struct JoinAppRoom {
 impl Handler<JoinAppRoom> for AppMessaging {
     type Result = Result<(), String>;
     fn handle(&mut self, msg: JoinAppRoom, _: &mut Context<Self>) -> Self::Result {
-        let session = self
-            .community
-            .session_of(&msg.package, &msg.user)
-            .unwrap_or_default()
-            .to_string();
+        let session = self.session_of(&msg.package, &msg.user);
         let out = self.community.join(
             &msg.package,
             &msg.user,
@@ -272,11 +268,7 @@ pub struct LeaveAppRoom {
 impl Handler<LeaveAppRoom> for AppMessaging {
     type Result = ();
     fn handle(&mut self, msg: LeaveAppRoom, _: &mut Context<Self>) {
-        let session = self
-            .community
-            .session_of(&msg.package, &msg.user)
-            .unwrap_or_default()
-            .to_string();
+        let session = self.session_of(&msg.package, &msg.user);
         let out = self.community.leave(
             &msg.package,
             &msg.user,
