@@ -237,8 +237,25 @@ fn serve(
         let server = serve_on(listener, sightline).map_err(|e| e.to_string())?;
         let handle = server.handle();
         actix_rt::spawn(async move {
-            if actix_rt::signal::ctrl_c().await.is_ok() {
-                tracing::info!("shutting down");
+            // Ctrl-C, or SIGTERM (what container runtimes and service
+            // managers send): stop accepting, let connections close.
+            let terminate = async {
+                #[cfg(unix)]
+                match actix_rt::signal::unix::signal(actix_rt::signal::unix::SignalKind::terminate()) {
+                    Ok(mut s) => {
+                        s.recv().await;
+                    }
+                    Err(_) => std::future::pending::<()>().await,
+                }
+                #[cfg(not(unix))]
+                std::future::pending::<()>().await
+            };
+            let signal = tokio::select! {
+                r = actix_rt::signal::ctrl_c() => r.is_ok().then_some("SIGINT"),
+                _ = terminate => Some("SIGTERM"),
+            };
+            if let Some(signal) = signal {
+                tracing::info!(signal, "shutting down");
                 handle.stop(true).await;
             }
         });

@@ -297,3 +297,48 @@ async fn text_logs_escape_what_clients_send_so_no_line_is_forged() {
         }
     }
 }
+
+/// `sightline serve` stops on SIGTERM, as container runtimes and service
+/// managers stop it, and says so.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_stops_cleanly_on_sigterm() {
+    let port = free_port();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sightline"))
+        .args(["serve", "--store", "memory", "--bind", &addr.to_string()])
+        .env("SIGHTLINE_JWT_SECRET", SECRET)
+        .env("SIGHTLINE_LOG", "info")
+        .env_remove("SIGHTLINE_LOG_FORMAT")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("sightline binary");
+    let stderr = child.stderr.take().expect("stderr");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(addr).await.is_err() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "server never listened"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let pid = child.id().expect("pid").to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+    let status = tokio::time::timeout(Duration::from_secs(15), child.wait())
+        .await
+        .expect("stopped within 15 s")
+        .expect("exit status");
+    assert!(status.success(), "exit status {status:?}");
+    let mut lines = BufReader::new(stderr).lines();
+    let mut said = false;
+    while let Ok(Some(line)) = lines.next_line().await {
+        said |= line.contains("shutting down") && line.contains("SIGTERM");
+    }
+    assert!(said, "the log says why it stopped");
+}

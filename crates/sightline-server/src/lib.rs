@@ -462,6 +462,9 @@ pub fn serve_on(
         // the previous one is unacknowledged waits for the peer's delayed
         // ACK (up to 40 ms on Linux).
         .tcp_nodelay(true)
+        // On a graceful stop, connections still open after this are
+        // dropped (WebSocket clients reconnect).
+        .shutdown_timeout(10)
         .disable_signals();
     let server = match tls {
         Some(tls) => server.listen_rustls_0_23(listener, tls)?,
