@@ -613,3 +613,46 @@ async fn streams_without_permission_are_left_out_and_reported() {
         .all(|v| v["type"] != "microphone_state_change" || v["isMicrophoneEnabled"] == false));
     server.stop().await;
 }
+
+/// Uninstalling a running app stops it now, as the user stopping it from
+/// the phone would, and it is not restarted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uninstalling_a_running_app_stops_it() {
+    let email = "uninstaller@example.com";
+    let (server, mut fake, mut g) = setup(email).await;
+    let t = token(email);
+    let (status, _) = http(
+        server.addr,
+        "POST",
+        &format!("/api/apps/install/{PKG}"),
+        Some(&t),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let mut app = start_app(&mut g, &mut fake, PKG).await;
+    let (status, _) = http(
+        server.addr,
+        "POST",
+        &format!("/api/apps/uninstall/{PKG}"),
+        Some(&t),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let stopped = app.expect_type("app_stopped").await;
+    assert_eq!(stopped["reason"], "user_disabled");
+    g.expect("app gone", |v| {
+        v["type"] == "app_state_change" && v["userSession"]["activeAppSessions"] == json!([])
+    })
+    .await;
+    let user = server
+        .store
+        .get_user(email)
+        .await
+        .ok()
+        .flatten()
+        .expect("user");
+    assert!(!user.running_apps.iter().any(|p| p == PKG));
+    server.stop().await;
+}

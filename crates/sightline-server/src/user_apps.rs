@@ -9,6 +9,9 @@
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
+use sightline_runtime::session::AppUninstalled;
+use sightline_runtime::supervisor::FindSession;
+
 use crate::auth::CoreUser;
 use crate::error::ApiError;
 use crate::views::{AppView, ErrorBody, UserAppView, UserAppsEnvelope};
@@ -122,8 +125,8 @@ pub async fn install(
     Ok(HttpResponse::Ok().json(json!({"success": true, "packageName": package})))
 }
 
-/// Uninstalls an app for this user; it is no longer restarted when the
-/// user's glasses connect.
+/// Uninstalls an app for this user: if it runs, it stops now; it is no
+/// longer restarted when the user's glasses connect.
 #[utoipa::path(
     post, path = "/api/apps/uninstall/{packageName}", tag = "users",
     params(("packageName" = String, Path, description = "The app's package name")),
@@ -143,6 +146,19 @@ pub async fn uninstall(
     let store = &state.runtime.store;
     store.uninstall_app(&email, &package).await?;
     store.remove_running_app(&email, &package).await?;
+    // A running app stops now, not at the user's next session.
+    if let Ok(Some(session)) = state
+        .runtime
+        .supervisor
+        .send(FindSession {
+            user_id: email.clone(),
+        })
+        .await
+    {
+        session.addr().do_send(AppUninstalled {
+            package_name: package.clone(),
+        });
+    }
     tracing::info!(user = %email, package = %package, "app uninstalled");
     Ok(HttpResponse::Ok().json(json!({"success": true, "packageName": package})))
 }

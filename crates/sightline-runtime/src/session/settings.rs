@@ -69,3 +69,26 @@ impl Handler<AppIsConnected> for UserSession {
         self.apps.is_connected(&msg.package_name)
     }
 }
+
+/// The user uninstalled an app: if it runs, it is stopped as the user
+/// would stop it from the phone.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct AppUninstalled {
+    pub package_name: String,
+}
+
+impl Handler<AppUninstalled> for UserSession {
+    type Result = ();
+
+    fn handle(&mut self, msg: AppUninstalled, ctx: &mut Context<Self>) {
+        if self.apps.get(&msg.package_name).is_some() {
+            tracing::info!(package = %msg.package_name, "app uninstalled while running; stopping it");
+            self.stop_app(
+                &msg.package_name,
+                sightline_protocol::webhook::StopReason::UserDisabled,
+                ctx,
+            );
+        }
+    }
+}
