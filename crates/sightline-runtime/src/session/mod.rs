@@ -18,6 +18,7 @@ mod devices;
 mod glasses;
 mod messaging;
 mod persist;
+mod persist_settings;
 mod phone;
 mod routing;
 mod screen;
@@ -97,6 +98,8 @@ pub struct UserSession {
     dashboard: Dashboard,
     /// Writes which apps run to the store, in order.
     running_writer: persist::RunningAppsWriter,
+    /// Writes the MentraOS settings the phone changes, in order.
+    settings_writer: persist_settings::SettingsWriter,
     /// Watches this session's connections; started with the session.
     monitor: Option<Addr<HealthMonitor>>,
     /// Figures, webhook breakers, actor registry and metrics shared with
@@ -153,6 +156,8 @@ impl UserSession {
             },
         );
         let running_writer = persist::RunningAppsWriter::start(store.clone(), user_email.clone());
+        let settings_writer =
+            persist_settings::SettingsWriter::start(store.clone(), user_email.clone());
         let mut devices = DeviceRequests::new(config.devices.clone());
         devices.set_urls(
             config.sdk_https_url(),
@@ -187,6 +192,7 @@ impl UserSession {
             message_budgets: std::collections::HashMap::new(),
             location_written: None,
             running_writer,
+            settings_writer,
             monitor: None,
             health,
             figures: SessionFigures::default(),

@@ -1,6 +1,7 @@
 //! What the phone tells Sightline about the user, beyond the glasses:
 //! MentraOS settings changes (stored, and sent to every running app as
-//! `augmentos_settings_update`), `custom_message`s for apps, the user's
+//! `augmentos_settings_update`; written in order by the session's
+//! settings writer), `custom_message`s for apps, the user's
 //! location (stored, at most once a minute) and time zone (stored when it
 //! changes).
 
@@ -81,13 +82,7 @@ impl UserSession {
             self.user.mentraos_settings.insert(k.clone(), v.clone());
         }
         if store {
-            let store = self.store.clone();
-            let email = self.user.email.clone();
-            actix::spawn(async move {
-                if let Err(e) = store.set_mentraos_settings(&email, changed).await {
-                    tracing::warn!(user = %email, error = %e, "could not store MentraOS settings");
-                }
-            });
+            self.settings_writer.set(changed);
         }
         let settings = mentraos_settings(&self.user.mentraos_settings);
         let ts = now_iso();
