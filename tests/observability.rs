@@ -238,7 +238,16 @@ async fn metrics_move_when_traffic_flows() {
         let page = scrape(&server).await;
         let lc3_frames = metric_sample(&page, "sightline_lc3_frames_decoded_total")
             + metric_sample(&page, "sightline_lc3_frames_concealed_total");
-        if lc3_frames >= 5.0 || tokio::time::Instant::now() > deadline {
+        // Every binary frame counted too: the LC3 figures alone can reach
+        // five before the last frame is read.
+        let audio = metric_sample(
+            &page,
+            r#"sightline_messages_in_total{source="glasses",type="audio"}"#,
+        ) - metric_sample(
+            &before,
+            r#"sightline_messages_in_total{source="glasses",type="audio"}"#,
+        );
+        if (lc3_frames >= 5.0 && audio >= 5.0) || tokio::time::Instant::now() > deadline {
             break page;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
