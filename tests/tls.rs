@@ -67,17 +67,7 @@ async fn https_get(
     s.write_all(head.as_bytes()).await.expect("write");
     let mut buf = Vec::new();
     let _ = s.read_to_end(&mut buf).await;
-    let text = String::from_utf8_lossy(&buf).to_string();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|x| x.1.to_string())
-        .unwrap_or_default();
-    (status, body)
+    parse_http_response(&buf)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

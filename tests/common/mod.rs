@@ -641,7 +641,12 @@ pub async fn http_raw_typed(
     let _ = s.write_all(body).await;
     let mut buf = Vec::new();
     let _ = s.read_to_end(&mut buf).await;
-    let text = String::from_utf8_lossy(&buf).to_string();
+    parse_http_response(&buf)
+}
+
+/// Status and body of a whole HTTP/1.1 response.
+pub fn parse_http_response(raw: &[u8]) -> (u16, String) {
+    let text = String::from_utf8_lossy(raw).to_string();
     let status = text
         .split_whitespace()
         .nth(1)

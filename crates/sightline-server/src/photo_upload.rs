@@ -16,6 +16,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use serde_json::json;
+use sightline_runtime::devices::UploadRefused;
 use sightline_runtime::session::{PhotoDestination, PhotoUploaded};
 use sightline_runtime::supervisor::FindSession;
 
@@ -98,7 +99,7 @@ pub async fn upload(
         .send(ask(false))
         .await
         .map_err(refused)?
-        .map_err(|why| unknown_request(&why))?;
+        .map_err(unknown_request)?;
     let multipart_type = req
         .headers()
         .get(CONTENT_TYPE)
@@ -119,7 +120,7 @@ pub async fn upload(
         .send(ask(true))
         .await
         .map_err(refused)?
-        .map_err(|why| unknown_request(&why))?;
+        .map_err(unknown_request)?;
     deliver(&upload_url, &auth_token, &request_id, &photo, state.runtime.config.webhook_timeout)
         .await
         .map_err(|why| {
@@ -130,11 +131,10 @@ pub async fn upload(
     Ok(HttpResponse::Ok().json(json!({"success": true, "requestId": request_id})))
 }
 
-fn unknown_request(why: &str) -> ApiError {
-    if why.contains("token") {
-        ApiError::Unauthorized
-    } else {
-        ApiError::NotFound(format!("photo request: {why}"))
+fn unknown_request(why: UploadRefused) -> ApiError {
+    match why {
+        UploadRefused::WrongToken => ApiError::Unauthorized,
+        other => ApiError::NotFound(format!("photo request: {other}")),
     }
 }
 

@@ -192,10 +192,10 @@ impl IdentityProvider {
                 .lock()
                 .map_err(|_| ExchangeError::Keys("cache poisoned".into()))?;
             match guard.as_ref() {
-                Some((set, _)) if lookup(set).is_some() => {
-                    return lookup(set).ok_or_else(|| ExchangeError::Invalid("unknown key".into()))
-                }
-                Some((_, at)) => at.elapsed() < JWKS_REFETCH,
+                Some((set, at)) => match lookup(set) {
+                    Some(key) => return Ok(key),
+                    None => at.elapsed() < JWKS_REFETCH,
+                },
                 None => false,
             }
         };

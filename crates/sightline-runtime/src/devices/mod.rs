@@ -32,6 +32,7 @@ use sightline_protocol::outbound;
 use effects::{dropped, led_response, photo_failure, settled, settled_from};
 pub use effects::{DeviceEffect, DeviceEffects, Outcome, PhotoFailure, Settled};
 pub use location::{tier_of, LocationState};
+pub use photo::UploadRefused;
 pub use stream::{StreamTable, StreamView};
 
 /// Deadlines and bounds of device requests.

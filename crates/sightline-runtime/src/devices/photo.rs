@@ -167,27 +167,25 @@ impl DeviceRequests {
         request_id: &str,
         token: &str,
         take: bool,
-    ) -> Result<(PhotoTarget, Settled), &'static str> {
+    ) -> Result<(PhotoTarget, Settled), UploadRefused> {
         let key = (RequestKind::Photo, request_id.to_string());
-        let Some(p) = self.pending.get(&key) else {
-            return Err("no photo with this requestId is waiting");
-        };
-        let Some(target) = p.photo.clone() else {
-            return Err("no photo with this requestId is waiting");
+        let Some(target) = self.pending.get(&key).and_then(|p| p.photo.clone()) else {
+            return Err(UploadRefused::NotWaiting);
         };
         let equal: bool =
             subtle::ConstantTimeEq::ct_eq(target.upload_token.as_bytes(), token.as_bytes()).into();
         if !equal {
-            return Err("the upload token does not match the request");
+            return Err(UploadRefused::WrongToken);
         }
         if target.custom {
-            return Err("this photo goes to the app's own URL");
+            return Err(UploadRefused::OwnUrl);
         }
         let p = if take {
-            self.pending.remove(&key).ok_or("already settled")?
+            self.pending.remove(&key)
         } else {
-            p.clone()
-        };
+            self.pending.get(&key).cloned()
+        }
+        .ok_or(UploadRefused::NotWaiting)?;
         let s = Settled {
             kind: RequestKind::Photo,
             package: p.package.clone(),
@@ -198,4 +196,15 @@ impl DeviceRequests {
         };
         Ok((target, s))
     }
+}
+
+/// Why a photo uploaded through Sightline is not taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum UploadRefused {
+    #[error("no photo with this requestId is waiting")]
+    NotWaiting,
+    #[error("the upload token does not match the request")]
+    WrongToken,
+    #[error("this photo goes to the app's own URL")]
+    OwnUrl,
 }

@@ -226,10 +226,10 @@ fn a_photo_uploaded_through_sightline_needs_its_token_and_settles_once() {
         .as_str()
         .unwrap()
         .to_string();
-    assert!(w
-        .table
-        .photo_uploaded(w.at(10), "p1", "wrong", true)
-        .is_err());
+    assert_eq!(
+        w.table.photo_uploaded(w.at(10), "p1", "wrong", true).err(),
+        Some(UploadRefused::WrongToken)
+    );
     assert!(w
         .table
         .photo_uploaded(w.at(10), "p1", &token, false)
@@ -240,10 +240,10 @@ fn a_photo_uploaded_through_sightline_needs_its_token_and_settles_once() {
         .unwrap();
     assert_eq!(target.upload_url, "http://app.example/photo-upload");
     assert_eq!(settled.outcome, Outcome::Ok);
-    assert!(w
-        .table
-        .photo_uploaded(w.at(30), "p1", &token, true)
-        .is_err());
+    assert_eq!(
+        w.table.photo_uploaded(w.at(30), "p1", &token, true).err(),
+        Some(UploadRefused::NotWaiting)
+    );
     assert!(outcomes(&w.table.tick(w.at(30_000))).is_empty());
 }
 

@@ -16,7 +16,7 @@ use sightline_protocol::stream::StreamKind;
 
 use super::{AppState, UserSession};
 use crate::devices::{
-    Asker, DeviceEffect, DeviceEffects, Outcome, PhotoTarget, Readiness, Settled,
+    Asker, DeviceEffect, DeviceEffects, Outcome, PhotoTarget, Readiness, Settled, UploadRefused,
 };
 use crate::now_iso;
 use crate::webhook::{self, WebhookError};
@@ -315,7 +315,7 @@ fn answer_kind(kind: &str) -> &'static str {
 /// A photo the phone uploads through Sightline, asking where it goes: the
 /// session settles the waiting request if the token matches.
 #[derive(Message)]
-#[rtype(result = "Result<PhotoDestination, String>")]
+#[rtype(result = "Result<PhotoDestination, UploadRefused>")]
 pub struct PhotoUploaded {
     pub request_id: String,
     pub token: String,
@@ -332,7 +332,7 @@ pub struct PhotoDestination {
 }
 
 impl actix::Handler<PhotoUploaded> for UserSession {
-    type Result = Result<PhotoDestination, String>;
+    type Result = Result<PhotoDestination, UploadRefused>;
     fn handle(&mut self, msg: PhotoUploaded, _: &mut Context<Self>) -> Self::Result {
         match self
             .devices
@@ -359,7 +359,7 @@ impl actix::Handler<PhotoUploaded> for UserSession {
                 self.health
                     .metrics
                     .device_answer_dropped("photo", "unknown_upload");
-                Err(why.to_string())
+                Err(why)
             }
         }
     }
