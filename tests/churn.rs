@@ -56,9 +56,19 @@ async fn churn_leaves_nothing_behind() {
             let app = start_app(&mut g, &mut fake, PKG).await;
             glasses.push((g, app));
         }
-        let live = stats(&server).await;
-        assert_eq!(live["health"]["liveSessions"], USERS as i64, "{live}");
-        assert_eq!(live["health"]["appConnections"], USERS as i64, "{live}");
+        // Connections are counted by each session's health monitor when
+        // it is told to watch them, a moment after the app has its ack.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let live = stats(&server).await;
+            let counted = live["health"]["liveSessions"] == USERS as i64
+                && live["health"]["appConnections"] == USERS as i64;
+            if counted {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{live}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         for (mut g, mut app) in glasses {
             g.send(json!({"type": "stop_app", "packageName": PKG}))
                 .await;
