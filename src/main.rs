@@ -196,8 +196,6 @@ fn serve(
             ))
         }
     };
-    let listener = TcpListener::bind(config.bind)
-        .map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
     let backend = match (&config.mongodb, in_memory) {
         (_, true) => "memory".to_string(),
         (Some(m), false) => format!("mongodb {}", m.redacted_uri()),
@@ -214,6 +212,14 @@ fn serve(
     };
     tracing::info!(bind = %config.bind, scheme, public_ws_url = %config.runtime.public_ws_url, public_api_url = %config.public_api_url(), store = %backend, "Sightline starting");
     actix_rt::System::new().block_on(async move {
+        // The SIGTERM handler is installed before the port listens, so a
+        // stop sent as soon as the server answers is never missed.
+        #[cfg(unix)]
+        let mut terminate =
+            actix_rt::signal::unix::signal(actix_rt::signal::unix::SignalKind::terminate())
+                .map_err(|e| format!("cannot watch for SIGTERM: {e}"))?;
+        let listener = TcpListener::bind(config.bind)
+            .map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
         let store: Arc<dyn Store> = if in_memory {
             Arc::new(MemoryStore::new())
         } else {
@@ -239,20 +245,15 @@ fn serve(
         actix_rt::spawn(async move {
             // Ctrl-C, or SIGTERM (what container runtimes and service
             // managers send): stop accepting, let connections close.
-            let terminate = async {
-                #[cfg(unix)]
-                match actix_rt::signal::unix::signal(actix_rt::signal::unix::SignalKind::terminate()) {
-                    Ok(mut s) => {
-                        s.recv().await;
-                    }
-                    Err(_) => std::future::pending::<()>().await,
-                }
-                #[cfg(not(unix))]
-                std::future::pending::<()>().await
+            #[cfg(unix)]
+            let terminated = async move {
+                terminate.recv().await;
             };
+            #[cfg(not(unix))]
+            let terminated = std::future::pending::<()>();
             let signal = tokio::select! {
                 r = actix_rt::signal::ctrl_c() => r.is_ok().then_some("SIGINT"),
-                _ = terminate => Some("SIGTERM"),
+                _ = terminated => Some("SIGTERM"),
             };
             if let Some(signal) = signal {
                 tracing::info!(signal, "shutting down");
