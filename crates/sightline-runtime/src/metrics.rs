@@ -7,7 +7,6 @@
 //! health figures, actor counts and failures — are copied into their
 //! metrics when the page is rendered, so they are counted only once.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -386,7 +385,10 @@ fn catch_up(counter: &GenericCounter<AtomicU64>, total: u64) {
 pub struct LabelledCounters {
     vec: IntCounterVec,
     first: &'static str,
-    cache: HashMap<&'static str, IntCounter>,
+    /// The counters looked up so far, one per type seen (types are a fixed
+    /// set, so this stays a few entries long; a scan of it is cheaper than
+    /// hashing the label on every message).
+    cache: Vec<(&'static str, IntCounter)>,
 }
 
 impl LabelledCounters {
@@ -394,18 +396,19 @@ impl LabelledCounters {
         LabelledCounters {
             vec,
             first,
-            cache: HashMap::new(),
+            cache: Vec::new(),
         }
     }
 
     /// Counts one message of type `kind` (a label from a fixed set).
     pub fn inc(&mut self, kind: &'static str) {
-        let vec = &self.vec;
-        let first = self.first;
-        self.cache
-            .entry(kind)
-            .or_insert_with(|| vec.with_label_values(&[first, kind]))
-            .inc();
+        if let Some((_, counter)) = self.cache.iter().find(|(k, _)| *k == kind) {
+            counter.inc();
+            return;
+        }
+        let counter = self.vec.with_label_values(&[self.first, kind]);
+        counter.inc();
+        self.cache.push((kind, counter));
     }
 }
 

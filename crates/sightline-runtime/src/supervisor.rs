@@ -8,6 +8,10 @@
 //! disconnect and for stats. A session whose actor has died (its address is
 //! no longer connected) is replaced by a fresh one on the next lookup.
 //!
+//! It also keeps the one minute ticker of the dashboards' clocks: at every
+//! minute boundary each session is told to re-render its dashboard (one
+//! timer here instead of one polled by every session on every message).
+//!
 //! A session knows the supervisor only as a recipient of
 //! [`RetireSession`], so sessions never depend on this module.
 
@@ -19,7 +23,9 @@ use sightline_store::{Store, UserRecord};
 
 use crate::config::RuntimeConfig;
 use crate::messaging::AppMessaging;
-use crate::session::{Dispose, RetireSession, SessionHandle, SessionLinks, UserSession};
+use crate::session::{
+    DashboardClockTick, Dispose, RetireSession, SessionHandle, SessionLinks, UserSession,
+};
 use crate::shared::RuntimeShared;
 use sightline_probe::{ActorKind, ProbeGuard};
 
@@ -106,8 +112,26 @@ impl SessionSupervisor {
     }
 }
 
+impl SessionSupervisor {
+    /// Tells every live session a minute boundary has passed, and waits for
+    /// the next one.
+    fn schedule_dashboard_clock(&mut self, ctx: &mut Context<Self>) {
+        let delay = crate::dashboard::until_next_minute(chrono::Utc::now());
+        ctx.run_later(delay, |act, ctx| {
+            for entry in act.sessions.values() {
+                entry.handle.do_send(DashboardClockTick);
+            }
+            act.schedule_dashboard_clock(ctx);
+        });
+    }
+}
+
 impl Actor for SessionSupervisor {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        self.schedule_dashboard_clock(ctx);
+    }
 
     fn stopped(&mut self, _: &mut Self::Context) {
         for a in &self.arbiters {

@@ -15,7 +15,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use actix::{
-    Actor, ActorContext, ActorFutureExt, AsyncContext, Handler, StreamHandler, WrapFuture,
+    Actor, ActorContext, ActorFutureExt, AsyncContext, Handler, SpawnHandle, StreamHandler,
+    WrapFuture,
 };
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_web_actors::ws::{self, WebsocketContext};
@@ -99,6 +100,9 @@ pub struct AppConnection {
     backlog: Arc<SendBacklog>,
     /// Bytes handed to the session and not handled yet.
     inbound: Arc<InboundBudget>,
+    /// The deadline for `tpa_connection_init`, until the init is accepted
+    /// (a pending timer is polled on every message the connection handles).
+    init_deadline: Option<SpawnHandle>,
 }
 
 impl Actor for AppConnection {
@@ -110,12 +114,12 @@ impl Actor for AppConnection {
             id: self.id,
             inbox: ctx.address().recipient(),
         });
-        ctx.run_later(cfg.app_init_timeout, |act, ctx| {
+        self.init_deadline = Some(ctx.run_later(cfg.app_init_timeout, |act, ctx| {
             if matches!(act.binding, Binding::AwaitingInit) {
                 tracing::info!(connection = %act.id, "app socket sent no tpa_connection_init; closing");
                 frames::close_with(ctx, close::POLICY, "No tpa_connection_init received");
             }
-        });
+        }));
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
@@ -181,6 +185,9 @@ impl Handler<Outbound> for AppConnection {
                 if let Binding::Attaching(who) = &self.binding {
                     self.binding = Binding::Bound(who.clone());
                     self.probe.set_state("bound");
+                    if let Some(deadline) = self.init_deadline.take() {
+                        ctx.cancel_future(deadline);
+                    }
                     for text in std::mem::take(&mut self.pending) {
                         self.text(&text, ctx);
                     }
@@ -525,6 +532,7 @@ pub async fn app_ws(
         place: Place::Unauthenticated(pre_auth),
         backlog: backlog.clone(),
         inbound: InboundBudget::new(limits.app_inbound_backlog_bytes),
+        init_deadline: None,
         state: state.clone(),
         binding: Binding::AwaitingInit,
         pending: Vec::new(),

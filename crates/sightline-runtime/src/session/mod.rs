@@ -27,6 +27,7 @@ mod view;
 
 pub use devices::{PhotoDestination, PhotoUploaded};
 pub use phone::MentraosSettingsChanged;
+pub use screen::DashboardClockTick;
 pub use transcription::TranscriptionStatus;
 pub use view::{AppView, DescribeSession, DisplayView, SessionView};
 mod settings;
@@ -264,7 +265,6 @@ impl Actor for UserSession {
             self.child_probe(ActorKind::HealthMonitor, "watching"),
         );
         self.monitor = Some(monitor.start());
-        self.schedule_dashboard_clock(ctx);
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
@@ -371,6 +371,7 @@ counted!(
     AppDisconnected,
     FromApp,
     Dispose,
+    DashboardClockTick,
 );
 
 // ------------------------------------------------------------- messages --

@@ -162,14 +162,18 @@ impl UserSession {
         }
         self.render_dashboard();
     }
+}
 
-    /// Re-renders the dashboard at every minute boundary so its clock is
-    /// right, while the session lives.
-    pub(super) fn schedule_dashboard_clock(&mut self, ctx: &mut Context<Self>) {
-        let delay = crate::dashboard::until_next_minute(Utc::now());
-        ctx.run_later(delay, |act, ctx| {
-            act.render_dashboard();
-            act.schedule_dashboard_clock(ctx);
-        });
+/// A minute boundary has passed: the dashboard's clock is re-rendered.
+/// Sent to every session by the supervisor's one minute ticker (a timer in
+/// each session would be polled on every message the session handles).
+#[derive(actix::Message)]
+#[rtype(result = "()")]
+pub struct DashboardClockTick;
+
+impl actix::Handler<DashboardClockTick> for UserSession {
+    type Result = ();
+    fn handle(&mut self, _: DashboardClockTick, _: &mut Context<Self>) {
+        self.render_dashboard();
     }
 }
