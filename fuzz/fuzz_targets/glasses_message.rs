@@ -16,7 +16,7 @@ use libfuzzer_sys::fuzz_target;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use sightline_protocol::glasses::{parse_glasses_message, GlassesMessage};
-use sightline_protocol::outbound::data_stream;
+use sightline_protocol::outbound::DataStreamFrame;
 
 #[derive(Deserialize)]
 struct Typed<'a> {
@@ -51,7 +51,7 @@ fuzz_target!(|data: &[u8]| {
             }
             // The event's own type stands in for a hostile subscription
             // string and session id: both are written by hand.
-            let message = data_stream(&event.kind, &event.kind, &event.json, "t");
+            let message = DataStreamFrame::new(&event.kind, event.json.get(), "t").for_session(&event.kind);
             match serde_json::from_str::<DataStream>(&message) {
                 Ok(m) => {
                     assert_eq!(m.data.get(), relayed, "data_stream changed the event");

@@ -7,7 +7,6 @@
 //! `timestamp` (Android sends epoch milliseconds) is rewritten to ISO form.
 
 use serde::Deserialize;
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::error::ProtocolError;
@@ -39,21 +38,25 @@ pub enum GlassesMessage {
 }
 
 /// A glasses event, ready to be relayed.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GlassesEvent {
     /// The message `type`, as sent.
     pub kind: String,
     /// `gesture_name` of a `touch_event`.
     pub gesture: Option<String>,
     /// The whole message object as JSON text (timestamp in ISO form).
-    pub json: Box<RawValue>,
+    pub json: EventJson,
 }
 
-impl PartialEq for GlassesEvent {
-    fn eq(&self, other: &Self) -> bool {
-        self.kind == other.kind
-            && self.gesture == other.gesture
-            && self.json.get() == other.json.get()
+/// The JSON text of one event object, validated once when it was parsed
+/// (a `RawValue` would validate the same text a second time).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventJson(Box<str>);
+
+impl EventJson {
+    /// The JSON text.
+    pub fn get(&self) -> &str {
+        &self.0
     }
 }
 
@@ -64,8 +67,7 @@ impl GlassesEvent {
         GlassesEvent {
             kind: kind.to_string(),
             gesture: None,
-            // Serialising a `Value` cannot fail; `null` is the harmless default.
-            json: serde_json::value::to_raw_value(value).unwrap_or_default(),
+            json: EventJson(value.to_string().into_boxed_str()),
         }
     }
 }
@@ -198,10 +200,10 @@ pub fn parse_glasses_message(text: &str) -> Result<GlassesMessage, ProtocolError
         "settings_update_request" => GlassesMessage::SettingsUpdateRequest,
         "" => return Err(ProtocolError::MissingType),
         other => {
+            // `text` parsed as an object above: it is valid JSON as it is.
             let json = match env.timestamp {
                 Some(Value::Number(n)) => with_iso_timestamp(text, n.as_i64())?,
-                _ => RawValue::from_string(text.trim().to_string())
-                    .map_err(|e| ProtocolError::InvalidJson(e.to_string()))?,
+                _ => EventJson(text.trim().into()),
             };
             GlassesMessage::Event(GlassesEvent {
                 kind: other.to_string(),
@@ -215,14 +217,14 @@ pub fn parse_glasses_message(text: &str) -> Result<GlassesMessage, ProtocolError
     })
 }
 
-fn with_iso_timestamp(text: &str, ms: Option<i64>) -> Result<Box<RawValue>, ProtocolError> {
+fn with_iso_timestamp(text: &str, ms: Option<i64>) -> Result<EventJson, ProtocolError> {
     let mut obj: Map<String, Value> =
         serde_json::from_str(text).map_err(|e| ProtocolError::InvalidJson(e.to_string()))?;
     if let Some(iso) = ms.and_then(iso_from_epoch_ms) {
         obj.insert("timestamp".into(), Value::String(iso));
     }
     let s = serde_json::to_string(&obj).map_err(|e| ProtocolError::InvalidJson(e.to_string()))?;
-    RawValue::from_string(s).map_err(|e| ProtocolError::InvalidJson(e.to_string()))
+    Ok(EventJson(s.into_boxed_str()))
 }
 
 #[cfg(test)]

@@ -195,7 +195,7 @@ pub fn data_stream(
     data: &RawValue,
     timestamp: &str,
 ) -> String {
-    DataStreamFrame::new(stream_type, data, timestamp).for_session(session_id)
+    DataStreamFrame::new(stream_type, data.get(), timestamp).for_session(session_id)
 }
 
 /// A `data_stream` serialised once for one event and one `streamType`;
@@ -211,12 +211,14 @@ pub struct DataStreamFrame {
 impl DataStreamFrame {
     const HEAD: &'static str = r#"{"type":"data_stream","sessionId":"#;
 
-    pub fn new(stream_type: &str, data: &RawValue, timestamp: &str) -> DataStreamFrame {
-        let mut tail = String::with_capacity(data.get().len() + stream_type.len() + 64);
+    /// `data` is JSON text, written as it is (a `RawValue`'s text, or a
+    /// glasses event's validated `EventJson`).
+    pub fn new(stream_type: &str, data: &str, timestamp: &str) -> DataStreamFrame {
+        let mut tail = String::with_capacity(data.len() + stream_type.len() + 64);
         tail.push_str(r#","streamType":"#);
         push_json_str(&mut tail, stream_type);
         tail.push_str(r#","data":"#);
-        tail.push_str(data.get());
+        tail.push_str(data);
         tail.push_str(r#","timestamp":"#);
         push_json_str(&mut tail, timestamp);
         tail.push('}');
@@ -356,7 +358,11 @@ mod tests {
             timestamp: &'a str,
         }
         let data = RawValue::from_string(r#"{"type":"x","t":"a\"b"}"#.into()).unwrap();
-        let frame = DataStreamFrame::new("transcription:en-US", &data, "2025-01-01T00:00:00.000Z");
+        let frame = DataStreamFrame::new(
+            "transcription:en-US",
+            data.get(),
+            "2025-01-01T00:00:00.000Z",
+        );
         for sid in ["u@e.com-com.a", "we\"ird\\id\u{1}", ""] {
             let want = serde_json::to_string(&DataStream {
                 kind: "data_stream",

@@ -71,7 +71,7 @@ impl UserSession {
                 let i = match frames.iter().position(|(t, _)| t == stream_type) {
                     Some(i) => i,
                     None => {
-                        let frame = DataStreamFrame::new(stream_type, &ev.json, &ts);
+                        let frame = DataStreamFrame::new(stream_type, ev.json.get(), &ts);
                         frames.push((stream_type.to_string(), frame));
                         frames.len() - 1
                     }
