@@ -32,6 +32,11 @@ pub struct Metrics {
     pub delivered: AtomicU64,
     /// Payload bytes received in stamped frames.
     pub bytes: AtomicU64,
+    /// Transcripts (`transcription:*` data streams) received by caption
+    /// apps.
+    pub transcripts: AtomicU64,
+    /// `display_event`s caption apps sent in answer.
+    pub displays_sent: AtomicU64,
 }
 
 impl Metrics {
@@ -148,6 +153,16 @@ impl Drop for AppServer {
     }
 }
 
+/// What an app does with what it receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Behaviour {
+    /// Reads and records stamped frames.
+    Listen,
+    /// A live-captions app: shows every transcript it receives on the
+    /// glasses as a `text_wall` (`display_event`).
+    Captions,
+}
+
 /// Starts an app server for `package` subscribing to `subscriptions`.
 pub async fn spawn_app_server(
     package: &str,
@@ -155,6 +170,26 @@ pub async fn spawn_app_server(
     subscriptions: Vec<String>,
     metrics: Arc<Metrics>,
     waiters: Arc<Waiters>,
+) -> Result<AppServer> {
+    spawn_app_server_as(
+        package,
+        api_key,
+        subscriptions,
+        metrics,
+        waiters,
+        Behaviour::Listen,
+    )
+    .await
+}
+
+/// [`spawn_app_server`] with a behaviour.
+pub async fn spawn_app_server_as(
+    package: &str,
+    api_key: &str,
+    subscriptions: Vec<String>,
+    metrics: Arc<Metrics>,
+    waiters: Arc<Waiters>,
+    behaviour: Behaviour,
 ) -> Result<AppServer> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
@@ -168,6 +203,7 @@ pub async fn spawn_app_server(
         waiters,
         acked: acked.clone(),
         failures: failures.clone(),
+        behaviour,
     });
     let task = tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
@@ -192,6 +228,7 @@ struct AppIdentity {
     waiters: Arc<Waiters>,
     acked: Arc<AtomicU64>,
     failures: Arc<AtomicU64>,
+    behaviour: Behaviour,
 }
 
 impl AppIdentity {
@@ -262,9 +299,48 @@ impl AppIdentity {
         ))
         .await?;
         let metrics = self.metrics.clone();
-        let waiters = self.waiters.clone();
-        tokio::spawn(read_app_socket(ws, metrics, Some((waiters, session_id))));
+        match self.behaviour {
+            Behaviour::Listen => {
+                let waiters = self.waiters.clone();
+                tokio::spawn(read_app_socket(ws, metrics, Some((waiters, session_id))));
+            }
+            Behaviour::Captions => {
+                tokio::spawn(show_captions(ws, metrics, self.package.clone(), session_id));
+            }
+        }
         Ok(())
+    }
+}
+
+/// A caption app's socket: every transcript is shown as a `text_wall`.
+async fn show_captions(mut ws: Ws, metrics: Arc<Metrics>, package: String, session_id: String) {
+    while let Some(msg) = ws.next().await {
+        let text = match msg {
+            Ok(Message::Text(t)) => t,
+            Ok(Message::Close(_)) | Err(_) => break,
+            Ok(_) => continue,
+        };
+        if !text.contains("\"streamType\":\"transcription:") {
+            continue;
+        }
+        metrics.transcripts.fetch_add(1, Ordering::Relaxed);
+        let Ok(frame) = serde_json::from_str::<Value>(&text) else {
+            continue;
+        };
+        let caption = frame["data"]["text"].as_str().unwrap_or_default();
+        let display = json!({
+            "type": "display_event",
+            "packageName": package,
+            "sessionId": session_id,
+            "view": "main",
+            "layout": {"layoutType": "text_wall", "text": caption},
+            "durationMs": 5000,
+            "timestamp": "2025-01-01T00:00:00.000Z",
+        });
+        if ws.send(Message::text(display.to_string())).await.is_err() {
+            break;
+        }
+        metrics.displays_sent.fetch_add(1, Ordering::Relaxed);
     }
 }
 

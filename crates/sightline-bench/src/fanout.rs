@@ -45,9 +45,19 @@ pub struct FanoutArgs {
     /// rate that kept up and the first that did not) after the doubling.
     #[arg(long, default_value_t = 3)]
     pub refine: usize,
-    /// Fractions of saturation where the latency curve is measured.
+    /// Fractions of saturation where the latency curve is measured (in the
+    /// first repetition).
     #[arg(long, value_delimiter = ',', default_value = "0.1,0.2,0.4,0.6,0.8")]
     pub fractions: Vec<f64>,
+    /// Times each server's saturation is measured; the servers take turns
+    /// in a rotating order, so a slow moment of the machine does not fall
+    /// on one of them only.
+    #[arg(long, default_value_t = 1)]
+    pub repeats: usize,
+    /// Delivered frames per second at which each repetition also measures
+    /// server CPU per delivered frame.
+    #[arg(long, value_delimiter = ',', default_value = "32000")]
+    pub fixed: Vec<f64>,
 }
 
 /// One load step.
@@ -81,8 +91,12 @@ pub struct TargetRun {
     pub payload: Payload,
     pub users: usize,
     pub apps: usize,
+    /// Which repetition (0: the one with the latency sweep).
+    pub repeat: usize,
     pub probe: Vec<Step>,
     pub sweep: Vec<Step>,
+    /// The steps at `FanoutArgs::fixed` delivered frames per second.
+    pub fixed: Vec<Step>,
     /// Highest delivered frames per second seen.
     pub saturation_delivered: f64,
 }
@@ -111,18 +125,28 @@ pub async fn run(
         args.users, args.apps, args.step_secs, args.start_rate, args.fractions, args.targets
     );
     let mut runs = Vec::new();
-    for &kind in &args.targets {
-        let mut dep = deploy(kind, programs, args.users, args.apps, payload).await?;
-        let run = measure(&mut dep, args, payload).await;
-        dep.stop().await;
-        let run = run?;
-        print_run(&run);
-        runs.push(run);
+    for repeat in 0..args.repeats.max(1) {
+        let mut order = args.targets.clone();
+        let n = order.len().max(1);
+        order.rotate_left(repeat % n);
+        for kind in order {
+            let mut dep = deploy(kind, programs, args.users, args.apps, payload).await?;
+            let run = measure(&mut dep, args, payload, repeat).await;
+            dep.stop().await;
+            let run = run?;
+            print_run(&run);
+            runs.push(run);
+        }
     }
     Ok(runs)
 }
 
-async fn measure(dep: &mut Deployment, args: &FanoutArgs, payload: Payload) -> Result<TargetRun> {
+async fn measure(
+    dep: &mut Deployment,
+    args: &FanoutArgs,
+    payload: Payload,
+    repeat: usize,
+) -> Result<TargetRun> {
     let mut probe = Vec::new();
     let mut rate = args.start_rate;
     // The highest rate that kept up and the lowest that did not.
@@ -157,7 +181,8 @@ async fn measure(dep: &mut Deployment, args: &FanoutArgs, payload: Payload) -> R
     }
     let saturation_delivered = probe.iter().map(|s| s.delivered).fold(0.0, f64::max);
     let mut sweep = Vec::new();
-    for &f in &args.fractions {
+    let fractions: &[f64] = if repeat == 0 { &args.fractions } else { &[] };
+    for &f in fractions {
         let rate = f * saturation_delivered / dep.apps as f64;
         let step = step(dep, rate, args.step_secs, payload).await?;
         eprintln!(
@@ -172,13 +197,26 @@ async fn measure(dep: &mut Deployment, args: &FanoutArgs, payload: Payload) -> R
         );
         sweep.push(step);
     }
+    let mut fixed = Vec::new();
+    for &delivered in &args.fixed {
+        let rate = delivered / dep.apps as f64;
+        let step = step(dep, rate, args.step_secs, payload).await?;
+        eprintln!(
+            "  {} at {delivered:.0} delivered/s: server {:.2} µs/frame",
+            dep.target.kind.label(),
+            step.server_cpu_us_per_delivered
+        );
+        fixed.push(step);
+    }
     Ok(TargetRun {
         target: dep.target.kind,
         payload,
         users: dep.users,
         apps: dep.apps,
+        repeat,
         probe,
         sweep,
+        fixed,
         saturation_delivered,
     })
 }
@@ -297,7 +335,7 @@ fn print_run(run: &TargetRun) {
     );
     println!("| offered/s | sent/s | delivered/s | ratio | p50 ms | p99 ms | p99.9 ms | server CPU % | generator CPU % | server µs/frame |");
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for s in run.probe.iter().chain(run.sweep.iter()) {
+    for s in run.probe.iter().chain(&run.sweep).chain(&run.fixed) {
         println!(
             "| {:.0} | {:.0} | {:.0} | {:.2} | {:.3} | {:.3} | {:.3} | {:.0} | {:.0} | {:.2} |",
             s.offered,

@@ -14,6 +14,7 @@ mod glasses;
 mod hist;
 mod lc3;
 mod lifecycle;
+mod mixed;
 mod net;
 mod procstat;
 mod relay;
@@ -84,6 +85,14 @@ enum Command {
         #[command(flatten)]
         programs: Programs,
     },
+    /// Glasses-event → app latency while users speak (transcription) and
+    /// caption apps display, beside the same events alone.
+    Mixed {
+        #[command(flatten)]
+        args: mixed::MixedArgs,
+        #[command(flatten)]
+        programs: Programs,
+    },
     /// Every scenario beside both baselines; writes results.json/.md.
     Suite {
         #[command(flatten)]
@@ -148,6 +157,9 @@ fn main() -> Result<()> {
             }
             Command::Appstart { args, programs } => {
                 lifecycle::app_start(&args, &programs).await?;
+            }
+            Command::Mixed { args, programs } => {
+                mixed::run(&args, &programs).await?;
             }
             Command::Suite { args, programs } => suite::run(&args, &programs).await?,
             Command::Cost { args, programs } => cost::run(&args, &programs).await?,
