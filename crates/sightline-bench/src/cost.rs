@@ -15,6 +15,10 @@
 //!
 //! The figures are compared with the record in `bench/cost-guard.json`:
 //! more than `tolerance` times the recorded figure fails the run.
+//!
+//! `--server bare-relay` runs the same workload against the bare
+//! tokio-tungstenite relay under callgrind and only prints its figures: the
+//! transport's own instructions per delivery, beside Sightline's.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -55,6 +59,10 @@ pub struct CostArgs {
     pub valgrind: String,
     #[arg(long, default_value = "callgrind_control")]
     pub callgrind_control: String,
+    /// The server measured: `sightline` (checked against the record) or
+    /// `bare-relay` (figures printed only, for comparison).
+    #[arg(long, default_value = "sightline")]
+    pub server: Kind,
     /// Keep the data, server log and callgrind files (their directory is
     /// printed; a failed run always keeps them).
     #[arg(long)]
@@ -108,13 +116,19 @@ struct PayloadCost {
 
 /// Runs the workload, prints the figures and checks or rewrites the record.
 pub async fn run(args: &CostArgs, programs: &Programs) -> Result<()> {
-    check_programs(programs, &[Kind::Sightline])?;
+    let baseline = match args.server {
+        Kind::Sightline => false,
+        Kind::BareRelay if args.record.is_none() => true,
+        Kind::BareRelay => bail!("--record applies to Sightline only"),
+        Kind::NodeRelay => bail!("the Node relay's JIT is not measured under callgrind"),
+    };
+    check_programs(programs, &[args.server])?;
     let w = &args.workload;
     if w.users == 0 || w.apps == 0 || w.rounds == 0 {
         bail!("--users, --apps and --rounds must be positive");
     }
     let record = read_record(&args.record_file)?;
-    if args.record.is_none() {
+    if args.record.is_none() && !baseline {
         match &record {
             None => bail!(
                 "{} does not exist: record figures with --record \"reason\"",
@@ -157,6 +171,14 @@ pub async fn run(args: &CostArgs, programs: &Programs) -> Result<()> {
         ("instructions per event", event.per_delivery),
         ("instructions per audio frame", audio.per_delivery),
     ];
+    if baseline {
+        println!("| figure | {} |", args.server.label());
+        println!("|---|---:|");
+        for (name, now) in figures {
+            println!("| {name} | {now:.0} |");
+        }
+        return Ok(());
+    }
     if let Some(out) = &args.out {
         let json = serde_json::json!({"workload": w, "valgrind": valgrind, "event": event, "audio": audio});
         std::fs::write(out, serde_json::to_string_pretty(&json)?)
@@ -251,14 +273,16 @@ async fn measure(
     ];
     // Natively first: the store and the signing key are created outside
     // the measured process (key generation is slow under callgrind).
-    let native = Launch {
-        serve_args: store_args.clone(),
-        ..Launch::default()
-    };
-    let first = Target::start_with(Kind::Sightline, &programs, &[], &native).await?;
-    first
-        .terminate(libc::SIGINT, Duration::from_secs(20))
-        .await?;
+    if args.server == Kind::Sightline {
+        let native = Launch {
+            serve_args: store_args.clone(),
+            ..Launch::default()
+        };
+        let first = Target::start_with(Kind::Sightline, &programs, &[], &native).await?;
+        first
+            .terminate(libc::SIGINT, Duration::from_secs(20))
+            .await?;
+    }
 
     let out = dir.join("callgrind.out");
     let launch = Launch {
@@ -270,9 +294,12 @@ async fn measure(
         serve_args: store_args,
         listen_within: Duration::from_secs(300),
     };
-    let target = Target::start_with(Kind::Sightline, &programs, &[], &launch).await?;
+    let target = Target::start_with(args.server, &programs, &[], &launch).await?;
     let pid = target.pid();
-    eprintln!("cost: sightline under callgrind (pid {pid}), connecting");
+    eprintln!(
+        "cost: {} under callgrind (pid {pid}), connecting",
+        args.server.label()
+    );
     let mut dep = deploy_on(target, w.users, w.apps, &[Payload::Event, Payload::Pcm]).await?;
     settle(&dep).await;
     for payload in [Payload::Event, Payload::Pcm] {

@@ -22,8 +22,11 @@ use crate::target::{check_programs, Kind, Programs};
 #[derive(Debug, Clone, clap::Args, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FanoutArgs {
-    /// Simulated users (one glasses connection each).
-    #[arg(long, default_value_t = 100)]
+    /// Simulated users (one glasses connection each). Enough of them that
+    /// no glasses connection goes over Sightline's per-connection message
+    /// budget (250/s by default) below Sightline's saturation: the budget
+    /// would be the ceiling measured, not the server.
+    #[arg(long, default_value_t = 1000)]
     pub users: usize,
     /// Subscribed apps per user.
     #[arg(long, default_value_t = 4)]

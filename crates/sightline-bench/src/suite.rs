@@ -60,15 +60,15 @@ fn plan(quick: bool) -> Plan {
         fixed: vec![32_000.0],
     };
     let mixed = MixedArgs {
-        users: 100,
-        speakers: 20,
+        users: 1000,
+        speakers: 100,
         event_rate: 0.0,
         secs: if quick { 4.0 } else { 10.0 },
     };
     if quick {
         Plan {
-            fanout: fanout(50, 4, 2.0, 2000.0, &[0.2, 0.5, 0.8]),
-            audio: fanout(50, 2, 2.0, 1000.0, &[0.2, 0.5, 0.8]),
+            fanout: fanout(500, 4, 2.0, 2000.0, &[0.2, 0.5, 0.8]),
+            audio: fanout(500, 2, 2.0, 1000.0, &[0.2, 0.5, 0.8]),
             mixed,
             lc3_secs: 3,
             lc3_passes: 3,
@@ -94,8 +94,8 @@ fn plan(quick: bool) -> Plan {
         }
     } else {
         Plan {
-            fanout: fanout(100, 4, 4.0, 1000.0, &[0.1, 0.2, 0.4, 0.6, 0.8]),
-            audio: fanout(100, 2, 4.0, 1000.0, &[0.1, 0.2, 0.4, 0.6, 0.8]),
+            fanout: fanout(1000, 4, 4.0, 1000.0, &[0.1, 0.2, 0.4, 0.6, 0.8]),
+            audio: fanout(1000, 2, 4.0, 1000.0, &[0.1, 0.2, 0.4, 0.6, 0.8]),
             mixed,
             lc3_secs: 10,
             lc3_passes: 5,
@@ -137,10 +137,13 @@ pub async fn run(args: &SuiteArgs, programs: &Programs) -> Result<()> {
         .map(|r| json!(r))
         .unwrap_or_else(|e| json!({"error": e.to_string()}));
     let audio = fanout::run(&plan.audio, programs, Payload::Pcm).await?;
-    // The mixed load's events run at 20 % of Sightline's event saturation
-    // (each event reaches one app).
+    // The mixed load's glasses send events at the rate of the event
+    // fan-out's 20 % point (glasses frames per second; each event reaches
+    // one app here).
     let mut mixed_args = plan.mixed.clone();
-    mixed_args.event_rate = (0.2 * median_saturation(&fan, Kind::Sightline)).max(1000.0);
+    mixed_args.event_rate = (0.2 * median_saturation(&fan, Kind::Sightline)
+        / plan.fanout.apps.max(1) as f64)
+        .max(1000.0);
     let mixed = mixed::run(&mixed_args, programs).await?;
     let appstart = lifecycle::app_start(&plan.appstart, programs).await?;
     let churn = lifecycle::churn(&plan.churn, programs).await?;

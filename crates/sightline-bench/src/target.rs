@@ -117,40 +117,47 @@ impl Target {
                 .log_dir
                 .join(format!("{}-{port}.log", kind.label())),
         )?;
-        let mut cmd = match kind {
+        // The program and its arguments; a wrapper (valgrind) runs them.
+        let (program, args): (PathBuf, Vec<String>) = match kind {
             Kind::Sightline => {
-                let mut c = match launch.wrapper.split_first() {
-                    Some((program, args)) => {
-                        let mut c = Command::new(program);
-                        c.args(args).arg(&programs.sightline);
-                        c
-                    }
-                    None => Command::new(&programs.sightline),
-                };
-                c.args(["serve", "--bind", &addr.to_string()])
-                    .args(&launch.serve_args)
-                    .env("SIGHTLINE_JWT_SECRET", JWT_SECRET)
+                let mut a: Vec<String> = vec!["serve".into(), "--bind".into(), addr.to_string()];
+                a.extend(launch.serve_args.iter().cloned());
+                (programs.sightline.clone(), a)
+            }
+            Kind::BareRelay => (
+                std::env::current_exe()?,
+                vec!["relay".into(), "--port".into(), port.to_string()],
+            ),
+            Kind::NodeRelay => (
+                PathBuf::from("node"),
+                vec![programs.node_relay.display().to_string(), port.to_string()],
+            ),
+        };
+        let mut cmd = match launch.wrapper.split_first() {
+            Some((wrapper, wrapper_args)) => {
+                let mut c = Command::new(wrapper);
+                c.args(wrapper_args).arg(&program);
+                c
+            }
+            None => Command::new(&program),
+        };
+        cmd.args(&args);
+        match kind {
+            Kind::Sightline => {
+                cmd.env("SIGHTLINE_JWT_SECRET", JWT_SECRET)
                     .env("SIGHTLINE_ADMIN_TOKEN", ADMIN_TOKEN)
                     .env("SIGHTLINE_LOG", "warn");
                 for (k, v) in env {
-                    c.env(k, v);
+                    cmd.env(k, v);
                 }
-                c
             }
-            Kind::BareRelay => {
-                let mut c = Command::new(std::env::current_exe()?);
-                c.args(["relay", "--port", &port.to_string()]);
-                c
-            }
+            Kind::BareRelay => {}
             Kind::NodeRelay => {
-                let mut c = Command::new("node");
-                c.arg(&programs.node_relay).arg(port.to_string());
                 if let Some(m) = &programs.node_modules {
-                    c.env("NODE_PATH", m);
+                    cmd.env("NODE_PATH", m);
                 }
-                c
             }
-        };
+        }
         cmd.stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log))
