@@ -17,7 +17,7 @@ use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 use sightline_protocol::app::{flatten_layout, parse_app_message, AppMessage, ConnectionInit};
 use sightline_protocol::glasses::{parse_glasses_message, GlassesMessage};
-use sightline_protocol::outbound::{data_stream, display_event};
+use sightline_protocol::outbound::{data_stream, display_event, DataStreamFrame};
 use sightline_protocol::session_id::{app_session_id, user_from_app_session_id};
 use sightline_protocol::stream::{
     canonical_event, parse_list, StreamKind, Subscription, SubscriptionItem, MAX_SUBSCRIPTION_LEN,
@@ -283,7 +283,7 @@ fn check_glasses(text: &str) {
             assert_eq!(typed.kind, e.kind);
             // data_stream is written by hand: the event's type stands in
             // for a hostile subscription string and session id.
-            let msg = data_stream(&e.kind, &e.kind, &e.json, "t");
+            let msg = DataStreamFrame::new(&e.kind, e.json.get(), "t").for_session(&e.kind);
             let msg: DataStream = serde_json::from_str(&msg).expect("data_stream is JSON");
             assert_eq!(msg.data.get(), relayed);
             assert_eq!((msg.stream_type, msg.session_id), (e.kind.clone(), e.kind));
