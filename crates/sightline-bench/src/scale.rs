@@ -148,9 +148,18 @@ pub async fn run(args: &ScaleArgs, programs: &Programs) -> Result<Vec<ScaleResul
 }
 
 async fn run_one(kind: Kind, args: &ScaleArgs, programs: &Programs) -> Result<ScaleResult> {
+    // The connection cap is sized to the run, as an operator sizes it to
+    // the host: its default (16 000) is below the 18 000 WebSockets of
+    // 6 000 sessions; the process's open-file limit (20 000 here) stays
+    // the real bound.
+    let sockets = args.sessions * (1 + args.apps);
     let env = [
         ("HEARTBEAT_INTERVAL_MS", args.heartbeat_ms.to_string()),
         ("CONNECTION_TIMEOUT_MS", (args.heartbeat_ms * 3).to_string()),
+        (
+            "SIGHTLINE_MAX_CONNECTIONS",
+            (sockets + 100).max(16_000).to_string(),
+        ),
     ];
     let target = Target::start(kind, programs, &env).await?;
     let per = args.sessions.div_ceil(args.workers.max(1));
