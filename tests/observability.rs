@@ -174,6 +174,14 @@ async fn metrics_move_when_traffic_flows() {
             && v["userSession"]["appSubscriptions"][PKG] == json!(["button_press"])
     })
     .await;
+    // The webhook's duration is counted when its answer arrives, which the
+    // app sends only after its socket is up and subscribed (as the SDK
+    // does): it may come a moment after the subscription.
+    let webhook_ok = r#"sightline_webhook_duration_seconds_count{outcome="ok"}"#;
+    eventually_async("the webhook's duration is counted", || async {
+        metric_sample(&scrape(&server).await, webhook_ok) >= 1.0
+    })
+    .await;
     let before = scrape(&server).await;
     assert_eq!(
         metric_sample(&before, "sightline_sessions"),
