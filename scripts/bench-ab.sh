@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Before/after of a change on the message path: builds `sightline` at
 # REV (in a temporary worktree, its own target dir under $SIGHTLINE_CACHE)
-# and at the working tree, then runs `sightline-bench fanout` (100 users ×
-# 4 apps, Sightline only) against each, alternating, ROUNDS times, and
+# and at the working tree, then runs `sightline-bench fanout` (1 000 users ×
+# 4 apps by default, Sightline only) against each, alternating, ROUNDS times, and
 # prints server CPU per delivered frame at fixed offered loads and the
 # saturation of every run, with the median of each side.
 #
@@ -48,7 +48,7 @@ def read(path):
             us[int(cells[0])] = float(cells[9])
     return (int(sat.group(1)) if sat else 0), us
 rows = {side: [read(f"{out}/{side}-{r}.txt") for r in range(1, rounds + 1)] for side in ("before", "after")}
-print(f"server µs per delivered frame (fan-out, 100 users × 4 apps), {rounds} runs each; before = {rev}, after = working tree")
+print(f"server µs per delivered frame (fan-out, 1 000 users × 4 apps), {rounds} runs each; before = {rev}, after = working tree")
 print("| side | " + " | ".join(f"{l}/s offered" for l in loads) + " | saturation, delivered/s |")
 print("|---|" + "---:|" * (len(loads) + 1))
 for side, runs in rows.items():

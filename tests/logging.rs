@@ -22,6 +22,18 @@ fn free_port() -> u16 {
 }
 
 /// Every log line whose span list has a span named `name`, with that span.
+/// Waits until the server accepts connections on `addr`.
+async fn wait_listening(addr: std::net::SocketAddr) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(addr).await.is_err() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "server never listened"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 fn in_span<'a>(lines: &'a [Value], name: &str) -> Vec<(&'a Value, &'a Value)> {
     lines
         .iter()
@@ -58,14 +70,7 @@ async fn json_logs_follow_one_user_and_keep_secrets_out() {
             sink.lock().expect("lock").push(line);
         }
     });
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while tokio::net::TcpStream::connect(addr).await.is_err() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "server never listened"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_listening(addr).await;
 
     let (status, body) = http(
         addr,
@@ -244,14 +249,7 @@ async fn text_logs_escape_what_clients_send_so_no_line_is_forged() {
             sink.lock().expect("lock").push(line);
         }
     });
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while tokio::net::TcpStream::connect(addr).await.is_err() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "server never listened"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_listening(addr).await;
 
     // An email claim with a line break: the glasses connect and the
     // session logs the user.
@@ -316,14 +314,7 @@ async fn serve_stops_cleanly_on_sigterm() {
         .spawn()
         .expect("sightline binary");
     let stderr = child.stderr.take().expect("stderr");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while tokio::net::TcpStream::connect(addr).await.is_err() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "server never listened"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_listening(addr).await;
     let pid = child.id().expect("pid").to_string();
     let sent = std::process::Command::new("kill")
         .args(["-TERM", &pid])

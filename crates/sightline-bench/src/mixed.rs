@@ -339,14 +339,11 @@ async fn send_mixed(
     audio: Arc<AtomicU64>,
 ) -> Vec<GlassesSink> {
     let start = Instant::now();
-    let (mut sent, mut frames_due_sent, mut i) = (0u64, 0u64, 0usize);
-    let speaking = sinks.iter().filter(|(_, s)| *s).count() as u64;
-    if speaking > 0 {
-        for (s, _) in sinks.iter_mut().filter(|(_, s)| *s) {
-            let _ = s
-                .send(Message::text(r#"{"type":"VAD","status":true}"#))
-                .await;
-        }
+    let (mut sent, mut audio_rounds, mut i) = (0u64, 0u64, 0usize);
+    for (s, _) in sinks.iter_mut().filter(|(_, s)| *s) {
+        let _ = s
+            .send(Message::text(r#"{"type":"VAD","status":true}"#))
+            .await;
     }
     while !sinks.is_empty() && start.elapsed() < dur {
         let elapsed = start.elapsed().as_secs_f64();
@@ -359,36 +356,38 @@ async fn send_mixed(
             events.fetch_add(1, Ordering::Relaxed);
         }
         // One frame per speaker per 20 ms of elapsed time.
-        let frames_due = (elapsed / 0.020) as u64;
-        while frames_due_sent < frames_due {
+        let rounds_due = (elapsed / 0.020) as u64;
+        while audio_rounds < rounds_due {
             for (s, _) in sinks.iter_mut().filter(|(_, s)| *s) {
                 let _ = s.send(speech_frame()).await;
                 audio.fetch_add(1, Ordering::Relaxed);
             }
-            frames_due_sent += 1;
+            audio_rounds += 1;
         }
         tokio::time::sleep(Duration::from_micros(500)).await;
     }
-    if speaking > 0 {
-        for (s, _) in sinks.iter_mut().filter(|(_, s)| *s) {
-            let _ = s
-                .send(Message::text(r#"{"type":"VAD","status":false}"#))
-                .await;
-        }
+    for (s, _) in sinks.iter_mut().filter(|(_, s)| *s) {
+        let _ = s
+            .send(Message::text(r#"{"type":"VAD","status":false}"#))
+            .await;
     }
     sinks.into_iter().map(|(s, _)| s).collect()
 }
 
 /// 20 ms of a 440 Hz tone at 16 kHz (a stand-in for speech: the
-/// recogniser only counts it).
+/// recogniser only counts it), made once and shared by every frame so the
+/// generator spends nothing on it.
 fn speech_frame() -> Message {
-    let samples = PCM_FRAME_BYTES / 2;
-    let mut b = Vec::with_capacity(PCM_FRAME_BYTES);
-    for n in 0..samples {
-        let v = (f64::sin(n as f64 * 2.0 * std::f64::consts::PI * 440.0 / 16000.0) * 8000.0) as i16;
-        b.extend_from_slice(&v.to_le_bytes());
-    }
-    Message::binary(b)
+    static FRAME: std::sync::OnceLock<bytes::Bytes> = std::sync::OnceLock::new();
+    let frame = FRAME.get_or_init(|| {
+        let mut b = Vec::with_capacity(PCM_FRAME_BYTES);
+        for n in 0..PCM_FRAME_BYTES / 2 {
+            let phase = n as f64 * 2.0 * std::f64::consts::PI * 440.0 / 16000.0;
+            b.extend_from_slice(&((phase.sin() * 8000.0) as i16).to_le_bytes());
+        }
+        bytes::Bytes::from(b)
+    });
+    Message::binary(frame.clone())
 }
 
 /// Counts the `display_event`s a user's glasses receive.

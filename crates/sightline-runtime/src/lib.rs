@@ -68,6 +68,18 @@ pub struct Runtime {
 }
 
 impl Runtime {
+    /// The user's live session, if there is one (a supervisor that no
+    /// longer answers, as at shutdown, has none).
+    pub async fn live_session(&self, user: &str) -> Option<SessionHandle> {
+        self.supervisor
+            .send(supervisor::FindSession {
+                user_id: user.to_string(),
+            })
+            .await
+            .ok()
+            .flatten()
+    }
+
     /// Starts the supervisor and its session arbiters. Must be called from
     /// inside a running actix system.
     pub fn start(config: RuntimeConfig, store: Arc<dyn Store>) -> Runtime {

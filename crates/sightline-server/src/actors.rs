@@ -20,7 +20,6 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use sightline_probe::{ActorFilter, ActorNode};
 use sightline_runtime::session::{DescribeSession, SessionView};
-use sightline_runtime::supervisor::FindSession;
 use sightline_runtime::Runtime;
 
 use crate::admin::require_admin;
@@ -76,13 +75,7 @@ fn actors_view(runtime: &Runtime, filter: &ActorFilter) -> ActorsView {
 }
 
 async fn describe(runtime: &Runtime, user: &str) -> Option<SessionView> {
-    let session = runtime
-        .supervisor
-        .send(FindSession {
-            user_id: user.to_string(),
-        })
-        .await
-        .ok()??;
+    let session = runtime.live_session(user).await?;
     session.send(DescribeSession).await.ok()
 }
 

@@ -207,13 +207,8 @@ pub async fn sdk_settings(
     // knowing an email is not enough to read (or create) their settings.
     let session = state
         .runtime
-        .supervisor
-        .send(FindSession {
-            user_id: email.to_string(),
-        })
+        .live_session(email)
         .await
-        .ok()
-        .flatten()
         .ok_or(ApiError::Unauthorized)?;
     let connected = session
         .send(AppIsConnected {

@@ -32,7 +32,7 @@ use sightline_runtime::metrics::LabelledCounters;
 use sightline_runtime::session::{
     FromGlasses, GlassesAudio, GlassesConnected, GlassesDisconnected,
 };
-use sightline_runtime::supervisor::{FindSession, OpenSession};
+use sightline_runtime::supervisor::OpenSession;
 use sightline_runtime::{ConnectionId, ConnectionLink, Outbound, SessionHandle};
 
 use crate::auth::{bearer, verify_core_token_with};
@@ -344,15 +344,7 @@ pub async fn glasses_ws(
     };
     // A user whose session is alive reconnects to it without the store, so
     // glasses that drop during a store outage get back into their session.
-    let existing = state
-        .runtime
-        .supervisor
-        .send(FindSession {
-            user_id: user_id.clone(),
-        })
-        .await
-        .ok()
-        .flatten();
+    let existing = state.runtime.live_session(&user_id).await;
     let opened = match existing {
         Some(session) => Ok(session),
         None => {

@@ -8,7 +8,6 @@ use actix_web::{web, HttpResponse};
 use serde_json::{json, Map, Value};
 use sightline_protocol::settings::{mentraos_changes, mentraos_settings};
 use sightline_runtime::session::MentraosSettingsChanged;
-use sightline_runtime::supervisor::FindSession;
 
 use crate::auth::CoreUser;
 use crate::error::ApiError;
@@ -67,14 +66,7 @@ pub async fn post_settings(
         .store
         .set_mentraos_settings(&email, changes.clone())
         .await?;
-    if let Ok(Some(session)) = state
-        .runtime
-        .supervisor
-        .send(FindSession {
-            user_id: email.clone(),
-        })
-        .await
-    {
+    if let Some(session) = state.runtime.live_session(&email).await {
         session
             .addr()
             .do_send(MentraosSettingsChanged(changes.clone()));

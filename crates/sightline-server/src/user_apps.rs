@@ -10,7 +10,6 @@ use actix_web::{web, HttpResponse};
 use serde_json::json;
 
 use sightline_runtime::session::AppUninstalled;
-use sightline_runtime::supervisor::FindSession;
 
 use crate::auth::CoreUser;
 use crate::error::ApiError;
@@ -147,14 +146,7 @@ pub async fn uninstall(
     store.uninstall_app(&email, &package).await?;
     store.remove_running_app(&email, &package).await?;
     // A running app stops now, not at the user's next session.
-    if let Ok(Some(session)) = state
-        .runtime
-        .supervisor
-        .send(FindSession {
-            user_id: email.clone(),
-        })
-        .await
-    {
+    if let Some(session) = state.runtime.live_session(&email).await {
         session.addr().do_send(AppUninstalled {
             package_name: package.clone(),
         });
