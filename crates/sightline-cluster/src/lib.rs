@@ -12,11 +12,16 @@
 //! other instances carries its epoch; a message from an older epoch than
 //! the one known for that user is not acted on (fencing).
 //!
-//! This crate holds the decisions only, in the style of the display
-//! manager: each input takes the time and returns what to do, so the rules
-//! are tested without sockets, NATS or sleeping. The server carries the
-//! actions out.
+//! - [`lease`]: the decisions, in the style of the display manager: each
+//!   input takes the time and returns what to do, so the rules are tested
+//!   without sockets, NATS or sleeping;
+//! - [`ownership`]: the bucket itself, on NATS JetStream (claim, renew,
+//!   release, look up), tested against a real `nats-server`.
+//!
+//! The server carries the lease's actions out with the bucket.
 
 pub mod lease;
+pub mod ownership;
 
 pub use lease::{Lease, LeaseAction, LeaseConfig, Leases, RenewRefusal};
+pub use ownership::{Claim, Owner, OwnershipBucket, OwnershipError};
