@@ -2,7 +2,8 @@
 //! open the user's session on one of them only. Raced many times, exactly
 //! one instance acknowledges the glasses and the other refuses them with
 //! 409 `SESSION_ELSEWHERE`, naming the owner; when the owner stops, its
-//! leases lapse and the other instance takes the users.
+//! leases lapse and the other instance takes the users; a session that
+//! ends gives its user up at once.
 
 mod common;
 
@@ -64,6 +65,10 @@ struct Instance {
 
 impl Instance {
     fn start(nats: &Nats, id: &str) -> Instance {
+        Instance::start_with(nats, id, "2000", "60000")
+    }
+
+    fn start_with(nats: &Nats, id: &str, ttl_ms: &str, grace_ms: &str) -> Instance {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
         let env = [
@@ -71,7 +76,8 @@ impl Instance {
             ("SIGHTLINE_BIND", addr.to_string()),
             ("SIGHTLINE_NATS_URL", nats.url.clone()),
             ("SIGHTLINE_INSTANCE_ID", id.to_string()),
-            ("SIGHTLINE_LEASE_TTL_MS", "2000".to_string()),
+            ("SIGHTLINE_LEASE_TTL_MS", ttl_ms.to_string()),
+            ("SIGHTLINE_GLASSES_GRACE_MS", grace_ms.to_string()),
             ("SIGHTLINE_OWNERSHIP_BUCKET", "owners-test".to_string()),
         ];
         let mut config = ServerConfig::from_lookup(|k| {
@@ -182,4 +188,30 @@ async fn a_user_is_owned_by_one_instance_and_moves_when_its_owner_stops() {
         }
     }
     staying.stop().await;
+}
+
+#[actix_rt::test]
+async fn a_session_that_ends_gives_its_user_up_at_once() {
+    let nats = start_nats();
+    // A long ttl: only the release can free the user within the test.
+    let a = Instance::start_with(&nats, "a", "30000", "200");
+    let b = Instance::start_with(&nats, "b", "30000", "200");
+    let user = "leaving@example.com";
+    let g = glasses(&a, user).await.expect("a opens the session");
+    assert!(matches!(glasses(&b, user).await, Err((409, _))));
+    g.close(1000).await;
+    // The glasses grace (200 ms) runs out, the session is retired and its
+    // lease released: b takes the user long before the 30 s ttl.
+    let started = Instant::now();
+    loop {
+        match glasses(&b, user).await {
+            Ok(_) => break,
+            Err((409, _)) if started.elapsed() < Duration::from_secs(5) => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("the ended session's user was not given up: {e:?}"),
+        }
+    }
+    a.stop().await;
+    b.stop().await;
 }

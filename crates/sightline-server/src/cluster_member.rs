@@ -6,7 +6,8 @@
 //! a user owned by another instance is refused with that instance's name
 //! (handing the session over is not built yet). Every 250 ms the lease
 //! table ([`sightline_cluster::Leases`]) says which leases to renew and
-//! which to fence; a fenced user's session is disposed of at once.
+//! which to fence; a fenced user's session is disposed of at once. A
+//! session the supervisor retires gives its lease up.
 
 use std::time::{Duration, Instant};
 
@@ -17,7 +18,7 @@ use sightline_cluster::{
     Claim, LeaseAction, LeaseConfig, Leases, Owner, OwnershipBucket, OwnershipError,
 };
 use sightline_runtime::session::Dispose;
-use sightline_runtime::supervisor::FindSession;
+use sightline_runtime::supervisor::{FindSession, SessionRetired, WatchRetirements};
 use sightline_runtime::SessionSupervisor;
 
 /// How often the lease table is asked what is due.
@@ -94,6 +95,32 @@ impl Actor for ClusterMember {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.run_interval(TICK, |act, ctx| act.tick(ctx));
+        self.supervisor.do_send(WatchRetirements {
+            to: ctx.address().recipient(),
+        });
+    }
+}
+
+/// A retired session gives its user's lease up, so the user can be
+/// claimed anywhere at once.
+impl Handler<SessionRetired> for ClusterMember {
+    type Result = ();
+
+    fn handle(&mut self, msg: SessionRetired, ctx: &mut Context<Self>) {
+        let Some(lease) = self.leases.released(&msg.user_id) else {
+            return;
+        };
+        let bucket = self.bucket.clone();
+        let user = msg.user_id;
+        ctx.spawn(
+            async move {
+                if let Err(e) = bucket.release(&user, lease.revision).await {
+                    // The key lapses by itself within the ttl.
+                    tracing::warn!(user = %user, error = %e, "lease release failed");
+                }
+            }
+            .into_actor(self),
+        );
     }
 }
 
