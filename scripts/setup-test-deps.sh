@@ -52,8 +52,10 @@ echo "setup: tests/sdk/node_modules -> $dest/node_modules"
 # chromium (headless, for the inspector page test); valgrind (callgrind,
 # for the cost guard); docker-compose (validating the compose files, no
 # Docker engine needed; scripts/check-compose.sh installs it the same way
-# when run on its own).
+# when run on its own); nats-server (with JetStream, for the cluster's
+# ownership tests).
 missing=()
+command -v nats-server >/dev/null || missing+=(nats-server)
 { docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null; } || missing+=(docker-compose)
 command -v valgrind >/dev/null || missing+=(valgrind)
 command -v chromium >/dev/null || missing+=(chromium)

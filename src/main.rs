@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use sightline::server::admin::{app_view, NewApp};
-use sightline::server::{open_store, serve_on, ServerConfig, Sightline};
+use sightline::server::{open_cluster, open_store, serve_on, ServerConfig, Sightline};
 use sightline::store::{EmbeddedStore, MemoryStore, MongoConfig, Store};
 
 #[derive(Parser)]
@@ -227,7 +227,13 @@ fn serve(
                 .await
                 .map_err(|e| format!("cannot open the store ({backend}): {e}"))?
         };
-        let builder = Sightline::builder(config).store(store);
+        let bucket = open_cluster(&config)
+            .await
+            .map_err(|e| format!("cannot join the cluster: {e}"))?;
+        let mut builder = Sightline::builder(config).store(store);
+        if let Some(bucket) = bucket {
+            builder = builder.cluster(bucket);
+        }
         let sightline = builder.build().map_err(|e| e.to_string())?;
         // The signing key of signed user tokens exists from the first start.
         let key = sightline

@@ -18,7 +18,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use actix::{Actor, Addr, Arbiter, AsyncContext, Context, Handler, Message, MessageResult};
+use actix::{
+    Actor, Addr, Arbiter, AsyncContext, Context, Handler, Message, MessageResult, Recipient,
+};
 use sightline_store::{Store, UserRecord};
 
 use crate::config::RuntimeConfig;
@@ -42,6 +44,9 @@ pub struct SessionSupervisor {
     next_seq: u64,
     /// The supervisor's entry in the actor registry: the root of the tree.
     probe: ProbeGuard,
+    /// Told of every retired session (the cluster member releases the
+    /// user's lease).
+    retirements: Option<Recipient<SessionRetired>>,
 }
 
 struct SessionEntry {
@@ -61,6 +66,7 @@ impl SessionSupervisor {
             .register(ActorKind::Supervisor, None, "running");
         SessionSupervisor {
             probe,
+            retirements: None,
             config,
             store,
             shared,
@@ -208,9 +214,36 @@ impl Handler<RetireSession> for SessionSupervisor {
                     e.handle.do_send(Dispose);
                 }
                 tracing::info!(user = %msg.user_id, "user session retired");
+                if let Some(r) = &self.retirements {
+                    r.do_send(SessionRetired {
+                        user_id: msg.user_id.clone(),
+                    });
+                }
             }
             _ => {}
         }
+    }
+}
+
+/// A user's session was retired (its glasses grace period ran out).
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct SessionRetired {
+    pub user_id: String,
+}
+
+/// Asks the supervisor to tell `to` of every retired session.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct WatchRetirements {
+    pub to: Recipient<SessionRetired>,
+}
+
+impl Handler<WatchRetirements> for SessionSupervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: WatchRetirements, _: &mut Context<Self>) {
+        self.retirements = Some(msg.to);
     }
 }
 

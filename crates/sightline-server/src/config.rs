@@ -77,6 +77,23 @@ pub struct ServerConfig {
     /// Lifetime and bounds of temporary webview tokens
     /// (`SIGHTLINE_WEBVIEW_*`).
     pub webview_tokens: TempTokenLimits,
+    /// Cluster mode (`SIGHTLINE_NATS_URL`); `None` runs single-node.
+    pub cluster: Option<ClusterConfig>,
+}
+
+/// How this instance takes part in a cluster.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// NATS, with JetStream (`SIGHTLINE_NATS_URL`).
+    pub nats_url: String,
+    /// This instance's id (`SIGHTLINE_INSTANCE_ID`; default
+    /// `sightline-<port>`).
+    pub instance_id: String,
+    /// The ownership bucket (`SIGHTLINE_OWNERSHIP_BUCKET`).
+    pub bucket: String,
+    /// Lease timings (`SIGHTLINE_LEASE_TTL_MS`: renewals every third of
+    /// it, fenced a quarter of it before it can expire).
+    pub lease: sightline_cluster::LeaseConfig,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -98,6 +115,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("limits", &self.limits)
             .field("settings_limits", &self.settings_limits)
             .field("mongodb", &self.mongodb)
+            .field("cluster", &self.cluster)
             .field("runtime", &self.runtime)
             .field("speech", &self.speech)
             .field("tls", &self.tls)
@@ -138,6 +156,7 @@ impl ServerConfig {
             public_api_url: None,
             user_token_private_key: None,
             webview_tokens: TempTokenLimits::default(),
+            cluster: None,
         }
     }
 
@@ -172,6 +191,7 @@ impl ServerConfig {
             })?;
         }
         c.tls = read_tls(&get)?;
+        c.cluster = read_cluster(&get, c.bind.port())?;
         let tls = c.tls.is_some();
         c.runtime.public_ws_url = get("SIGHTLINE_PUBLIC_WS_URL")
             .filter(|u| !u.is_empty())
@@ -1015,4 +1035,41 @@ mod tests {
         .unwrap_err();
         assert!(e.to_string().contains("SIGHTLINE_MONGODB_MIN_POOL_SIZE"));
     }
+}
+
+/// `SIGHTLINE_NATS_URL` and the settings that go with it.
+fn read_cluster(
+    get: &impl Fn(&str) -> Option<String>,
+    port: u16,
+) -> Result<Option<ClusterConfig>, ConfigError> {
+    let Some(nats_url) = get("SIGHTLINE_NATS_URL").filter(|u| !u.is_empty()) else {
+        return Ok(None);
+    };
+    let ttl_ms = match get("SIGHTLINE_LEASE_TTL_MS") {
+        None => 6000,
+        Some(v) => v.parse::<u64>().map_err(|e| ConfigError::Invalid {
+            name: "SIGHTLINE_LEASE_TTL_MS",
+            reason: format!("{v:?}: {e}"),
+        })?,
+    };
+    let ttl = Duration::from_millis(ttl_ms);
+    let lease = sightline_cluster::LeaseConfig {
+        ttl,
+        renew_every: ttl / 3,
+        margin: ttl / 4,
+    };
+    lease.check().map_err(|reason| ConfigError::Invalid {
+        name: "SIGHTLINE_LEASE_TTL_MS",
+        reason,
+    })?;
+    Ok(Some(ClusterConfig {
+        nats_url,
+        instance_id: get("SIGHTLINE_INSTANCE_ID")
+            .filter(|i| !i.is_empty())
+            .unwrap_or_else(|| format!("sightline-{port}")),
+        bucket: get("SIGHTLINE_OWNERSHIP_BUCKET")
+            .filter(|b| !b.is_empty())
+            .unwrap_or_else(|| "sightline-owners".into()),
+        lease,
+    }))
 }

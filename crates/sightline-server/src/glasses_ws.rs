@@ -345,6 +345,45 @@ pub async fn glasses_ws(
     // A user whose session is alive reconnects to it without the store, so
     // glasses that drop during a store outage get back into their session.
     let existing = state.runtime.live_session(&user_id).await;
+    // In a cluster, a new session opens only on the instance that owns
+    // the user.
+    if let (None, Some(member)) = (&existing, &state.cluster) {
+        let claim = member
+            .send(crate::cluster_member::ClaimUser {
+                user: user_id.clone(),
+            })
+            .await;
+        match claim {
+            Ok(Ok(crate::cluster_member::Admission::Here)) => {}
+            Ok(Ok(crate::cluster_member::Admission::Elsewhere(owner))) => {
+                return HttpResponse::Conflict().json(json!({
+                    "type": "connection_error",
+                    "code": "SESSION_ELSEWHERE",
+                    "message": format!("This user's session lives on instance {}", owner.instance),
+                    "instance": owner.instance,
+                    "timestamp": crate::now_iso(),
+                }));
+            }
+            Ok(Err(e)) => {
+                tracing::error!(user = %user_id, error = %e, "cluster ownership unavailable; glasses connection refused");
+                return HttpResponse::ServiceUnavailable().json(json!({
+                    "type": "connection_error",
+                    "code": "CLUSTER_UNAVAILABLE",
+                    "message": format!("Session ownership could not be checked: {e}"),
+                    "timestamp": crate::now_iso(),
+                }));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cluster member unavailable");
+                return HttpResponse::ServiceUnavailable().json(json!({
+                    "type": "connection_error",
+                    "code": "CLUSTER_UNAVAILABLE",
+                    "message": "Session ownership could not be checked",
+                    "timestamp": crate::now_iso(),
+                }));
+            }
+        }
+    }
     let opened = match existing {
         Some(session) => Ok(session),
         None => {

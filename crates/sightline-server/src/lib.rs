@@ -41,6 +41,7 @@ pub mod app_rate;
 pub mod app_settings;
 pub mod app_ws;
 pub mod auth;
+pub mod cluster_member;
 pub mod config;
 pub mod deadline;
 pub mod error;
@@ -104,6 +105,8 @@ pub struct SharedState {
     pub storage_rates: app_rate::AppRates,
     /// Paces every connection's own checks.
     pub self_checks: actix::Addr<self_checks::SelfChecks>,
+    /// This instance's cluster membership (`None`: single-node).
+    pub cluster: Option<actix::Addr<cluster_member::ClusterMember>>,
 }
 
 /// Why a [`Sightline`] could not be built.
@@ -113,6 +116,21 @@ pub enum BuildError {
     Store(#[from] StoreError),
     #[error(transparent)]
     UserTokenKey(#[from] user_token_key::KeyError),
+    #[error("{0}")]
+    Cluster(String),
+}
+
+/// Opens the ownership bucket of the configured cluster (`None` when
+/// single-node).
+pub async fn open_cluster(
+    config: &ServerConfig,
+) -> Result<Option<sightline_cluster::OwnershipBucket>, sightline_cluster::OwnershipError> {
+    match &config.cluster {
+        None => Ok(None),
+        Some(c) => sightline_cluster::OwnershipBucket::open(&c.nats_url, &c.bucket, c.lease.ttl)
+            .await
+            .map(Some),
+    }
 }
 
 /// A running Sightline: its runtime, ready to mount on an actix-web app.
@@ -135,12 +153,20 @@ pub async fn open_store(config: &ServerConfig) -> Result<Arc<dyn Store>, StoreEr
 pub struct SightlineBuilder {
     config: ServerConfig,
     store: Option<Arc<dyn Store>>,
+    cluster: Option<sightline_cluster::OwnershipBucket>,
 }
 
 impl SightlineBuilder {
     /// Uses this store instead of the embedded one under the data dir.
     pub fn store(mut self, store: Arc<dyn Store>) -> Self {
         self.store = Some(store);
+        self
+    }
+
+    /// Takes part in a cluster through this ownership bucket (from
+    /// [`open_cluster`]).
+    pub fn cluster(mut self, bucket: sightline_cluster::OwnershipBucket) -> Self {
+        self.cluster = Some(bucket);
         self
     }
 
@@ -168,6 +194,26 @@ impl SightlineBuilder {
             }
         };
         let runtime = Runtime::start(self.config.runtime.clone(), store);
+        let cluster = match (&self.config.cluster, self.cluster) {
+            (None, _) => None,
+            (Some(c), Some(bucket)) => {
+                let me = sightline_cluster::Owner {
+                    instance: c.instance_id.clone(),
+                    url: self.config.runtime.public_ws_url.clone(),
+                };
+                let member = cluster_member::ClusterMember::new(
+                    bucket,
+                    me,
+                    c.lease,
+                    runtime.supervisor.clone(),
+                );
+                Some(actix::Actor::start(member))
+            }
+            (Some(c), None) => return Err(BuildError::Cluster(format!(
+                "cluster mode is configured (NATS at {}): open the bucket with `open_cluster(&config).await` and pass it to `.cluster()`",
+                c.nats_url
+            ))),
+        };
         let speech = sightline_speech::SpeechService::from_config(&self.config.speech);
         Ok(Sightline {
             state: web::Data::new(SharedState {
@@ -186,6 +232,7 @@ impl SightlineBuilder {
                 slots: Arc::default(),
                 pre_auth: Arc::default(),
                 jwks: Default::default(),
+                cluster,
             }),
         })
     }
@@ -196,6 +243,7 @@ impl Sightline {
         SightlineBuilder {
             config,
             store: None,
+            cluster: None,
         }
     }
 
