@@ -16,12 +16,16 @@
 //!   input takes the time and returns what to do, so the rules are tested
 //!   without sockets, NATS or sleeping;
 //! - [`ownership`]: the bucket itself, on NATS JetStream (claim, renew,
-//!   release, look up), tested against a real `nats-server`.
+//!   transfer, release, look up), tested against a real `nats-server`;
+//! - [`bus`]: requests and announcements between instances (hand-overs,
+//!   changes for another instance's sessions, app-to-app messaging).
 //!
 //! The server carries the lease's actions out with the bucket.
 
+pub mod bus;
 pub mod lease;
 pub mod ownership;
 
+pub use bus::{Bus, BusError};
 pub use lease::{Lease, LeaseAction, LeaseConfig, Leases, RenewRefusal};
 pub use ownership::{Claim, Owner, OwnershipBucket, OwnershipError};

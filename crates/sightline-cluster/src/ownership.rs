@@ -63,6 +63,7 @@ pub const MAX_USER_BYTES: usize = 320;
 #[derive(Clone)]
 pub struct OwnershipBucket {
     kv: kv::Store,
+    client: async_nats::Client,
 }
 
 impl OwnershipBucket {
@@ -75,7 +76,7 @@ impl OwnershipBucket {
                 url: url.to_string(),
                 reason: e.to_string(),
             })?;
-        let js = jetstream::new(client);
+        let js = jetstream::new(client.clone());
         let kv = js
             .create_key_value(kv::Config {
                 bucket: bucket.to_string(),
@@ -89,7 +90,41 @@ impl OwnershipBucket {
                 bucket: bucket.to_string(),
                 reason: e.to_string(),
             })?;
-        Ok(OwnershipBucket { kv })
+        Ok(OwnershipBucket { kv, client })
+    }
+
+    /// The NATS connection the bucket uses (for the [`crate::Bus`]).
+    pub fn client(&self) -> async_nats::Client {
+        self.client.clone()
+    }
+
+    /// Hands `user` from its owner, who last wrote the key at `revision`,
+    /// to `to`: a compare-and-set like a renewal, so it fails if the lease
+    /// changed meanwhile. Returns the revision the new owner renews from.
+    pub async fn transfer(
+        &self,
+        user: &str,
+        revision: u64,
+        to: &Owner,
+    ) -> Result<u64, RenewRefusal> {
+        self.write_at(user, to, revision).await
+    }
+
+    /// Writes `owner` into `user`'s key if it is still at `revision`.
+    async fn write_at(
+        &self,
+        user: &str,
+        owner: &Owner,
+        revision: u64,
+    ) -> Result<u64, RenewRefusal> {
+        let key = key_of(user).map_err(|_| RenewRefusal::Conflict)?;
+        match self.kv.update(&key, encode(owner), revision).await {
+            Ok(next) => Ok(next),
+            Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
+                Err(RenewRefusal::Conflict)
+            }
+            Err(_) => Err(RenewRefusal::Unavailable),
+        }
     }
 
     /// Claims `user` for `me`: won, or owned by someone else.
@@ -115,14 +150,7 @@ impl OwnershipBucket {
     /// Renews `me`'s lease on `user`, last written at `revision`; returns
     /// the key's new revision.
     pub async fn renew(&self, user: &str, me: &Owner, revision: u64) -> Result<u64, RenewRefusal> {
-        let key = key_of(user).map_err(|_| RenewRefusal::Conflict)?;
-        match self.kv.update(&key, encode(me), revision).await {
-            Ok(next) => Ok(next),
-            Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
-                Err(RenewRefusal::Conflict)
-            }
-            Err(_) => Err(RenewRefusal::Unavailable),
-        }
+        self.write_at(user, me, revision).await
     }
 
     /// Gives `user` up, if the key is still at `revision`.

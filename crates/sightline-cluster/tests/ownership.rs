@@ -163,3 +163,77 @@ async fn a_lease_not_renewed_lapses_within_its_ttl() {
         Err(RenewRefusal::Conflict)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transfer_hands_the_lease_over_and_fences_the_old_owner() {
+    let nats = start_nats();
+    let bucket = open(&nats, Duration::from_secs(30)).await;
+    let (a, b) = (owner("a"), owner("b"));
+    let Ok(Claim::Won { epoch }) = bucket.claim("moving@example.com", &a).await else {
+        panic!("a claims the user");
+    };
+    let moved = bucket
+        .transfer("moving@example.com", epoch, &b)
+        .await
+        .expect("the owner hands the user over");
+    assert!(moved > epoch, "the new owner's revision is larger");
+    let (now, _) = bucket
+        .owner("moving@example.com")
+        .await
+        .expect("the bucket answers")
+        .expect("someone owns the user");
+    assert_eq!(now, b);
+    // The old owner can neither renew nor transfer again; the new one renews.
+    assert!(matches!(
+        bucket.renew("moving@example.com", &a, epoch).await,
+        Err(RenewRefusal::Conflict)
+    ));
+    assert!(matches!(
+        bucket.transfer("moving@example.com", epoch, &a).await,
+        Err(RenewRefusal::Conflict)
+    ));
+    assert!(bucket.renew("moving@example.com", &b, moved).await.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bus_tells_a_gone_instance_from_a_slow_one() {
+    use sightline_cluster::{Bus, BusError};
+    let nats = start_nats();
+    let bucket = open(&nats, Duration::from_secs(30)).await;
+    let bus = Bus::new(bucket.client(), Duration::from_millis(300));
+    let gone: Result<String, _> = bus
+        .request("sightline.instance.gone.session".into(), &"hi")
+        .await;
+    assert!(matches!(gone, Err(BusError::NoResponders(_))), "{gone:?}");
+    // A listener that never answers.
+    let _silent = bus
+        .subscribe("sightline.instance.slow.session".into())
+        .await
+        .expect("subscribed");
+    bus.flush().await;
+    let slow: Result<String, _> = bus
+        .request("sightline.instance.slow.session".into(), &"hi")
+        .await;
+    assert!(matches!(slow, Err(BusError::TimedOut(_))), "{slow:?}");
+    // One that answers.
+    let mut echo = bus
+        .subscribe("sightline.instance.echo.session".into())
+        .await
+        .expect("subscribed");
+    let responder = bus.clone();
+    tokio::spawn(async move {
+        use futures_util::StreamExt;
+        if let Some(m) = echo.next().await {
+            let asked: String = serde_json::from_slice(&m.payload).unwrap_or_default();
+            if let Some(reply) = m.reply {
+                responder.reply(reply, &format!("{asked}!")).await;
+            }
+        }
+    });
+    bus.flush().await;
+    let answer: String = bus
+        .request("sightline.instance.echo.session".into(), &"hi")
+        .await
+        .expect("an answer");
+    assert_eq!(answer, "hi!");
+}

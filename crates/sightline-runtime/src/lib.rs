@@ -28,6 +28,7 @@ pub mod device;
 pub mod devices;
 pub mod display;
 pub mod figures;
+pub mod handoff;
 pub mod health;
 pub mod inbound;
 pub mod lifecycle;

@@ -58,7 +58,9 @@ impl<L: AppLink> AppTable<L> {
         }
         if was == AppState::Loading {
             app.resurrections = 0;
-            app.replay_after_subscribe = app.replay.as_ref().is_some_and(|r| !r.is_empty());
+            app.replay_after_subscribe =
+                app.handed_over || app.replay.as_ref().is_some_and(|r| !r.is_empty());
+            app.handed_over = false;
         }
         if let Some(old) = replaced {
             out.push(Effect::Unwatch { id: old.id() });

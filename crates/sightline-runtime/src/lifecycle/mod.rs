@@ -28,6 +28,7 @@
 //! stop to be answered).
 
 mod connection;
+mod handoff;
 pub mod replay;
 mod start;
 mod stop;
@@ -135,6 +136,9 @@ pub struct App<L> {
     /// A restarted app gets the kept events once it has subscribed again
     /// (before that, the SDK has no handlers for them).
     pub replay_after_subscribe: bool,
+    /// Handed over by another instance: events are kept until the app has
+    /// subscribed here (its subscriptions came with it, its handlers not).
+    pub handed_over: bool,
 }
 
 impl<L: AppLink> App<L> {
@@ -394,6 +398,7 @@ impl<L: AppLink> AppTable<L> {
             correlation_id: uuid::Uuid::new_v4().to_string(),
             replay: None,
             replay_after_subscribe: false,
+            handed_over: false,
         }
     }
 

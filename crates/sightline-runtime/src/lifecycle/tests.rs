@@ -9,6 +9,7 @@ use sightline_protocol::webhook::StopReason;
 use sightline_store::{AppRecord, AppType};
 
 use super::*;
+use crate::handoff::AppHandoff;
 
 /// A connection, as the table sees it.
 #[derive(Debug, Clone, PartialEq)]
@@ -639,4 +640,70 @@ fn the_record_the_start_looked_up_is_kept_when_the_app_connects() {
         Some(0),
         "the started record is kept"
     );
+}
+
+// ------------------------------------------------------------- hand-off --
+
+#[test]
+fn a_handed_off_app_keeps_running_and_takes_its_state_along() {
+    let mut t = table();
+    let now = Instant::now();
+    start_running(&mut t, now, PKG, 1);
+    let _ = t.subscriptions_changed(now, PKG, ConnectionId(1), &items(&["button_press"]));
+    start_running(&mut t, now, OTHER, 2);
+    let _ = t.disconnected(now, OTHER, ConnectionId(2), Some(1006));
+    if let Some(r) = t.get_mut(OTHER).and_then(|a| a.replay.as_mut()) {
+        r.push("button_press", "missed".into());
+    }
+    let (apps, links) = t.hand_off();
+    assert!(t.is_empty(), "nothing is left to stop here");
+    assert_eq!(links, vec![Conn(1)], "the open socket is left for the SDK");
+    let notes = apps.iter().find(|a| a.record.package_name == PKG).unwrap();
+    assert_eq!(notes.subscriptions, ["button_press"]);
+    let maps = apps
+        .iter()
+        .find(|a| a.record.package_name == OTHER)
+        .unwrap();
+    assert_eq!(maps.kept.len(), 1);
+    assert_eq!(maps.kept[0].text, "missed");
+}
+
+#[test]
+fn an_adopted_app_keeps_every_event_until_it_has_subscribed_again() {
+    let mut old = table();
+    let now = Instant::now();
+    start_running(&mut old, now, PKG, 1);
+    let _ = old.subscriptions_changed(now, PKG, ConnectionId(1), &items(&["button_press"]));
+    let (mut apps, _) = old.hand_off();
+    apps[0].kept.push(crate::handoff::KeptEvent {
+        stream_type: "button_press".into(),
+        text: "during the move".into(),
+    });
+
+    let mut new = table();
+    let e = new.adopt(now, apps.remove(0));
+    assert!(session_request(&e).is_some(), "pointed at the new owner");
+    assert!(persisted(&e).is_empty(), "still running in the store");
+    let app = new.get(PKG).unwrap();
+    assert_eq!(app.state, AppState::Loading);
+    assert_eq!(app.subscriptions.len(), 1);
+    assert!(!app.receives_live());
+    // Connected, but not subscribed yet: events are still kept.
+    let e = new.connected(now, record(PKG, AppType::Background), Conn(7));
+    assert!(sent_texts(&e).is_empty());
+    assert!(!new.get(PKG).unwrap().receives_live());
+    if let Some(r) = new.get_mut(PKG).and_then(|a| a.replay.as_mut()) {
+        r.push("button_press", "after the connect".into());
+    }
+    // Its subscription list lets everything out, in order.
+    let e = new.subscriptions_changed(now, PKG, ConnectionId(7), &items(&["button_press"]));
+    assert_eq!(sent_texts(&e), ["during the move", "after the connect"]);
+    assert!(new.get(PKG).unwrap().receives_live());
+    // Adopting the same app twice changes nothing.
+    let again = AppHandoff {
+        record: record(PKG, AppType::Background),
+        subscriptions: vec![],
+        kept: vec![],
+    };
+    assert!(new.adopt(now, again).is_empty());
 }

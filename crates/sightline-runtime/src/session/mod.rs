@@ -16,6 +16,7 @@
 mod apps;
 mod devices;
 mod glasses;
+mod handover;
 mod messaging;
 mod persist;
 mod persist_settings;
@@ -26,6 +27,7 @@ mod transcription;
 mod view;
 
 pub use devices::{PhotoDestination, PhotoUploaded};
+pub use handover::{AdoptHandoff, HandOver};
 pub use phone::MentraosSettingsChanged;
 pub use screen::DashboardClockTick;
 pub use transcription::TranscriptionStatus;
@@ -112,6 +114,8 @@ pub struct UserSession {
     transcription: transcription::Streams,
     /// This session's entry in the actor registry.
     probe: ProbeGuard,
+    /// Set once the session was handed over to another instance.
+    moved: Option<handover::Moved>,
     /// Span of every message this session handles: `user` and `session`
     /// fields on each log line, so one user's story can be followed.
     span: tracing::Span,
@@ -200,6 +204,7 @@ impl UserSession {
             span: tracing::info_span!("session", user = %user_email, session = seq),
             transcription,
             probe,
+            moved: None,
         }
     }
 
@@ -386,6 +391,13 @@ pub struct GlassesConnected {
 impl Handler<GlassesConnected> for UserSession {
     type Result = ();
     fn handle(&mut self, msg: GlassesConnected, ctx: &mut Context<Self>) {
+        if self.moved.is_some() {
+            msg.link.close(
+                crate::link::close::GOING_AWAY,
+                "Session moved to another instance",
+            );
+            return;
+        }
         self.glasses_connected(msg.link, ctx);
     }
 }
@@ -475,6 +487,9 @@ pub struct AppDisconnected {
 impl Handler<AppDisconnected> for UserSession {
     type Result = ();
     fn handle(&mut self, msg: AppDisconnected, ctx: &mut Context<Self>) {
+        if self.moved.is_some() {
+            return self.moved_app_left(msg.id, ctx);
+        }
         self.app_disconnected(&msg.package_name, msg.id, msg.code, ctx);
     }
 }
@@ -493,6 +508,10 @@ pub struct FromApp {
 impl Handler<FromApp> for UserSession {
     type Result = ();
     fn handle(&mut self, msg: FromApp, ctx: &mut Context<Self>) {
+        if self.moved.is_some() {
+            tracing::debug!(package = %msg.package_name, "app message to a moved session not acted on");
+            return;
+        }
         self.app_message(&msg.package_name, msg.id, msg.msg, ctx);
     }
 }
@@ -557,6 +576,9 @@ pub struct Dispose;
 impl Handler<Dispose> for UserSession {
     type Result = ();
     fn handle(&mut self, _: Dispose, ctx: &mut Context<Self>) {
+        if self.moved.is_some() {
+            return self.finish_move(ctx);
+        }
         self.dispose(ctx);
     }
 }

@@ -1,0 +1,151 @@
+//! Requests and announcements between the instances of a cluster, on NATS
+//! core: request/reply to one instance (a hand-over, a change for a
+//! session it owns), publish to all (app-to-app messaging). Every payload
+//! is JSON; every request has a deadline, and "nobody listens" is told
+//! apart from "nobody answered in time", so a caller can say which.
+//!
+//! Subjects name the instance they go to: `sightline.instance.<id>.<what>`.
+//! Instance ids are therefore limited to letters, digits, `-` and `_`
+//! ([`valid_instance_id`]).
+
+use std::time::Duration;
+
+use async_nats::{Client, Request, RequestErrorKind, Subscriber};
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// The subject an instance takes hand-over requests on.
+pub fn handover_subject(instance: &str) -> String {
+    format!("sightline.instance.{instance}.handover")
+}
+
+/// The subject an instance takes requests for the sessions it owns on.
+pub fn session_subject(instance: &str) -> String {
+    format!("sightline.instance.{instance}.session")
+}
+
+/// Where every instance announces its app-to-app messaging.
+pub const MESSAGING_SUBJECT: &str = "sightline.messaging";
+
+/// Whether `id` can name an instance (a NATS subject token, and a metric
+/// label value): 1–64 letters, digits, `-` or `_`.
+pub fn valid_instance_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// What can go wrong between instances.
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    /// No instance listens on the subject (the instance is gone).
+    #[error("no instance answers on {0}")]
+    NoResponders(String),
+    #[error("no answer on {0} in time")]
+    TimedOut(String),
+    #[error("request on {subject} failed: {reason}")]
+    Failed { subject: String, reason: String },
+    #[error("malformed answer on {subject}: {reason}")]
+    Malformed { subject: String, reason: String },
+}
+
+/// A NATS connection, for requests and announcements as JSON.
+#[derive(Clone)]
+pub struct Bus {
+    client: Client,
+    timeout: Duration,
+}
+
+impl Bus {
+    /// Requests on `client` wait at most `timeout` for their answer.
+    pub fn new(client: Client, timeout: Duration) -> Self {
+        Bus { client, timeout }
+    }
+
+    /// Asks whoever listens on `subject` and decodes the answer.
+    pub async fn request<Q: Serialize, A: DeserializeOwned>(
+        &self,
+        subject: String,
+        question: &Q,
+    ) -> Result<A, BusError> {
+        let payload = encode(question);
+        let request = Request::new().payload(payload).timeout(Some(self.timeout));
+        let answer = self
+            .client
+            .send_request(subject.clone(), request)
+            .await
+            .map_err(|e| match e.kind() {
+                RequestErrorKind::NoResponders => BusError::NoResponders(subject.clone()),
+                RequestErrorKind::TimedOut => BusError::TimedOut(subject.clone()),
+                RequestErrorKind::Other => BusError::Failed {
+                    subject: subject.clone(),
+                    reason: e.to_string(),
+                },
+            })?;
+        serde_json::from_slice(&answer.payload).map_err(|e| BusError::Malformed {
+            subject,
+            reason: e.to_string(),
+        })
+    }
+
+    /// Tells everyone listening on `subject` (nobody may).
+    pub async fn publish<Q: Serialize>(
+        &self,
+        subject: String,
+        message: &Q,
+    ) -> Result<(), BusError> {
+        self.client
+            .publish(subject.clone(), encode(message))
+            .await
+            .map_err(|e| BusError::Failed {
+                subject,
+                reason: e.to_string(),
+            })
+    }
+
+    /// Answers a request whose reply subject is `reply`.
+    pub async fn reply<A: Serialize>(&self, reply: async_nats::Subject, answer: &A) {
+        // An asker that gave up is no longer listening; nothing to do.
+        let _ = self.client.publish(reply, encode(answer)).await;
+    }
+
+    /// Listens on `subject`.
+    pub async fn subscribe(&self, subject: String) -> Result<Subscriber, BusError> {
+        self.client
+            .subscribe(subject.clone())
+            .await
+            .map_err(|e| BusError::Failed {
+                subject,
+                reason: e.to_string(),
+            })
+    }
+
+    /// Sends everything published so far (a clean stop).
+    pub async fn flush(&self) {
+        let _ = self.client.flush().await;
+    }
+}
+
+fn encode<Q: Serialize>(value: &Q) -> Bytes {
+    // The payloads are plain data (strings, numbers, maps): serialising
+    // them cannot fail; an empty payload is refused by the receiver.
+    Bytes::from(serde_json::to_vec(value).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instance_ids_are_subject_tokens() {
+        assert!(valid_instance_id("sightline-8080"));
+        assert!(valid_instance_id("eu_1"));
+        for bad in ["", "a.b", "a b", "a*", "a>", &"x".repeat(65)] {
+            assert!(!valid_instance_id(bad), "{bad:?}");
+        }
+        assert_eq!(handover_subject("a-1"), "sightline.instance.a-1.handover");
+    }
+}

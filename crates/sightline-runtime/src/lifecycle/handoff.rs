@@ -1,0 +1,85 @@
+//! A session moving to another instance of a cluster: the table gives its
+//! apps up without stopping them, and the new owner's table takes them in.
+
+use std::time::Instant;
+
+use sightline_protocol::stream::Subscription;
+
+use super::replay::ReplayBuffer;
+use super::{AppLink, AppState, AppTable, Effect, Effects};
+use crate::handoff::{AppHandoff, KeptEvent};
+
+impl<L: AppLink> AppTable<L> {
+    /// Gives every app up for the move: their records, subscriptions and
+    /// kept events, and the connections they still have here (left open:
+    /// the SDK closes them itself once the new owner's `session_request`
+    /// reaches it). No webhook, no persisting: the apps keep running.
+    pub fn hand_off(&mut self) -> (Vec<AppHandoff>, Vec<L>) {
+        let mut apps = Vec::new();
+        let mut links = Vec::new();
+        for (_, app) in std::mem::take(&mut self.apps) {
+            if let Some(link) = app.link {
+                links.push(link);
+            }
+            let kept = app
+                .replay
+                .map(|mut r| {
+                    r.drain()
+                        .into_iter()
+                        .map(|b| KeptEvent {
+                            stream_type: b.stream_type,
+                            text: b.text,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            apps.push(AppHandoff {
+                record: app.record,
+                subscriptions: app.subscriptions.into_iter().map(|s| s.raw).collect(),
+                kept,
+            });
+        }
+        self.lookups.clear();
+        self.deferred_starts.clear();
+        (apps, links)
+    }
+
+    /// Takes in an app handed over by the previous owner: it is started
+    /// again here (a fresh `session_request` naming this instance) with its
+    /// subscriptions in place, and every event for it is kept — the ones it
+    /// missed during the move first — until it has subscribed again.
+    pub fn adopt(&mut self, now: Instant, handed: AppHandoff) -> Effects<L> {
+        let package = handed.record.package_name.clone();
+        if self.apps.contains_key(&package) || self.lookups.contains_key(&package) {
+            return Vec::new();
+        }
+        let mut replay =
+            ReplayBuffer::new(self.config.replay_max_events, self.config.replay_max_bytes);
+        let mut dropped = 0;
+        for event in handed.kept {
+            dropped += replay.push(&event.stream_type, event.text);
+        }
+        let mut app = self.new_app(handed.record, AppState::Loading);
+        app.subscriptions = handed
+            .subscriptions
+            .iter()
+            .take(self.config.max_subscriptions)
+            .map(|s| Subscription::parse(s))
+            .collect();
+        app.replay = Some(replay);
+        app.handed_over = true;
+        tracing::info!(user = %self.user_id, package = %package, subscriptions = app.subscriptions.len(), kept = app.replay.as_ref().map_or(0, |r| r.len()), "app handed over from the previous owner; starting it here");
+        let mut out = vec![
+            Effect::Count(super::Count::Dropped(dropped)),
+            Effect::ScreenStarted {
+                package: package.clone(),
+                name: app.record.name.clone(),
+                app_type: app.record.app_type,
+            },
+        ];
+        self.apps.insert(package.clone(), app);
+        out.extend(self.launch(now, &package));
+        out.push(Effect::AppStates { error: None });
+        out
+    }
+}
