@@ -3,8 +3,10 @@
 //!
 //! This crate bundles the parts for embedding: [`server`] (mount the routes
 //! on your actix-web app), [`runtime`] (the actors), [`store`] (persistence)
-//! and [`protocol`] (wire types). See `examples/embed.rs`.
+//! [`protocol`] (wire types) and [`cluster`] (ownership and messaging
+//! between the instances of a cluster). See `examples/embed.rs`.
 
+pub use sightline_cluster as cluster;
 pub use sightline_protocol as protocol;
 pub use sightline_runtime as runtime;
 pub use sightline_server as server;

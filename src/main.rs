@@ -2,6 +2,7 @@
 //! development glasses tokens.
 
 mod log_format;
+mod log_instance;
 mod top;
 
 use std::net::TcpListener;
@@ -101,6 +102,9 @@ enum AppsCommand {
     },
 }
 
+/// How long a draining cluster member waits for its sessions to move.
+const DRAIN_WITHIN: std::time::Duration = std::time::Duration::from_secs(20);
+
 fn init_logging() {
     use tracing_subscriber::EnvFilter;
     let filter =
@@ -111,10 +115,18 @@ fn init_logging() {
         .with_ansi(ansi)
         .with_writer(std::io::stderr);
     if std::env::var("SIGHTLINE_LOG_FORMAT").as_deref() == Ok("json") {
-        builder.json().init();
+        let inner = tracing_subscriber::fmt::format().json();
+        builder
+            .json()
+            .event_format(log_instance::WithInstance { inner, json: true })
+            .init();
     } else {
         // Field values are escaped so that no value starts a line.
-        builder.fmt_fields(log_format::EscapedFields).init();
+        let inner = tracing_subscriber::fmt::format().with_ansi(ansi);
+        builder
+            .fmt_fields(log_format::EscapedFields)
+            .event_format(log_instance::WithInstance { inner, json: false })
+            .init();
     }
 }
 
@@ -196,6 +208,17 @@ fn serve(
             ))
         }
     };
+    // Instances of a cluster share their durable state: a new owner
+    // restores a user's apps from the store the old one wrote.
+    if let Some(cluster) = &config.cluster {
+        log_instance::set(&cluster.instance_id);
+        if in_memory || config.mongodb.is_none() {
+            return Err(format!(
+                "cluster mode (SIGHTLINE_NATS_URL {}) needs the MongoDB store every instance shares: set SIGHTLINE_MONGODB_URI",
+                cluster.nats_url
+            ));
+        }
+    }
     let backend = match (&config.mongodb, in_memory) {
         (_, true) => "memory".to_string(),
         (Some(m), false) => format!("mongodb {}", m.redacted_uri()),
@@ -246,6 +269,11 @@ fn serve(
             file = ?sightline.user_token_keys().file(),
             "user token key ready; apps verify signed user tokens with GET /.well-known/sightline-user-token-key.pem"
         );
+        sightline
+            .join_cluster()
+            .await
+            .map_err(|e| format!("cannot join the cluster: {e}"))?;
+        let cluster = sightline.cluster().cloned();
         let server = serve_on(listener, sightline).map_err(|e| e.to_string())?;
         let handle = server.handle();
         actix_rt::spawn(async move {
@@ -262,6 +290,14 @@ fn serve(
                 _ = terminated => Some("SIGTERM"),
             };
             if let Some(signal) = signal {
+                // A cluster member hands its sessions to the others first:
+                // glasses are sent away, reconnect through the load
+                // balancer and their new instance asks for the session.
+                if let Some(cluster) = &cluster {
+                    tracing::info!(signal, "draining: handing every session to the other instances");
+                    let left = cluster.drain(DRAIN_WITHIN).await;
+                    tracing::info!(left, "drained");
+                }
                 tracing::info!(signal, "shutting down");
                 handle.stop(true).await;
             }

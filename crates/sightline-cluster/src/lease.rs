@@ -130,6 +130,11 @@ impl Leases {
         self.held.get(user)
     }
 
+    /// Every user whose lease is held.
+    pub fn users(&self) -> Vec<String> {
+        self.held.keys().cloned().collect()
+    }
+
     /// How many leases are held.
     pub fn len(&self) -> usize {
         self.held.len()
@@ -178,6 +183,21 @@ impl Leases {
                 lease.renewing = false;
             }
         }
+    }
+
+    /// The lease on `user` is about to be handed to another instance: the
+    /// revision to transfer it from, with renewals held back meanwhile (a
+    /// renewal racing the transfer would fence the session being handed
+    /// over). `None` if it is not held, or a renewal is in flight (try
+    /// again in a moment). The transfer's outcome is told with
+    /// [`Leases::released`] or [`Leases::renew_failed`].
+    pub fn begin_transfer(&mut self, user: &str) -> Option<u64> {
+        let lease = self.held.get_mut(user)?;
+        if lease.renewing {
+            return None;
+        }
+        lease.renewing = true;
+        Some(lease.revision)
     }
 
     /// A renewal did not go through. A conflict fences at once; NATS being

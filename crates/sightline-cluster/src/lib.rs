@@ -26,6 +26,7 @@ pub mod bus;
 pub mod lease;
 pub mod ownership;
 
+pub use async_nats::Subject;
 pub use bus::{Bus, BusError};
 pub use lease::{Lease, LeaseAction, LeaseConfig, Leases, RenewRefusal};
 pub use ownership::{Claim, Owner, OwnershipBucket, OwnershipError};

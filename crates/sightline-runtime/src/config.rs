@@ -57,6 +57,9 @@ pub struct RuntimeConfig {
     pub replay_max_bytes: usize,
     /// When an app server's webhook breaker opens, and for how long.
     pub webhook_breaker: BreakerPolicy,
+    /// This instance's id in a cluster (on every metric); `None`
+    /// single-node.
+    pub instance_id: Option<String>,
     /// Speech recognition: the provider and how streams behave.
     pub asr: AsrConfig,
     /// Deadlines and bounds of apps' device requests.
@@ -87,6 +90,7 @@ impl Default for RuntimeConfig {
             replay_max_events: 500,
             replay_max_bytes: 512 * 1024,
             webhook_breaker: BreakerPolicy::default(),
+            instance_id: None,
             asr: AsrConfig::default(),
             devices: DeviceConfig::default(),
         }

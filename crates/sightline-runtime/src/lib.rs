@@ -84,7 +84,10 @@ impl Runtime {
     /// Starts the supervisor and its session arbiters. Must be called from
     /// inside a running actix system.
     pub fn start(config: RuntimeConfig, store: Arc<dyn Store>) -> Runtime {
-        let shared = Arc::new(RuntimeShared::new(config.webhook_breaker));
+        let shared = Arc::new(RuntimeShared::for_instance(
+            config.webhook_breaker,
+            config.instance_id.as_deref(),
+        ));
         let config = Arc::new(config);
         let messaging = messaging::AppMessaging::new().start();
         let supervisor = SessionSupervisor::new(

@@ -259,6 +259,9 @@ pub mod close {
     pub const POLICY: u16 = 1008;
     /// Internal error; the SDK reconnects after it.
     pub const INTERNAL: u16 = 1011;
+    /// Service restart: this instance is being drained; reconnect (to
+    /// another instance of the cluster).
+    pub const RESTARTING: u16 = 1012;
     /// Message too big: a message over the endpoint's size limit.
     pub const TOO_BIG: u16 = 1009;
     /// Try again later: the client stopped reading what it is sent (the SDK

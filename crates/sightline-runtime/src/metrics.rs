@@ -67,6 +67,12 @@ pub struct Metrics {
     pub tts_requests: IntCounterVec,
     /// `GET /api/tts` requests answered from the speech cache.
     pub tts_cache_hits: IntCounter,
+    cluster_moves: IntCounterVec,
+    cluster_renewals: IntCounterVec,
+    cluster_requests: Histogram,
+    /// Glasses landing here → the owner's hand-over received.
+    pub cluster_handover: Histogram,
+    cluster_messaging: IntCounterVec,
     /// Serialises renders, which bring the actor registry's figures up
     /// to date.
     render: Mutex<()>,
@@ -102,7 +108,15 @@ pub enum DisplayOutcome {
 
 impl Metrics {
     pub fn new() -> Metrics {
-        let registry = Registry::new_custom(Some("sightline".into()), None).expect(DEFINED);
+        Metrics::for_instance(None)
+    }
+
+    /// The metrics of one instance of a cluster: every metric carries an
+    /// `instance` label with its id.
+    pub fn for_instance(instance: Option<&str>) -> Metrics {
+        let labels =
+            instance.map(|i| std::iter::once(("instance".to_string(), i.to_string())).collect());
+        let registry = Registry::new_custom(Some("sightline".into()), labels).expect(DEFINED);
         let r = &registry;
         Metrics {
             sessions: gauge(r, "sessions", "User sessions running now"),
@@ -255,6 +269,36 @@ impl Metrics {
                 "tts_cache_hits_total",
                 "Text-to-speech requests answered from the speech cache",
             ),
+            cluster_moves: counter_vec(
+                r,
+                "cluster_ownership_moves_total",
+                "Users whose ownership changed here: claimed, handed_in, handed_out, fenced, released",
+                &["kind"],
+            ),
+            cluster_renewals: counter_vec(
+                r,
+                "cluster_lease_renewals_total",
+                "Lease renewals, by result (ok, conflict, unavailable)",
+                &["result"],
+            ),
+            cluster_requests: histogram(
+                r,
+                "cluster_request_seconds",
+                "Requests to another instance's session, until answered",
+                SLOW_BUCKETS,
+            ),
+            cluster_handover: histogram(
+                r,
+                "cluster_handover_seconds",
+                "From glasses landing here to the owner's hand-over received",
+                SLOW_BUCKETS,
+            ),
+            cluster_messaging: counter_vec(
+                r,
+                "cluster_messaging_total",
+                "App-to-app messaging announcements between instances, by direction",
+                &["direction"],
+            ),
             render: Mutex::new(()),
             registry,
         }
@@ -311,6 +355,26 @@ impl Metrics {
             DisplayOutcome::Rejected => "rejected",
         };
         self.display_events.with_label_values(&[label]).inc();
+    }
+
+    /// A user's ownership changed on this instance.
+    pub fn cluster_moved(&self, kind: &'static str) {
+        self.cluster_moves.with_label_values(&[kind]).inc();
+    }
+
+    /// A lease renewal ended: `ok`, `conflict` or `unavailable`.
+    pub fn cluster_renewal(&self, result: &'static str) {
+        self.cluster_renewals.with_label_values(&[result]).inc();
+    }
+
+    /// A request to another instance's session was answered (or failed).
+    pub fn cluster_request(&self, took: Duration) {
+        self.cluster_requests.observe(took.as_secs_f64());
+    }
+
+    /// App-to-app messaging crossed instances: `sent` or `received`.
+    pub fn cluster_messaging(&self, direction: &'static str) {
+        self.cluster_messaging.with_label_values(&[direction]).inc();
     }
 
     /// The metrics the health figures count into.

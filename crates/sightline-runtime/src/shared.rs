@@ -23,7 +23,13 @@ pub struct RuntimeShared {
 
 impl RuntimeShared {
     pub fn new(policy: BreakerPolicy) -> Self {
-        let metrics = Metrics::new();
+        RuntimeShared::for_instance(policy, None)
+    }
+
+    /// The shared state of one instance of a cluster (its id on every
+    /// metric).
+    pub fn for_instance(policy: BreakerPolicy, instance: Option<&str>) -> Self {
+        let metrics = Metrics::for_instance(instance);
         RuntimeShared {
             figures: HealthFigures::new(&metrics),
             breakers: WebhookBreakers::new(policy),

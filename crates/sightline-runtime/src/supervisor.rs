@@ -266,3 +266,27 @@ impl Handler<ListSessions> for SessionSupervisor {
         MessageResult(out)
     }
 }
+
+/// Asks every session to close its glasses connection with `code`, so the
+/// phones reconnect (to another instance of a cluster being drained).
+/// Answers how many sessions were asked.
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct SendGlassesAway {
+    pub code: u16,
+    pub reason: &'static str,
+}
+
+impl Handler<SendGlassesAway> for SessionSupervisor {
+    type Result = usize;
+
+    fn handle(&mut self, msg: SendGlassesAway, _: &mut Context<Self>) -> usize {
+        for e in self.sessions.values() {
+            e.handle.addr().do_send(crate::session::CloseGlasses {
+                code: msg.code,
+                reason: msg.reason,
+            });
+        }
+        self.sessions.len()
+    }
+}

@@ -22,7 +22,11 @@ use sightline_probe::{ActorFilter, ActorNode};
 use sightline_runtime::session::{DescribeSession, SessionView};
 use sightline_runtime::Runtime;
 
+use serde_json::Value;
+
 use crate::admin::require_admin;
+use crate::cluster::sessions;
+use crate::cluster::wire::SessionCommand;
 use crate::error::ApiError;
 use crate::SharedState;
 
@@ -55,11 +59,14 @@ pub struct ActorsView {
     /// Actors in the tree below (after the filter).
     pub shown: usize,
     pub tree: Vec<ActorNode>,
+    /// The instance of the cluster these actors live on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session: Option<SessionView>,
 }
 
-fn actors_view(runtime: &Runtime, filter: &ActorFilter) -> ActorsView {
+pub(crate) fn actors_view(runtime: &Runtime, filter: &ActorFilter) -> ActorsView {
     let registry = &runtime.shared.actors;
     let tree = registry.tree(filter);
     ActorsView {
@@ -70,6 +77,7 @@ fn actors_view(runtime: &Runtime, filter: &ActorFilter) -> ActorsView {
             .collect(),
         shown: tree.iter().map(ActorNode::count).sum(),
         tree,
+        instance: runtime.config.instance_id.clone(),
         session: None,
     }
 }
@@ -79,6 +87,11 @@ async fn describe(runtime: &Runtime, user: &str) -> Option<SessionView> {
     session.send(DescribeSession).await.ok()
 }
 
+/// The session of `user` as its owner describes it, on any instance.
+async fn describe_anywhere(state: &SharedState, user: &str) -> Result<Option<Value>, ApiError> {
+    Ok(sessions::ask(state, user, SessionCommand::Describe).await?)
+}
+
 /// `GET /actors`.
 pub async fn list(
     req: HttpRequest,
@@ -86,7 +99,18 @@ pub async fn list(
     query: web::Query<ActorQuery>,
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&req, &state)?;
-    Ok(HttpResponse::Ok().json(actors_view(&state.runtime, &query.filter())))
+    let filter = query.filter();
+    let view = actors_view(&state.runtime, &filter);
+    // A user whose actors live on another instance: that instance's view.
+    if let (Some(user), 0, Some(_)) = (&filter.user, view.shown, &state.cluster) {
+        let asked = SessionCommand::Actors {
+            package: filter.package.clone(),
+        };
+        if let Some(remote) = sessions::ask(&state, user, asked).await? {
+            return Ok(HttpResponse::Ok().json(remote));
+        }
+    }
+    Ok(HttpResponse::Ok().json(view))
 }
 
 /// `GET /actors/{id}`.
@@ -113,8 +137,8 @@ pub async fn session(
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&req, &state)?;
     let user = user.into_inner();
-    let view = describe(&state.runtime, &user)
-        .await
+    let view = describe_anywhere(&state, &user)
+        .await?
         .ok_or_else(|| ApiError::NotFound(format!("session of {user}")))?;
     Ok(HttpResponse::Ok().json(view))
 }

@@ -11,11 +11,10 @@
 //!   (`<userId>-<packageName>`), from which the user id is taken, as the
 //!   original cloud does.
 
+use crate::cluster::sessions;
+use crate::cluster::wire::SessionCommand;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
-use sightline_runtime::session::AppIsConnected;
-use sightline_runtime::session::AppSettingsChanged;
-use sightline_runtime::supervisor::FindSession;
 use sightline_runtime::webhook::{endpoint, post_guarded};
 use sightline_store::{effective_settings, AppRecord, UserRecord};
 
@@ -151,18 +150,18 @@ async fn push_to_session(
     stored: Value,
     settings: &[Value],
 ) -> bool {
-    let find = FindSession {
-        user_id: email.to_string(),
-    };
-    let Ok(Some(session)) = state.runtime.supervisor.send(find).await else {
-        return false;
-    };
-    let changed = AppSettingsChanged {
-        package_name: app.package_name.clone(),
+    let changed = SessionCommand::AppSettingsChanged {
+        package: app.package_name.clone(),
         stored,
         settings: Value::Array(settings.to_vec()),
     };
-    session.addr().send(changed).await.unwrap_or(false)
+    match sessions::ask(state, email, changed).await {
+        Ok(told) => told.and_then(|v| v.as_bool()).unwrap_or(false),
+        Err(e) => {
+            tracing::warn!(user = %email, package = %app.package_name, error = %e, "settings stored; the session's instance was not told");
+            false
+        }
+    }
 }
 
 /// POSTs `{userIdForSettings, settings}` to the app server's `/settings`,
@@ -205,16 +204,12 @@ pub async fn sdk_settings(
     // The SDK sends no secret here, only the user id: answer only while
     // the app runs for that user with a connection its API key opened, so
     // knowing an email is not enough to read (or create) their settings.
-    let session = state
-        .runtime
-        .live_session(email)
-        .await
-        .ok_or(ApiError::Unauthorized)?;
-    let connected = session
-        .send(AppIsConnected {
-            package_name: package.clone(),
-        })
-        .await
+    let asked = SessionCommand::AppIsConnected {
+        package: package.clone(),
+    };
+    let connected = sessions::ask(&state, email, asked)
+        .await?
+        .and_then(|v| v.as_bool())
         .unwrap_or(false);
     if !connected {
         return Err(ApiError::Unauthorized);

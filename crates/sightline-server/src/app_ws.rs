@@ -345,6 +345,7 @@ impl AppConnection {
         self.binding = Binding::Checking;
         self.probe.set_state("checking");
         let runtime = self.state.runtime.clone();
+        let cluster = self.state.cluster.clone();
         let package = init.package_name.clone();
         let check = async move {
             let app = match runtime.store.get_app(&init.package_name).await {
@@ -373,7 +374,10 @@ impl AppConnection {
                     },
                     app,
                 )),
-                Ok(None) => Err(("SESSION_NOT_FOUND", "Session not found".to_string())),
+                Ok(None) => match cluster {
+                    Some(c) => Err(elsewhere(&c, &user_id, &init.package_name).await),
+                    None => Err(("SESSION_NOT_FOUND", "Session not found".to_string())),
+                },
                 Err(_) => Err(("INTERNAL_ERROR", "Internal server error".to_string())),
             }
         };
@@ -542,4 +546,39 @@ pub async fn app_ws(
     };
     let frame_limits = (limits.app_text_bytes, limits.max_fragments);
     frames::start(conn, response, stream, frame_limits, backlog)
+}
+
+/// The answer to an app whose user has no session on this instance of a
+/// cluster. If another instance owns the user, that instance is asked to
+/// send the app a fresh `session_request` naming itself (the SDK's way to
+/// move an app), and the app hears where its session is.
+async fn elsewhere(
+    cluster: &crate::cluster::Cluster,
+    user: &str,
+    package: &str,
+) -> (&'static str, String) {
+    let owner = match cluster.bucket.owner(user).await {
+        Ok(Some((owner, _))) if owner.instance != cluster.me.instance => owner,
+        _ => return ("SESSION_NOT_FOUND", "Session not found".to_string()),
+    };
+    let ask = crate::cluster::wire::SessionAsk {
+        user: user.to_string(),
+        command: crate::cluster::wire::SessionCommand::RepointApp {
+            package: package.to_string(),
+        },
+    };
+    let subject = sightline_cluster::bus::session_subject(&owner.instance);
+    let asked: Result<crate::cluster::wire::SessionAnswer, _> =
+        cluster.bus.request(subject, &ask).await;
+    if let Err(e) = asked {
+        tracing::warn!(user, package, owner = %owner.instance, error = %e, "owner not told to point the app at itself");
+    }
+    tracing::info!(user, package, owner = %owner.instance, "app reached an instance that does not own its session");
+    (
+        "SESSION_ELSEWHERE",
+        format!(
+            "This session lives on instance {}; a new session request follows",
+            owner.instance
+        ),
+    )
 }

@@ -192,6 +192,7 @@ impl ServerConfig {
         }
         c.tls = read_tls(&get)?;
         c.cluster = read_cluster(&get, c.bind.port())?;
+        c.runtime.instance_id = c.cluster.as_ref().map(|k| k.instance_id.clone());
         let tls = c.tls.is_some();
         c.runtime.public_ws_url = get("SIGHTLINE_PUBLIC_WS_URL")
             .filter(|u| !u.is_empty())
@@ -1062,11 +1063,18 @@ fn read_cluster(
         name: "SIGHTLINE_LEASE_TTL_MS",
         reason,
     })?;
+    let instance_id = get("SIGHTLINE_INSTANCE_ID")
+        .filter(|i| !i.is_empty())
+        .unwrap_or_else(|| format!("sightline-{port}"));
+    if !sightline_cluster::bus::valid_instance_id(&instance_id) {
+        return Err(ConfigError::Invalid {
+            name: "SIGHTLINE_INSTANCE_ID",
+            reason: format!("{instance_id:?}: use 1 to 64 letters, digits, '-' or '_'"),
+        });
+    }
     Ok(Some(ClusterConfig {
         nats_url,
-        instance_id: get("SIGHTLINE_INSTANCE_ID")
-            .filter(|i| !i.is_empty())
-            .unwrap_or_else(|| format!("sightline-{port}")),
+        instance_id,
         bucket: get("SIGHTLINE_OWNERSHIP_BUCKET")
             .filter(|b| !b.is_empty())
             .unwrap_or_else(|| "sightline-owners".into()),

@@ -30,6 +30,8 @@ pub enum ApiError {
     Unsupported(String),
     #[error("{0}")]
     Upstream(String),
+    #[error("another instance of the cluster could not be reached: {0}")]
+    Cluster(String),
     #[error("internal error: {0}")]
     Internal(&'static str),
 }
@@ -48,6 +50,7 @@ impl ApiError {
             ApiError::RateLimited(_) => "RATE_LIMITED",
             ApiError::Unsupported(_) => "UNSUPPORTED_MEDIA_TYPE",
             ApiError::Upstream(_) => "UPSTREAM_FAILED",
+            ApiError::Cluster(_) => "CLUSTER_UNAVAILABLE",
             ApiError::Internal(_) => "INTERNAL",
         }
     }
@@ -60,6 +63,12 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound { what } => ApiError::NotFound(format!("{what} not found")),
             other => ApiError::Store(other.to_string()),
         }
+    }
+}
+
+impl From<crate::cluster::ClusterError> for ApiError {
+    fn from(e: crate::cluster::ClusterError) -> Self {
+        ApiError::Cluster(e.to_string())
     }
 }
 
@@ -77,6 +86,7 @@ impl ResponseError for ApiError {
             ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unsupported(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Upstream(_) => StatusCode::BAD_GATEWAY,
+            ApiError::Cluster(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -30,7 +30,7 @@ use sightline_runtime::inbound::InboundBudget;
 use sightline_runtime::link::close;
 use sightline_runtime::metrics::LabelledCounters;
 use sightline_runtime::session::{
-    FromGlasses, GlassesAudio, GlassesConnected, GlassesDisconnected,
+    AdoptHandoff, Dispose, FromGlasses, GlassesAudio, GlassesConnected, GlassesDisconnected,
 };
 use sightline_runtime::supervisor::OpenSession;
 use sightline_runtime::{ConnectionId, ConnectionLink, Outbound, SessionHandle};
@@ -346,42 +346,14 @@ pub async fn glasses_ws(
     // glasses that drop during a store outage get back into their session.
     let existing = state.runtime.live_session(&user_id).await;
     // In a cluster, a new session opens only on the instance that owns
-    // the user.
-    if let (None, Some(member)) = (&existing, &state.cluster) {
-        let claim = member
-            .send(crate::cluster_member::ClaimUser {
-                user: user_id.clone(),
-            })
-            .await;
-        match claim {
-            Ok(Ok(crate::cluster_member::Admission::Here)) => {}
-            Ok(Ok(crate::cluster_member::Admission::Elsewhere(owner))) => {
-                return HttpResponse::Conflict().json(json!({
-                    "type": "connection_error",
-                    "code": "SESSION_ELSEWHERE",
-                    "message": format!("This user's session lives on instance {}", owner.instance),
-                    "instance": owner.instance,
-                    "timestamp": crate::now_iso(),
-                }));
-            }
-            Ok(Err(e)) => {
-                tracing::error!(user = %user_id, error = %e, "cluster ownership unavailable; glasses connection refused");
-                return HttpResponse::ServiceUnavailable().json(json!({
-                    "type": "connection_error",
-                    "code": "CLUSTER_UNAVAILABLE",
-                    "message": format!("Session ownership could not be checked: {e}"),
-                    "timestamp": crate::now_iso(),
-                }));
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cluster member unavailable");
-                return HttpResponse::ServiceUnavailable().json(json!({
-                    "type": "connection_error",
-                    "code": "CLUSTER_UNAVAILABLE",
-                    "message": "Session ownership could not be checked",
-                    "timestamp": crate::now_iso(),
-                }));
-            }
+    // the user: claimed here, or handed over by its owner.
+    let mut handoff = None;
+    let claimed = existing.is_none() && state.cluster.is_some();
+    if let (None, Some(cluster)) = (&existing, &state.cluster) {
+        match admit(cluster, &user_id).await {
+            Ok(Some(h)) => handoff = Some(h),
+            Ok(None) => {}
+            Err(refusal) => return refusal,
         }
     }
     let opened = match existing {
@@ -403,7 +375,26 @@ pub async fn glasses_ws(
         }
     };
     let session = match opened {
-        Ok(s) => s,
+        Ok(s) if claimed && !still_owner(&state, &user_id).await => {
+            // Handed to another instance between the claim and the open.
+            s.addr().do_send(Dispose);
+            return HttpResponse::Conflict()
+                .insert_header(("Retry-After", "1"))
+                .json(json!({
+                    "type": "connection_error",
+                    "code": "SESSION_ELSEWHERE",
+                    "message": "This user's session just moved to another instance; connect again",
+                    "timestamp": crate::now_iso(),
+                }));
+        }
+        Ok(s) => {
+            // Taken in before the glasses are attached (same mailbox, in
+            // order).
+            if let Some(h) = handoff {
+                s.addr().do_send(AdoptHandoff(*h));
+            }
+            s
+        }
         Err(e) => {
             tracing::error!(error = %e, "session supervisor unavailable");
             return HttpResponse::ServiceUnavailable().json(json!({
@@ -489,4 +480,88 @@ mod tests {
         );
         assert!(codec_from_query("audioCodec=mp3").is_err());
     }
+}
+
+/// Whether glasses of `user_id` may open the user's session on this
+/// instance of a cluster: `Ok(Some(handoff))` when the previous owner
+/// handed the session over, `Ok(None)` when the user was claimed here,
+/// else the answer for the phone (it retries, through the load balancer).
+async fn admit(
+    cluster: &crate::cluster::Cluster,
+    user_id: &str,
+) -> Result<Option<Box<sightline_runtime::handoff::Handoff>>, HttpResponse> {
+    use crate::cluster::member::{Admission, ClaimUser};
+    let refuse = |status: actix_web::http::StatusCode, code: &str, message: String| {
+        HttpResponse::build(status)
+            .insert_header(("Retry-After", "1"))
+            .json(json!({
+                "type": "connection_error",
+                "code": code,
+                "message": message,
+                "timestamp": crate::now_iso(),
+            }))
+    };
+    use actix_web::http::StatusCode;
+    if cluster.is_draining() {
+        return Err(refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "INSTANCE_DRAINING",
+            "This instance is restarting; connect again".into(),
+        ));
+    }
+    let claim = cluster
+        .member
+        .send(ClaimUser {
+            user: user_id.to_string(),
+        })
+        .await;
+    match claim {
+        Ok(Ok(Admission::Here)) => Ok(None),
+        Ok(Ok(Admission::Adopt(h))) => Ok(Some(h)),
+        Ok(Ok(Admission::Draining)) => Err(refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "INSTANCE_DRAINING",
+            "This instance is restarting; connect again".into(),
+        )),
+        Ok(Ok(Admission::Elsewhere(owner))) => Err(refuse(
+            StatusCode::CONFLICT,
+            "SESSION_ELSEWHERE",
+            format!("This user's session lives on instance {}", owner.instance),
+        )),
+        Ok(Ok(Admission::Unreachable(owner))) => Err(refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SESSION_MOVING",
+            format!(
+                "Instance {} holds this user's session and does not answer; connect again in a moment",
+                owner.instance
+            ),
+        )),
+        Ok(Err(e)) => {
+            tracing::error!(user = %user_id, error = %e, "cluster ownership unavailable; glasses connection refused");
+            Err(refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "CLUSTER_UNAVAILABLE",
+                format!("Session ownership could not be checked: {e}"),
+            ))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cluster member unavailable");
+            Err(refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "CLUSTER_UNAVAILABLE",
+                "Session ownership could not be checked".into(),
+            ))
+        }
+    }
+}
+
+/// Whether this instance still holds `user`'s lease.
+async fn still_owner(state: &SharedState, user_id: &str) -> bool {
+    let Some(cluster) = &state.cluster else {
+        return true;
+    };
+    let asked = crate::cluster::member::HoldsLease {
+        user: user_id.to_string(),
+    };
+    cluster.member.send(asked).await.unwrap_or(false)
 }

@@ -41,7 +41,7 @@ pub mod app_rate;
 pub mod app_settings;
 pub mod app_ws;
 pub mod auth;
-pub mod cluster_member;
+pub mod cluster;
 pub mod config;
 pub mod deadline;
 pub mod error;
@@ -106,7 +106,7 @@ pub struct SharedState {
     /// Paces every connection's own checks.
     pub self_checks: actix::Addr<self_checks::SelfChecks>,
     /// This instance's cluster membership (`None`: single-node).
-    pub cluster: Option<actix::Addr<cluster_member::ClusterMember>>,
+    pub cluster: Option<cluster::Cluster>,
 }
 
 /// Why a [`Sightline`] could not be built.
@@ -201,13 +201,22 @@ impl SightlineBuilder {
                     instance: c.instance_id.clone(),
                     url: self.config.runtime.public_ws_url.clone(),
                 };
-                let member = cluster_member::ClusterMember::new(
-                    bucket,
-                    me,
+                let bus = sightline_cluster::Bus::new(bucket.client(), cluster::REQUEST_TIMEOUT);
+                let member = cluster::member::ClusterMember::new(
+                    bucket.clone(),
+                    bus.clone(),
+                    me.clone(),
                     c.lease,
                     runtime.supervisor.clone(),
+                    runtime.shared.clone(),
                 );
-                Some(actix::Actor::start(member))
+                Some(cluster::Cluster {
+                    member: actix::Actor::start(member),
+                    bucket,
+                    bus,
+                    me,
+                    draining: Arc::default(),
+                })
             }
             (Some(c), None) => return Err(BuildError::Cluster(format!(
                 "cluster mode is configured (NATS at {}): open the bucket with `open_cluster(&config).await` and pass it to `.cluster()`",
@@ -249,6 +258,28 @@ impl Sightline {
 
     pub fn runtime(&self) -> &Runtime {
         &self.state.runtime
+    }
+
+    /// In cluster mode, starts answering the other instances (hand-overs,
+    /// requests for this instance's sessions, app-to-app messaging); call
+    /// it before the server listens. Single-node it does nothing.
+    pub async fn join_cluster(&self) -> Result<(), cluster::ClusterError> {
+        let Some(c) = &self.state.cluster else {
+            return Ok(());
+        };
+        let instance = c.me.instance.clone();
+        cluster::member::serve_handovers(c.bus.clone(), &instance, c.member.clone()).await?;
+        cluster::sessions::serve(c.bus.clone(), instance.clone(), self.state.runtime.clone())
+            .await?;
+        cluster::messaging::join(c.bus.clone(), instance.clone(), &self.state.runtime).await?;
+        c.bus.flush().await;
+        tracing::info!(instance = %instance, url = %c.me.url, "joined the cluster");
+        Ok(())
+    }
+
+    /// This instance's part in a cluster (`None`: single-node).
+    pub fn cluster(&self) -> Option<&cluster::Cluster> {
+        self.state.cluster.as_ref()
     }
 
     /// The signing key of signed user tokens (generated on first use).
@@ -471,6 +502,10 @@ async fn health(state: web::Data<SharedState>) -> HttpResponse {
 
 /// Readiness: the store answers and the supervisor accepts work.
 async fn ready(state: web::Data<SharedState>) -> HttpResponse {
+    if state.cluster.as_ref().is_some_and(|c| c.is_draining()) {
+        return HttpResponse::ServiceUnavailable()
+            .json(serde_json::json!({"ready": false, "draining": true}));
+    }
     let store = state.runtime.store.ping().await;
     let supervisor = state.runtime.supervisor.connected();
     match (store, supervisor) {

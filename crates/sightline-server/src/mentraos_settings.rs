@@ -4,10 +4,11 @@
 //! and reaches the running session, which sends every running app the
 //! whole set (`augmentos_settings_update`).
 
+use crate::cluster::sessions;
+use crate::cluster::wire::SessionCommand;
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Map, Value};
 use sightline_protocol::settings::{mentraos_changes, mentraos_settings};
-use sightline_runtime::session::MentraosSettingsChanged;
 
 use crate::auth::CoreUser;
 use crate::error::ApiError;
@@ -66,10 +67,12 @@ pub async fn post_settings(
         .store
         .set_mentraos_settings(&email, changes.clone())
         .await?;
-    if let Some(session) = state.runtime.live_session(&email).await {
-        session
-            .addr()
-            .do_send(MentraosSettingsChanged(changes.clone()));
+    // Stored: the user's session (on whichever instance) hears it now.
+    let told = SessionCommand::MentraosSettingsChanged {
+        changes: changes.clone(),
+    };
+    if let Err(e) = sessions::ask(&state, &email, told).await {
+        tracing::warn!(user = %email, error = %e, "settings stored; the session's instance was not told");
     }
     tracing::info!(user = %email, settings = ?changes.keys().collect::<Vec<_>>(), "MentraOS settings changed through the API");
     Ok(HttpResponse::Ok().json(json!({

@@ -9,8 +9,6 @@
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
-use sightline_runtime::session::AppUninstalled;
-
 use crate::auth::CoreUser;
 use crate::error::ApiError;
 use crate::views::{AppView, ErrorBody, UserAppView, UserAppsEnvelope};
@@ -146,10 +144,11 @@ pub async fn uninstall(
     store.uninstall_app(&email, &package).await?;
     store.remove_running_app(&email, &package).await?;
     // A running app stops now, not at the user's next session.
-    if let Some(session) = state.runtime.live_session(&email).await {
-        session.addr().do_send(AppUninstalled {
-            package_name: package.clone(),
-        });
+    let told = crate::cluster::wire::SessionCommand::AppUninstalled {
+        package: package.clone(),
+    };
+    if let Err(e) = crate::cluster::sessions::ask(&state, &email, told).await {
+        tracing::warn!(user = %email, package = %package, error = %e, "app uninstalled; the session's instance was not told");
     }
     tracing::info!(user = %email, package = %package, "app uninstalled");
     Ok(HttpResponse::Ok().json(json!({"success": true, "packageName": package})))

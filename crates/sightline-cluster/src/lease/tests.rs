@@ -160,3 +160,31 @@ fn actions_come_in_user_order() {
         .collect();
     assert_eq!(users, ["ana", "ben", "cy"]);
 }
+
+#[test]
+fn a_lease_being_transferred_is_not_renewed_and_waits_for_a_renewal_in_flight() {
+    let (mut l, t0) = leases();
+    l.claimed("ana", 3, t0);
+    assert_eq!(l.begin_transfer("ana"), Some(3));
+    assert!(
+        l.tick(t0 + ms(2000)).is_empty(),
+        "no renewal races the transfer"
+    );
+    // The transfer went through: the lease is gone.
+    assert!(l.released("ana").is_some());
+    assert!(l.begin_transfer("ana").is_none(), "not held any more");
+    // A renewal in flight makes the transfer wait.
+    l.claimed("ben", 4, t0);
+    assert!(matches!(
+        l.tick(t0 + ms(2000)).as_slice(),
+        [LeaseAction::Renew { .. }]
+    ));
+    assert_eq!(l.begin_transfer("ben"), None);
+    l.renewed("ben", 4, 5, t0 + ms(2000));
+    assert_eq!(l.begin_transfer("ben"), Some(5));
+    // A refused transfer fences like a refused renewal.
+    assert!(matches!(
+        l.renew_failed("ben", RenewRefusal::Conflict),
+        Some(LeaseAction::Fence { .. })
+    ));
+}

@@ -83,3 +83,19 @@ impl<L: AppLink> AppTable<L> {
         out
     }
 }
+
+impl<L: AppLink> AppTable<L> {
+    /// The app's socket reached another instance of the cluster (an SDK
+    /// reconnecting to where the session used to be): unless it is
+    /// connected here, the app gets a fresh `session_request` naming this
+    /// instance.
+    pub fn repoint(&mut self, now: Instant, package: &str) -> Effects<L> {
+        match self.apps.get(package) {
+            Some(app) if app.link.is_none() => {
+                tracing::info!(user = %self.user_id, package, "app reached another instance; pointing it here");
+                self.launch(now, package)
+            }
+            _ => Vec::new(),
+        }
+    }
+}

@@ -707,3 +707,22 @@ fn an_adopted_app_keeps_every_event_until_it_has_subscribed_again() {
     };
     assert!(new.adopt(now, again).is_empty());
 }
+
+#[test]
+fn an_app_that_reached_another_instance_is_pointed_back_unless_connected_here() {
+    let mut t = table();
+    let now = Instant::now();
+    start_running(&mut t, now, PKG, 1);
+    assert!(
+        t.repoint(now, PKG).is_empty(),
+        "connected here: nothing to do"
+    );
+    let _ = t.disconnected(now, PKG, ConnectionId(1), Some(1006));
+    let e = t.repoint(now, PKG);
+    assert!(session_request(&e).is_some());
+    assert_eq!(t.get(PKG).map(|a| a.state), Some(AppState::Loading));
+    assert!(
+        t.repoint(now, OTHER).is_empty(),
+        "not an app of this session"
+    );
+}

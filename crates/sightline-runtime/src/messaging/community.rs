@@ -307,6 +307,17 @@ impl Community {
             .collect()
     }
 
+    /// Every app `user` runs, with its app session id.
+    pub fn apps_of(&self, user: &str) -> Vec<(String, String)> {
+        let mut apps: Vec<(String, String)> = self
+            .running
+            .iter()
+            .filter_map(|(p, m)| m.get(user).map(|m| (p.clone(), m.session_id.clone())))
+            .collect();
+        apps.sort();
+        apps
+    }
+
     /// The session id under which `user` runs `package`.
     pub fn session_of(&self, package: &str, user: &str) -> Option<&str> {
         self.running

@@ -6,6 +6,7 @@
 //! session as an [`AppInbox`] message, which the session writes to that
 //! app's socket. Nothing crosses between sessions but mailbox messages.
 
+pub mod cluster;
 mod community;
 
 use std::collections::HashMap;
@@ -31,6 +32,8 @@ pub struct AppMessaging {
     inboxes: HashMap<String, Recipient<AppInbox>>,
     /// How many of each user's apps run (the inbox is forgotten at 0).
     apps_of: HashMap<String, usize>,
+    /// The other instances of a cluster, if any (see [`cluster`]).
+    peers: Option<Recipient<cluster::ShareMessaging>>,
 }
 
 impl AppMessaging {
@@ -39,6 +42,7 @@ impl AppMessaging {
             community: Community::default(),
             inboxes: HashMap::new(),
             apps_of: HashMap::new(),
+            peers: None,
         }
     }
 
@@ -74,6 +78,9 @@ impl AppMessaging {
     fn forget(&mut self, user: &str) {
         self.inboxes.remove(user);
         self.apps_of.remove(user);
+        self.share(cluster::MessagingOp::Forget {
+            user: user.to_string(),
+        });
         let ts = crate::now_iso();
         for (package, out) in self.community.forget(user, &ts) {
             self.deliver(&package, out);
@@ -115,6 +122,11 @@ impl Handler<AppPresence> for AppMessaging {
                     .community
                     .present(&msg.package, &msg.user, &msg.session_id, &ts);
                 self.deliver(&msg.package, out);
+                self.share(cluster::MessagingOp::Present {
+                    package: msg.package,
+                    user: msg.user,
+                    session_id: msg.session_id,
+                });
             }
             None => {
                 if !self.community.runs(&msg.package, &msg.user) {
@@ -122,6 +134,10 @@ impl Handler<AppPresence> for AppMessaging {
                 }
                 let out = self.community.absent(&msg.package, &msg.user, &ts);
                 self.deliver(&msg.package, out);
+                self.share(cluster::MessagingOp::Absent {
+                    package: msg.package.clone(),
+                    user: msg.user.clone(),
+                });
                 if let Some(n) = self.apps_of.get_mut(&msg.user) {
                     *n = n.saturating_sub(1);
                     if *n == 0 {
@@ -166,6 +182,12 @@ impl Handler<BroadcastToApp> for AppMessaging {
             &msg.package,
             to.into_iter().map(|u| (u, text.clone())).collect(),
         );
+        self.share(cluster::MessagingOp::Broadcast {
+            package: msg.package,
+            user: msg.user,
+            room: msg.room,
+            text,
+        });
         Ok(n)
     }
 }
@@ -196,7 +218,15 @@ impl Handler<DirectToApp> for AppMessaging {
             None,
             &crate::now_iso(),
         );
-        self.deliver(&msg.package, vec![(msg.target, text)]);
+        if self.inboxes.contains_key(&msg.target) {
+            self.deliver(&msg.package, vec![(msg.target, text)]);
+        } else {
+            self.share(cluster::MessagingOp::Direct {
+                package: msg.package,
+                target: msg.target,
+                text,
+            });
+        }
         Ok(())
     }
 }
@@ -248,10 +278,19 @@ impl Handler<JoinAppRoom> for AppMessaging {
             &msg.room,
             msg.max_users,
             msg.private,
-            msg.metadata,
+            msg.metadata.clone(),
             &crate::now_iso(),
         )?;
         self.deliver(&msg.package, out);
+        self.share(cluster::MessagingOp::Join {
+            package: msg.package,
+            user: msg.user,
+            session_id: session,
+            room: msg.room,
+            max_users: msg.max_users,
+            private: msg.private,
+            metadata: msg.metadata,
+        });
         Ok(())
     }
 }
@@ -277,5 +316,11 @@ impl Handler<LeaveAppRoom> for AppMessaging {
             &crate::now_iso(),
         );
         self.deliver(&msg.package, out);
+        self.share(cluster::MessagingOp::Leave {
+            package: msg.package,
+            user: msg.user,
+            session_id: session,
+            room: msg.room,
+        });
     }
 }

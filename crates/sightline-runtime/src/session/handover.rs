@@ -157,3 +157,40 @@ impl Handler<AdoptHandoff> for UserSession {
         }
     }
 }
+
+/// An app of this session reached another instance: point it here.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RepointApp {
+    pub package_name: String,
+}
+
+impl Handler<RepointApp> for UserSession {
+    type Result = ();
+
+    fn handle(&mut self, msg: RepointApp, ctx: &mut Context<Self>) {
+        let _in_session = self.span.clone().entered();
+        let effects = self.apps.repoint(Instant::now(), &msg.package_name);
+        self.carry_out(effects, ctx);
+    }
+}
+
+/// Closes the glasses connection (the phone reconnects; in a cluster
+/// being drained it lands on another instance, which asks for the
+/// session). The session waits for the glasses as after any drop.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CloseGlasses {
+    pub code: u16,
+    pub reason: &'static str,
+}
+
+impl Handler<CloseGlasses> for UserSession {
+    type Result = ();
+
+    fn handle(&mut self, msg: CloseGlasses, _: &mut Context<Self>) {
+        if let Some(g) = &self.glasses {
+            g.close(msg.code, msg.reason);
+        }
+    }
+}

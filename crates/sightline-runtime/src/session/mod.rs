@@ -27,7 +27,7 @@ mod transcription;
 mod view;
 
 pub use devices::{PhotoDestination, PhotoUploaded};
-pub use handover::{AdoptHandoff, HandOver};
+pub use handover::{AdoptHandoff, CloseGlasses, HandOver, RepointApp};
 pub use phone::MentraosSettingsChanged;
 pub use screen::DashboardClockTick;
 pub use transcription::TranscriptionStatus;
