@@ -89,6 +89,27 @@ pub fn render(view: &Value, source: &str) -> String {
         .unwrap_or_default();
     let mut out = String::new();
     let _ = writeln!(out, "Sightline actors at {source}: {counts}");
+    if let Some(members) = view["cluster"].as_array() {
+        let here = view["instance"].as_str().unwrap_or_default();
+        let _ = writeln!(out, "Cluster: {} instances", members.len());
+        for m in members {
+            let id = m["instance"].as_str().unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "  {}{id}  sessions {}  glasses {}  apps {}{}  {}",
+                if id == here { "* " } else { "  " },
+                m["sessions"].as_i64().unwrap_or(0),
+                m["glassesConnections"].as_i64().unwrap_or(0),
+                m["appConnections"].as_i64().unwrap_or(0),
+                if m["draining"] == true {
+                    "  draining"
+                } else {
+                    ""
+                },
+                m["url"].as_str().unwrap_or_default(),
+            );
+        }
+    }
     let widths: Vec<usize> = (0..8)
         .map(|c| {
             rows.iter()

@@ -148,6 +148,27 @@ async fn glasses_that_move_take_their_apps_along_and_lose_no_event() {
     let (status, actors) = c.admin_get(&format!("/actors?user={user}")).await;
     assert_eq!(status, 200, "{actors}");
     assert_eq!(actors["instance"], "b", "{actors}");
+    // The unfiltered view and `sightline top` list every instance.
+    let (_, all) = c.admin_get("/actors").await;
+    let ids: Vec<&str> = all["cluster"]
+        .as_array()
+        .map(|m| m.iter().filter_map(|x| x["instance"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(ids, ["a", "b", "c"], "{all}");
+    let top = tokio::process::Command::new(env!("CARGO_BIN_EXE_sightline"))
+        .args([
+            "top",
+            "--url",
+            &format!("http://{}", c.addr),
+            "--token",
+            ADMIN,
+        ])
+        .output()
+        .await
+        .expect("sightline top runs");
+    let page = String::from_utf8_lossy(&top.stdout);
+    assert!(page.contains("Cluster: 3 instances"), "{page}");
+    assert!(page.contains("* c"), "this instance is marked: {page}");
     let moves = "sightline_cluster_ownership_moves_total{kind=\"handed_in\",instance=\"b\"}";
     assert_eq!(b.metric(moves).await, 1.0);
     let out = "sightline_cluster_ownership_moves_total{kind=\"handed_out\",instance=\"a\"}";

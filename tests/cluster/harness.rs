@@ -102,7 +102,7 @@ impl Instance {
 
     /// Waits until the instance answers `/ready`.
     pub async fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if tokio::net::TcpStream::connect(self.addr).await.is_ok() {
                 let (status, _) = http(self.addr, "GET", "/ready", None, None).await;
@@ -165,16 +165,23 @@ impl Instance {
     }
 }
 
+/// One cluster at a time: each test's processes get the machine's cores to
+/// themselves (the tests measure bounds in seconds).
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// NATS, MongoDB and `n` instances.
 pub struct Cluster {
     pub instances: Vec<Instance>,
     pub store: Arc<dyn Store>,
     pub nats: Nats,
     _mongo: Nx27017,
+    /// Dropped last, once everything above is stopped.
+    _turn: tokio::sync::MutexGuard<'static, ()>,
 }
 
 impl Cluster {
     pub async fn start(n: usize) -> Cluster {
+        let turn = ONE_AT_A_TIME.lock().await;
         let nats = Nats::start();
         let mongo = Nx27017::start();
         let store: Arc<dyn Store> = Arc::new(
@@ -213,6 +220,7 @@ impl Cluster {
             store,
             nats,
             _mongo: mongo,
+            _turn: turn,
         }
     }
 

@@ -28,6 +28,9 @@ pub fn session_subject(instance: &str) -> String {
 /// Where every instance announces its app-to-app messaging.
 pub const MESSAGING_SUBJECT: &str = "sightline.messaging";
 
+/// Where every instance answers "who is there" (the cluster's roster).
+pub const ROSTER_SUBJECT: &str = "sightline.instances";
+
 /// Whether `id` can name an instance (a NATS subject token, and a metric
 /// label value): 1–64 letters, digits, `-` or `_`.
 pub fn valid_instance_id(id: &str) -> bool {
@@ -89,6 +92,41 @@ impl Bus {
             subject,
             reason: e.to_string(),
         })
+    }
+
+    /// Asks everyone listening on `subject` and collects the answers that
+    /// come within `within`, at most `max` of them (one per instance).
+    pub async fn gather<Q: Serialize, A: DeserializeOwned>(
+        &self,
+        subject: String,
+        question: &Q,
+        within: Duration,
+        max: usize,
+    ) -> Result<Vec<A>, BusError> {
+        let inbox = self.client.new_inbox();
+        let mut answers = self.subscribe(inbox.clone()).await?;
+        self.client
+            .publish_with_reply(subject.clone(), inbox, encode(question))
+            .await
+            .map_err(|e| BusError::Failed {
+                subject,
+                reason: e.to_string(),
+            })?;
+        let deadline = tokio::time::Instant::now() + within;
+        let mut out = Vec::new();
+        while out.len() < max {
+            match tokio::time::timeout_at(deadline, futures_util::StreamExt::next(&mut answers))
+                .await
+            {
+                Ok(Some(m)) => {
+                    if let Ok(a) = serde_json::from_slice(&m.payload) {
+                        out.push(a);
+                    }
+                }
+                _ => break,
+            }
+        }
+        Ok(out)
     }
 
     /// Tells everyone listening on `subject` (nobody may).

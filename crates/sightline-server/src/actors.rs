@@ -62,6 +62,9 @@ pub struct ActorsView {
     /// The instance of the cluster these actors live on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instance: Option<String>,
+    /// Every instance of the cluster (unfiltered views in cluster mode).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<Vec<crate::cluster::roster::Member>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session: Option<SessionView>,
 }
@@ -78,6 +81,7 @@ pub(crate) fn actors_view(runtime: &Runtime, filter: &ActorFilter) -> ActorsView
         shown: tree.iter().map(ActorNode::count).sum(),
         tree,
         instance: runtime.config.instance_id.clone(),
+        cluster: None,
         session: None,
     }
 }
@@ -110,7 +114,24 @@ pub async fn list(
             return Ok(HttpResponse::Ok().json(remote));
         }
     }
+    let mut view = view;
+    view.cluster = roster_of(&state, &filter).await;
     Ok(HttpResponse::Ok().json(view))
+}
+
+/// The cluster's instances, for a view not narrowed to one user.
+async fn roster_of(
+    state: &SharedState,
+    filter: &ActorFilter,
+) -> Option<Vec<crate::cluster::roster::Member>> {
+    let cluster = state.cluster.as_ref().filter(|_| filter.user.is_none())?;
+    match crate::cluster::roster::members(&cluster.bus).await {
+        Ok(m) => Some(m),
+        Err(e) => {
+            tracing::warn!(error = %e, "cluster roster unavailable");
+            None
+        }
+    }
 }
 
 /// `GET /actors/{id}`.
@@ -155,13 +176,16 @@ pub async fn live(
     let filter = query.filter();
     let session = query.session.filter(|s| !s.is_empty());
     let runtime = state.runtime.clone();
+    let shared = state.clone();
     let ticks = futures_util::stream::unfold(true, move |first| {
         let (runtime, filter, session) = (runtime.clone(), filter.clone(), session.clone());
+        let shared = shared.clone();
         async move {
             if !first {
                 actix_rt::time::sleep(LIVE_INTERVAL).await;
             }
             let mut view = actors_view(&runtime, &filter);
+            view.cluster = roster_of(&shared, &filter).await;
             if let Some(user) = &session {
                 view.session = describe(&runtime, user).await;
             }

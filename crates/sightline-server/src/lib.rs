@@ -272,6 +272,7 @@ impl Sightline {
         cluster::sessions::serve(c.bus.clone(), instance.clone(), self.state.runtime.clone())
             .await?;
         cluster::messaging::join(c.bus.clone(), instance.clone(), &self.state.runtime).await?;
+        cluster::roster::serve(c.clone(), self.state.runtime.clone()).await?;
         c.bus.flush().await;
         tracing::info!(instance = %instance, url = %c.me.url, "joined the cluster");
         Ok(())

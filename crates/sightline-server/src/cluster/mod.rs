@@ -6,12 +6,14 @@
 //!   admin views reach the owner's session over NATS;
 //! - [`messaging`]: app-to-app messaging between users on different
 //!   instances;
+//! - [`roster`]: which instances there are, for the admin views;
 //! - [`wire`]: what instances say to each other.
 //!
 //! Without cluster mode none of this runs and no NATS is needed.
 
 pub mod member;
 pub mod messaging;
+pub mod roster;
 pub mod sessions;
 pub mod wire;
 
