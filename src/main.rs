@@ -274,6 +274,7 @@ fn serve(
             .await
             .map_err(|e| format!("cannot join the cluster: {e}"))?;
         let cluster = sightline.cluster().cloned();
+        let cluster_left = cluster.clone();
         let server = serve_on(listener, sightline).map_err(|e| e.to_string())?;
         let handle = server.handle();
         actix_rt::spawn(async move {
@@ -302,7 +303,13 @@ fn serve(
                 handle.stop(true).await;
             }
         });
-        server.await.map_err(|e| e.to_string())
+        let served = server.await.map_err(|e| e.to_string());
+        // Subscriptions end while the runtime still runs.
+        if let Some(c) = &cluster_left {
+            c.bus.close();
+            actix_rt::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        served
     })
 }
 

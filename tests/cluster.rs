@@ -14,13 +14,11 @@
 //!   user's app stopped.
 
 mod common;
-#[path = "cluster/harness.rs"]
-mod harness;
 
 use std::time::{Duration, Instant};
 
+use common::cluster::*;
 use common::*;
-use harness::*;
 use serde_json::{json, Value};
 
 fn press(n: usize) -> Value {
@@ -275,6 +273,33 @@ async fn requests_reach_the_owning_instance() {
     )
     .await;
     assert_eq!(status, 200, "c asked b whether the app is connected");
+
+    // A developer renames the app through c: b's running session takes
+    // the new registration.
+    let (status, text) = http(
+        c.addr,
+        "PUT",
+        &format!("/api/admin/apps/{package}"),
+        Some(ADMIN),
+        Some(json!({"name": "Renamed through c"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, view) = b.admin_get(&format!("/sessions/{user}")).await;
+        let named = view["apps"]
+            .as_array()
+            .is_some_and(|apps| apps.iter().any(|a| a["name"] == "Renamed through c"));
+        if named {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "b's session kept the old registration: {view}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     // Uninstalling through c stops the app on b.
     let (status, text) = http(

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod outage;
 pub mod sdk;
 pub mod speech;

@@ -8,9 +8,10 @@
 //! Instance ids are therefore limited to letters, digits, `-` and `_`
 //! ([`valid_instance_id`]).
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::{Client, Request, RequestErrorKind, Subscriber};
+use async_nats::{Client, Message, Request, RequestErrorKind, Subscriber};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -27,6 +28,9 @@ pub fn session_subject(instance: &str) -> String {
 
 /// Where every instance announces its app-to-app messaging.
 pub const MESSAGING_SUBJECT: &str = "sightline.messaging";
+
+/// Where a changed app registration is announced to every instance.
+pub const APPS_SUBJECT: &str = "sightline.apps";
 
 /// Where every instance answers "who is there" (the cluster's roster).
 pub const ROSTER_SUBJECT: &str = "sightline.instances";
@@ -60,12 +64,44 @@ pub enum BusError {
 pub struct Bus {
     client: Client,
     timeout: Duration,
+    /// Set by [`Bus::close`]: every [`Listener`] ends.
+    closed: Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+/// A subscription of a [`Bus`]: messages until NATS closes or the bus is
+/// closed, then it unsubscribes (while the runtime still runs, so a
+/// stopping process leaves nothing behind).
+pub struct Listener {
+    subscriber: Subscriber,
+    closed: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Listener {
+    /// The next message, or `None` once the subscription ended.
+    pub async fn next(&mut self) -> Option<Message> {
+        tokio::select! {
+            m = futures_util::StreamExt::next(&mut self.subscriber) => m,
+            _ = self.closed.wait_for(|closed| *closed) => {
+                let _ = self.subscriber.unsubscribe().await;
+                None
+            }
+        }
+    }
 }
 
 impl Bus {
     /// Requests on `client` wait at most `timeout` for their answer.
     pub fn new(client: Client, timeout: Duration) -> Self {
-        Bus { client, timeout }
+        Bus {
+            client,
+            timeout,
+            closed: Arc::new(tokio::sync::watch::channel(false).0),
+        }
+    }
+
+    /// Ends every listener (the instance leaves the cluster).
+    pub fn close(&self) {
+        self.closed.send_replace(true);
     }
 
     /// Asks whoever listens on `subject` and decodes the answer.
@@ -104,7 +140,7 @@ impl Bus {
         max: usize,
     ) -> Result<Vec<A>, BusError> {
         let inbox = self.client.new_inbox();
-        let mut answers = self.subscribe(inbox.clone()).await?;
+        let mut answers = self.subscribe_raw(inbox.clone()).await?;
         self.client
             .publish_with_reply(subject.clone(), inbox, encode(question))
             .await
@@ -150,8 +186,16 @@ impl Bus {
         let _ = self.client.publish(reply, encode(answer)).await;
     }
 
-    /// Listens on `subject`.
-    pub async fn subscribe(&self, subject: String) -> Result<Subscriber, BusError> {
+    /// Listens on `subject`, until [`Bus::close`].
+    pub async fn subscribe(&self, subject: String) -> Result<Listener, BusError> {
+        let subscriber = self.subscribe_raw(subject).await?;
+        Ok(Listener {
+            subscriber,
+            closed: self.closed.subscribe(),
+        })
+    }
+
+    async fn subscribe_raw(&self, subject: String) -> Result<Subscriber, BusError> {
         self.client
             .subscribe(subject.clone())
             .await

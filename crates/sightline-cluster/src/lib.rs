@@ -27,6 +27,6 @@ pub mod lease;
 pub mod ownership;
 
 pub use async_nats::Subject;
-pub use bus::{Bus, BusError};
+pub use bus::{Bus, BusError, Listener};
 pub use lease::{Lease, LeaseAction, LeaseConfig, Leases, RenewRefusal};
 pub use ownership::{Claim, Owner, OwnershipBucket, OwnershipError};

@@ -222,7 +222,6 @@ async fn the_bus_tells_a_gone_instance_from_a_slow_one() {
         .expect("subscribed");
     let responder = bus.clone();
     tokio::spawn(async move {
-        use futures_util::StreamExt;
         if let Some(m) = echo.next().await {
             let asked: String = serde_json::from_slice(&m.payload).unwrap_or_default();
             if let Some(reply) = m.reply {

@@ -290,3 +290,14 @@ impl Handler<SendGlassesAway> for SessionSupervisor {
         self.sessions.len()
     }
 }
+
+/// Tells every session of an app's changed registration.
+impl Handler<crate::session::AppRecordChanged> for SessionSupervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: crate::session::AppRecordChanged, _: &mut Context<Self>) {
+        for e in self.sessions.values() {
+            e.handle.addr().do_send(msg.clone());
+        }
+    }
+}

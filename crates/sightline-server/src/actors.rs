@@ -11,19 +11,19 @@
 //!   Server-Sent Events every second, for the inspector page;
 //! - `GET /metrics`: Prometheus text format.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
-use serde::{Deserialize, Serialize};
-use sightline_probe::{ActorFilter, ActorNode};
+use serde::Deserialize;
+use sightline_probe::ActorFilter;
 use sightline_runtime::session::{DescribeSession, SessionView};
 use sightline_runtime::Runtime;
 
 use serde_json::Value;
 
+use crate::actor_views::actors_view;
 use crate::admin::require_admin;
 use crate::cluster::sessions;
 use crate::cluster::wire::SessionCommand;
@@ -47,42 +47,6 @@ impl ActorQuery {
             user: self.user.clone().filter(|u| !u.is_empty()),
             package: self.package.clone().filter(|p| !p.is_empty()),
         }
-    }
-}
-
-/// The whole answer of `GET /actors`.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ActorsView {
-    /// Live actors of each kind (whole runtime, whatever the filter).
-    pub counts: BTreeMap<&'static str, u64>,
-    /// Actors in the tree below (after the filter).
-    pub shown: usize,
-    pub tree: Vec<ActorNode>,
-    /// The instance of the cluster these actors live on.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub instance: Option<String>,
-    /// Every instance of the cluster (unfiltered views in cluster mode).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cluster: Option<Vec<crate::cluster::roster::Member>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub session: Option<SessionView>,
-}
-
-pub(crate) fn actors_view(runtime: &Runtime, filter: &ActorFilter) -> ActorsView {
-    let registry = &runtime.shared.actors;
-    let tree = registry.tree(filter);
-    ActorsView {
-        counts: registry
-            .counts()
-            .into_iter()
-            .map(|(k, n)| (k.name(), n))
-            .collect(),
-        shown: tree.iter().map(ActorNode::count).sum(),
-        tree,
-        instance: runtime.config.instance_id.clone(),
-        cluster: None,
-        session: None,
     }
 }
 
@@ -120,13 +84,10 @@ pub async fn list(
 }
 
 /// The cluster's instances, for a view not narrowed to one user.
-async fn roster_of(
-    state: &SharedState,
-    filter: &ActorFilter,
-) -> Option<Vec<crate::cluster::roster::Member>> {
+async fn roster_of(state: &SharedState, filter: &ActorFilter) -> Option<Value> {
     let cluster = state.cluster.as_ref().filter(|_| filter.user.is_none())?;
     match crate::cluster::roster::members(&cluster.bus).await {
-        Ok(m) => Some(m),
+        Ok(m) => serde_json::to_value(m).ok(),
         Err(e) => {
             tracing::warn!(error = %e, "cluster roster unavailable");
             None

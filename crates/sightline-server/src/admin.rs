@@ -257,6 +257,7 @@ pub async fn update_app(
         .map_err(ApiError::BadRequest)?;
     state.runtime.store.update_app(app.clone()).await?;
     tracing::info!(package = %app.package_name, "app updated");
+    crate::cluster::sessions::app_changed(&state, app.clone()).await;
     Ok(HttpResponse::Ok().json(AppView::from(&app)))
 }
 

@@ -66,12 +66,6 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl From<crate::cluster::ClusterError> for ApiError {
-    fn from(e: crate::cluster::ClusterError) -> Self {
-        ApiError::Cluster(e.to_string())
-    }
-}
-
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {

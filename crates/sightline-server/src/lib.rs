@@ -34,6 +34,7 @@
 //! }
 //! ```
 
+pub mod actor_views;
 pub mod actors;
 pub mod admin;
 pub mod app_communication;
@@ -273,6 +274,12 @@ impl Sightline {
             .await?;
         cluster::messaging::join(c.bus.clone(), instance.clone(), &self.state.runtime).await?;
         cluster::roster::serve(c.clone(), self.state.runtime.clone()).await?;
+        cluster::sessions::serve_app_changes(
+            c.bus.clone(),
+            instance.clone(),
+            self.state.runtime.clone(),
+        )
+        .await?;
         c.bus.flush().await;
         tracing::info!(instance = %instance, url = %c.me.url, "joined the cluster");
         Ok(())

@@ -99,3 +99,28 @@ impl<L: AppLink> AppTable<L> {
         }
     }
 }
+
+impl<L: AppLink> AppTable<L> {
+    /// A developer changed the app's registration (name, URL, permissions):
+    /// the running app takes the new record, and subscriptions its
+    /// permissions no longer cover are dropped.
+    pub fn record_changed(&mut self, record: sightline_store::AppRecord) -> Effects<L> {
+        let user = self.user_id.clone();
+        let Some(app) = self.apps.get_mut(&record.package_name) else {
+            return Vec::new();
+        };
+        let before = app.subscriptions.len();
+        app.subscriptions.retain(|s| {
+            s.required_permission().is_none_or(|p| {
+                sightline_protocol::stream::permission_granted(&record.permissions, p)
+            })
+        });
+        let dropped = before - app.subscriptions.len();
+        tracing::info!(user = %user, package = %record.package_name, dropped_subscriptions = dropped, "app registration changed");
+        app.record = record;
+        vec![
+            Effect::AppStates { error: None },
+            Effect::MicrophoneMayChange,
+        ]
+    }
+}

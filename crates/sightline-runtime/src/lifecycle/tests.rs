@@ -726,3 +726,29 @@ fn an_app_that_reached_another_instance_is_pointed_back_unless_connected_here() 
         "not an app of this session"
     );
 }
+
+#[test]
+fn a_changed_registration_drops_subscriptions_its_permissions_no_longer_cover() {
+    let mut t = table();
+    let now = Instant::now();
+    start_running(&mut t, now, PKG, 1);
+    let _ = t.subscriptions_changed(
+        now,
+        PKG,
+        ConnectionId(1),
+        &items(&["button_press", "transcription:en-US"]),
+    );
+    assert_eq!(t.get(PKG).map(|a| a.subscriptions.len()), Some(2));
+    let mut changed = record(PKG, AppType::Background);
+    changed.permissions.clear();
+    changed.public_url = "http://moved.example".into();
+    let e = t.record_changed(changed);
+    assert!(e.contains(&Effect::MicrophoneMayChange));
+    let app = t.get(PKG).unwrap();
+    let subs: Vec<&str> = app.subscriptions.iter().map(|s| s.raw.as_str()).collect();
+    assert_eq!(subs, ["button_press"], "transcription needs the microphone");
+    assert_eq!(app.record.public_url, "http://moved.example");
+    assert!(t
+        .record_changed(record(OTHER, AppType::Background))
+        .is_empty());
+}

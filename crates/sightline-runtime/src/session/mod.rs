@@ -64,7 +64,7 @@ use crate::figures::SessionEvent;
 pub use crate::figures::SessionFigures;
 pub use crate::lifecycle::AppState;
 use crate::lifecycle::{AppTable, LifecycleConfig};
-pub use settings::{AppIsConnected, AppSettingsChanged, AppUninstalled};
+pub use settings::{AppIsConnected, AppRecordChanged, AppSettingsChanged, AppUninstalled};
 
 /// The actor holding one user's session.
 pub struct UserSession {

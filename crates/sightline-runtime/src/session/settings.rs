@@ -1,5 +1,6 @@
-//! App settings changed outside the session — a user edited them through
-//! the REST API. The session refreshes its cached copy (the next ack of the
+//! App settings and registrations changed outside the session — a user
+//! edited settings through the REST API, or a developer changed the app's
+//! registration (the running app takes the new record). The session refreshes its cached copy (the next ack of the
 //! app carries the new values) and, if the app is connected, pushes the
 //! full array to it as `settings_update` (protocol §4.3, §10).
 
@@ -90,5 +91,21 @@ impl Handler<AppUninstalled> for UserSession {
                 ctx,
             );
         }
+    }
+}
+
+/// A developer changed an app's registration (`PUT /api/admin/apps/..`):
+/// the session takes it if the app runs here.
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct AppRecordChanged(pub sightline_store::AppRecord);
+
+impl Handler<AppRecordChanged> for UserSession {
+    type Result = ();
+
+    fn handle(&mut self, msg: AppRecordChanged, ctx: &mut Context<Self>) {
+        let _in_session = self.span.clone().entered();
+        let effects = self.apps.record_changed(msg.0);
+        self.carry_out(effects, ctx);
     }
 }

@@ -21,7 +21,6 @@ use std::time::{Duration, Instant};
 use actix::{
     Actor, ActorFutureExt, AsyncContext, Context, Handler, Message, ResponseActFuture, WrapFuture,
 };
-use futures_util::StreamExt;
 use sightline_cluster::bus::handover_subject;
 use sightline_cluster::{
     Bus, BusError, Claim, LeaseAction, LeaseConfig, Leases, Owner, OwnershipBucket, OwnershipError,

@@ -4,7 +4,6 @@
 //! messaging actor (see `sightline_runtime::messaging::cluster`).
 
 use actix::{Actor, Addr, Context, Handler};
-use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use sightline_cluster::bus::MESSAGING_SUBJECT;
 use sightline_cluster::Bus;

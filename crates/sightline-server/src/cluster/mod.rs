@@ -72,3 +72,9 @@ pub enum ClusterError {
     #[error(transparent)]
     Ownership(#[from] OwnershipError),
 }
+
+impl From<ClusterError> for crate::error::ApiError {
+    fn from(e: ClusterError) -> Self {
+        crate::error::ApiError::Cluster(e.to_string())
+    }
+}

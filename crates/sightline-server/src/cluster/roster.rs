@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use sightline_cluster::bus::ROSTER_SUBJECT;
 use sightline_cluster::Bus;

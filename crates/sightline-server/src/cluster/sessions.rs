@@ -9,14 +9,13 @@
 
 use std::time::Instant;
 
-use futures_util::StreamExt;
 use serde_json::Value;
 use sightline_cluster::bus::session_subject;
 use sightline_cluster::Bus;
 use sightline_probe::ActorFilter;
 use sightline_runtime::session::{
-    AppIsConnected, AppSettingsChanged, AppUninstalled, DescribeSession, MentraosSettingsChanged,
-    RepointApp,
+    AppIsConnected, AppRecordChanged, AppSettingsChanged, AppUninstalled, DescribeSession,
+    MentraosSettingsChanged, RepointApp,
 };
 use sightline_runtime::Runtime;
 
@@ -72,7 +71,7 @@ pub async fn apply_here(runtime: &Runtime, user: &str, command: &SessionCommand)
             user: Some(user.to_string()),
             package: package.clone(),
         };
-        let view = crate::actors::actors_view(runtime, &filter);
+        let view = crate::actor_views::actors_view(runtime, &filter);
         return (view.shown > 0).then(|| serde_json::to_value(view).unwrap_or(Value::Null));
     }
     let session = runtime.live_session(user).await?;
@@ -145,6 +144,55 @@ pub async fn serve(bus: Bus, instance: String, runtime: Runtime) -> Result<(), C
                 };
                 bus.reply(reply, &answer).await;
             });
+        }
+    });
+    Ok(())
+}
+
+/// A developer changed an app's registration: every session running it,
+/// on every instance, takes the new record.
+pub async fn app_changed(state: &SharedState, record: sightline_store::AppRecord) {
+    state
+        .runtime
+        .supervisor
+        .do_send(AppRecordChanged(record.clone()));
+    if let Some(cluster) = &state.cluster {
+        let announced = AppAnnounced {
+            from: cluster.me.instance.clone(),
+            record,
+        };
+        let subject = sightline_cluster::bus::APPS_SUBJECT.to_string();
+        if let Err(e) = cluster.bus.publish(subject, &announced).await {
+            tracing::warn!(error = %e, "changed app registration not announced to the other instances");
+        }
+    }
+}
+
+/// A changed registration, as it travels.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct AppAnnounced {
+    from: String,
+    record: sightline_store::AppRecord,
+}
+
+/// Hands the other instances' changed registrations to this instance's
+/// sessions, until NATS closes.
+pub async fn serve_app_changes(
+    bus: Bus,
+    instance: String,
+    runtime: Runtime,
+) -> Result<(), ClusterError> {
+    let subject = sightline_cluster::bus::APPS_SUBJECT.to_string();
+    let mut changes = bus.subscribe(subject).await?;
+    actix_rt::spawn(async move {
+        while let Some(msg) = changes.next().await {
+            match serde_json::from_slice::<AppAnnounced>(&msg.payload) {
+                Ok(a) if a.from == instance => {}
+                Ok(a) => runtime.supervisor.do_send(AppRecordChanged(a.record)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "malformed app registration from another instance")
+                }
+            }
         }
     });
     Ok(())

@@ -13,7 +13,7 @@ use sightline::store::testing::Nx27017;
 use sightline::store::{hash_api_key, AppRecord, AppType, MongoConfig, MongoStore, Store};
 use tokio::process::{Child, Command};
 
-use crate::common::{http, Client, ADMIN, SECRET};
+use super::{http, Client, ADMIN, SECRET};
 
 /// The lease every test instance takes: short, so a lost instance's users
 /// are free within seconds.
@@ -161,7 +161,7 @@ impl Instance {
     /// The value of a metric sample on this instance's `/metrics`.
     pub async fn metric(&self, key: &str) -> f64 {
         let (_, page) = http(self.addr, "GET", "/metrics", Some(ADMIN), None).await;
-        crate::common::metric_sample(&page, key)
+        super::metric_sample(&page, key)
     }
 }
 
@@ -266,7 +266,7 @@ impl Cluster {
 
 /// Glasses of `user` connecting to `at`: the connection, or the refusal.
 pub async fn glasses(at: &Instance, user: &str) -> Result<Client, (u16, String)> {
-    let mut c = Client::connect(&at.glasses_url(), Some(&crate::common::token(user))).await?;
+    let mut c = Client::connect(&at.glasses_url(), Some(&super::token(user))).await?;
     c.send(serde_json::json!({"type": "connection_init"})).await;
     c.expect_type("connection_ack").await;
     Ok(c)
