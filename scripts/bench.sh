@@ -5,11 +5,14 @@
 # ~/.cache/sightline), runs every scenario beside both baselines, and
 # writes results.json, results.md and PNG plots into the output directory.
 #
-#   scripts/bench.sh [--quick] [--publish]
+#   scripts/bench.sh [--quick] [--publish] [--cluster]
 #
 # --quick    a few minutes instead of the full run
 # --publish  also copy results.md, results.json and the plots into
 #            docs/benchmarks/ (what docs/benchmarks.md shows)
+# --cluster  also run the cluster scenario (three `sightline serve` on one
+#            nats-server and one MongoDB wire server, nx-27017; both are
+#            installed by scripts/setup-test-deps.sh) into cluster.json
 # Output directory: $SIGHTLINE_BENCH_OUT, default bench-results/<date>.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -19,11 +22,13 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$cache/target}"
 
 quick=()
 publish=0
+cluster=0
 for arg in "$@"; do
   case "$arg" in
     --quick) quick=(--quick) ;;
     --publish) publish=1 ;;
-    *) echo "usage: scripts/bench.sh [--quick] [--publish]" >&2; exit 2 ;;
+    --cluster) cluster=1 ;;
+    *) echo "usage: scripts/bench.sh [--quick] [--publish] [--cluster]" >&2; exit 2 ;;
   esac
 done
 out="${SIGHTLINE_BENCH_OUT:-bench-results/$(date +%Y%m%d-%H%M%S)}"
@@ -74,6 +79,16 @@ echo "bench: load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
   --node-relay "$relay/relay.js" --node-modules "$npm_dir/node_modules" \
   --log-dir "$out/logs" | tee "$out/suite.log"
 "$venv/bin/python" scripts/bench-plot.py "$out/results.json" "$out"
+
+if [ "$cluster" = 1 ]; then
+  # Sessions over three instances, past what one process may open; each
+  # worker and instance stays under the open-file limit.
+  ulimit -n "$(ulimit -Hn)"
+  size=()
+  [ ${#quick[@]} -eq 0 ] || size=(--sessions 3000 --handovers 100 --message-secs 5 --idle-secs 5)
+  "$bin/sightline-bench" cluster "${size[@]}" --out "$out/cluster.json" \
+    --sightline "$bin/sightline" --log-dir "$out/logs" | tee "$out/cluster.log"
+fi
 
 if [ "$publish" = 1 ]; then
   mkdir -p docs/benchmarks

@@ -167,6 +167,17 @@ async fn glasses_that_move_take_their_apps_along_and_lose_no_event() {
     let page = String::from_utf8_lossy(&top.stdout);
     assert!(page.contains("Cluster: 3 instances"), "{page}");
     assert!(page.contains("* c"), "this instance is marked: {page}");
+    // Every log line names its instance.
+    let log = b.log();
+    if std::env::var_os("SIGHTLINE_TEST_LOGS").is_none() {
+        assert!(log.lines().count() > 5, "b logged: {log}");
+        for line in log.lines() {
+            assert!(
+                line.starts_with("instance=b "),
+                "a line without its instance: {line}"
+            );
+        }
+    }
     let moves = "sightline_cluster_ownership_moves_total{kind=\"handed_in\",instance=\"b\"}";
     assert_eq!(b.metric(moves).await, 1.0);
     let out = "sightline_cluster_ownership_moves_total{kind=\"handed_out\",instance=\"a\"}";
@@ -273,6 +284,28 @@ async fn requests_reach_the_owning_instance() {
     )
     .await;
     assert_eq!(status, 200, "c asked b whether the app is connected");
+
+    // An app socket reaching an instance that does not own the session is
+    // told where the session is (and the owner points the app at itself).
+    let mut stray = Client::connect(&format!("ws://{}/app-ws", a.addr), None)
+        .await
+        .expect("app socket");
+    stray
+        .send(json!({"type": "tpa_connection_init", "sessionId": format!("{user}-{package}"), "packageName": package, "apiKey": SDK_KEY}))
+        .await;
+    let refused = stray.expect_type("tpa_connection_error").await;
+    assert_eq!(refused["code"], "SESSION_ELSEWHERE", "{refused}");
+    assert!(
+        refused["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("instance b")),
+        "{refused}"
+    );
+    assert_eq!(
+        stray.expect_close().await.code,
+        1008,
+        "the SDK does not retry a 1008"
+    );
 
     // A developer renames the app through c: b's running session takes
     // the new registration.

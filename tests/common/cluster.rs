@@ -61,6 +61,12 @@ impl Nats {
     }
 }
 
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(Instance::log_path(&self.id, self.addr));
+    }
+}
+
 impl Drop for Nats {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -78,7 +84,26 @@ pub struct Instance {
 }
 
 impl Instance {
+    /// Where the instance's log goes (appended to across restarts).
+    pub fn log_path(id: &str, addr: SocketAddr) -> std::path::PathBuf {
+        std::env::temp_dir().join(format!(
+            "sightline-cluster-{}-{id}-{}.log",
+            std::process::id(),
+            addr.port()
+        ))
+    }
+
+    /// The instance's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(Instance::log_path(&self.id, self.addr)).unwrap_or_default()
+    }
+
     fn spawn(id: &str, addr: SocketAddr, env: &[(String, String)]) -> Child {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(Instance::log_path(id, addr))
+            .expect("a log file");
         let mut command = Command::new(env!("CARGO_BIN_EXE_sightline"));
         command
             .arg("serve")
@@ -91,7 +116,7 @@ impl Instance {
             .stderr(if std::env::var_os("SIGHTLINE_TEST_LOGS").is_some() {
                 Stdio::inherit()
             } else {
-                Stdio::null()
+                Stdio::from(log)
             })
             .kill_on_drop(true);
         for (k, v) in env {
@@ -100,10 +125,14 @@ impl Instance {
         command.spawn().expect("start sightline serve")
     }
 
-    /// Waits until the instance answers `/ready`.
-    pub async fn wait_ready(&self) {
+    /// Waits until the instance answers `/ready`; a process that exited
+    /// or never got ready fails with its log.
+    pub async fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
+                panic!("instance {} exited with {status}:\n{}", self.id, self.log());
+            }
             if tokio::net::TcpStream::connect(self.addr).await.is_ok() {
                 let (status, _) = http(self.addr, "GET", "/ready", None, None).await;
                 if status == 200 {
@@ -112,8 +141,9 @@ impl Instance {
             }
             assert!(
                 Instant::now() < deadline,
-                "instance {} never got ready",
-                self.id
+                "instance {} never got ready:\n{}",
+                self.id,
+                self.log()
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -212,7 +242,7 @@ impl Cluster {
                 env: env.clone(),
             });
         }
-        for i in &instances {
+        for i in &mut instances {
             i.wait_ready().await;
         }
         Cluster {

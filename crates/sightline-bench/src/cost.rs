@@ -293,6 +293,7 @@ async fn measure(
         ],
         serve_args: store_args,
         listen_within: Duration::from_secs(300),
+        port: None,
     };
     let target = Target::start_with(args.server, &programs, &[], &launch).await?;
     let pid = target.pid();

@@ -7,6 +7,7 @@
 //! them. Nothing here runs under `cargo test`.
 
 mod apps;
+mod cluster;
 mod cost;
 mod deploy;
 mod fanout;
@@ -71,6 +72,15 @@ enum Command {
         #[command(flatten)]
         programs: Programs,
     },
+    /// Three `sightline serve` instances sharing NATS and MongoDB: sessions
+    /// and memory per instance, hand-over time, cross-instance messages
+    /// beside local ones, recovery of a killed instance.
+    Cluster {
+        #[command(flatten)]
+        args: cluster::ClusterArgs,
+        #[command(flatten)]
+        programs: Programs,
+    },
     /// Sessions per second through the whole lifecycle.
     Churn {
         #[command(flatten)]
@@ -120,6 +130,12 @@ enum Command {
         #[command(flatten)]
         args: scale::WorkerArgs,
     },
+    /// One load generator process of `cluster` (started by it).
+    #[command(hide = true)]
+    ClusterWorker {
+        #[command(flatten)]
+        args: cluster::worker::WorkerArgs,
+    },
 }
 
 fn main() -> Result<()> {
@@ -152,6 +168,9 @@ fn main() -> Result<()> {
             Command::Scale { args, programs } => {
                 scale::run(&args, &programs).await?;
             }
+            Command::Cluster { args, programs } => {
+                cluster::run(&args, &programs).await?;
+            }
             Command::Churn { args, programs } => {
                 lifecycle::churn(&args, &programs).await?;
             }
@@ -165,6 +184,7 @@ fn main() -> Result<()> {
             Command::Cost { args, programs } => cost::run(&args, &programs).await?,
             Command::Relay { port } => relay::run(port).await?,
             Command::ScaleWorker { args } => scale::worker(args).await?,
+            Command::ClusterWorker { args } => cluster::worker::run(args).await?,
         }
         Ok(())
     })

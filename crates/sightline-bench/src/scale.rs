@@ -73,15 +73,47 @@ pub struct ScaleResult {
     pub health: serde_json::Value,
 }
 
-struct Worker {
+/// A load generator process started by a scenario: commands go to its
+/// stdin, one a line; it answers on stdout, one line each, opening with a
+/// word the scenario waits for.
+pub(crate) struct Worker {
     child: Child,
     stdin: ChildStdin,
     lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
-    pid: u32,
+    pub(crate) pid: u32,
 }
 
 impl Worker {
-    async fn line(&mut self, prefix: &str, within: Duration) -> Result<String> {
+    /// Starts this executable with `args` (a hidden worker subcommand).
+    pub(crate) fn spawn(args: &[String]) -> Result<Worker> {
+        let mut child = Command::new(std::env::current_exe()?)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()?;
+        let pid = child.id().context("worker pid")?;
+        let stdin = child.stdin.take().context("worker stdin")?;
+        let stdout = child.stdout.take().context("worker stdout")?;
+        Ok(Worker {
+            child,
+            stdin,
+            lines: BufReader::new(stdout).lines(),
+            pid,
+        })
+    }
+
+    /// Sends one command line.
+    pub(crate) async fn send(&mut self, command: &str) -> Result<()> {
+        self.stdin
+            .write_all(format!("{command}\n").as_bytes())
+            .await
+            .with_context(|| format!("worker {} gone", self.pid))
+    }
+
+    /// The rest of the next line opening with `prefix` (other lines are
+    /// skipped).
+    pub(crate) async fn line(&mut self, prefix: &str, within: Duration) -> Result<String> {
         let deadline = tokio::time::Instant::now() + within;
         loop {
             let line = tokio::time::timeout_at(deadline, self.lines.next_line())
@@ -93,9 +125,16 @@ impl Worker {
             }
         }
     }
+
+    /// Tells the worker to stop, and makes sure it has.
+    pub(crate) async fn stop(mut self) {
+        let _ = self.send("STOP").await;
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+    }
 }
 
-fn sum_samples(pids: &[u32]) -> ProcSample {
+pub(crate) fn sum_samples(pids: &[u32]) -> ProcSample {
     let mut total = ProcSample {
         cpu_secs: 0.0,
         rss_bytes: 0,
@@ -167,37 +206,26 @@ async fn run_one(kind: Kind, args: &ScaleArgs, programs: &Programs) -> Result<Sc
     for w in 0..args.workers {
         let from = w * per;
         let to = ((w + 1) * per).min(args.sessions);
-        let mut child = Command::new(std::env::current_exe()?)
-            .args([
-                "scale-worker",
-                "--kind",
-                kind.label(),
-                "--server",
-                &target.addr.to_string(),
-                "--worker",
-                &w.to_string(),
-                "--from",
-                &from.to_string(),
-                "--to",
-                &to.to_string(),
-                "--apps",
-                &args.apps.to_string(),
-                "--concurrency",
-                &args.concurrency.to_string(),
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()?;
-        let pid = child.id().context("worker pid")?;
-        let stdin = child.stdin.take().context("worker stdin")?;
-        let stdout = child.stdout.take().context("worker stdout")?;
-        workers.push(Worker {
-            child,
-            stdin,
-            lines: BufReader::new(stdout).lines(),
-            pid,
-        });
+        let worker_args: Vec<String> = [
+            "scale-worker",
+            "--kind",
+            kind.label(),
+            "--server",
+            &target.addr.to_string(),
+            "--worker",
+            &w.to_string(),
+            "--from",
+            &from.to_string(),
+            "--to",
+            &to.to_string(),
+            "--apps",
+            &args.apps.to_string(),
+            "--concurrency",
+            &args.concurrency.to_string(),
+        ]
+        .map(String::from)
+        .to_vec();
+        workers.push(Worker::spawn(&worker_args)?);
     }
     for (w, worker) in workers.iter_mut().enumerate() {
         let urls = worker.line("PORTS", Duration::from_secs(20)).await?;
@@ -214,7 +242,7 @@ async fn run_one(kind: Kind, args: &ScaleArgs, programs: &Programs) -> Result<Sc
     let gen0 = sum_samples(&pids);
     let started = Instant::now();
     for w in &mut workers {
-        w.stdin.write_all(b"GO\n").await?;
+        w.send("GO").await?;
     }
     let (mut ok, mut failed) = (0u64, 0u64);
     for w in &mut workers {
@@ -243,10 +271,8 @@ async fn run_one(kind: Kind, args: &ScaleArgs, programs: &Programs) -> Result<Sc
         json!(null)
     };
     let fds = procstat::open_fds(target.pid());
-    for mut w in workers {
-        let _ = w.stdin.write_all(b"STOP\n").await;
-        let _ = w.child.start_kill();
-        let _ = w.child.wait().await;
+    for w in workers {
+        w.stop().await;
     }
     target.stop().await;
     let mib = |b: u64| b as f64 / 1048576.0;

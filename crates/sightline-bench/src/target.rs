@@ -69,6 +69,9 @@ pub struct Launch {
     pub serve_args: Vec<String>,
     /// How long the server may take to accept connections.
     pub listen_within: Duration,
+    /// The loopback port to listen on (a cluster instance names its own
+    /// URLs before it starts); `None` takes a free one.
+    pub port: Option<u16>,
 }
 
 impl Default for Launch {
@@ -77,6 +80,7 @@ impl Default for Launch {
             wrapper: Vec::new(),
             serve_args: Vec::new(),
             listen_within: Duration::from_secs(20),
+            port: None,
         }
     }
 }
@@ -109,7 +113,10 @@ impl Target {
         env: &[(&str, String)],
         launch: &Launch,
     ) -> Result<Target> {
-        let port = net::free_port()?;
+        let port = match launch.port {
+            Some(p) => p,
+            None => net::free_port()?,
+        };
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         std::fs::create_dir_all(&programs.log_dir)?;
         let log = std::fs::File::create(

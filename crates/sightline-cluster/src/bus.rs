@@ -79,10 +79,23 @@ pub struct Listener {
 impl Listener {
     /// The next message, or `None` once the subscription ended.
     pub async fn next(&mut self) -> Option<Message> {
+        let Listener { subscriber, closed } = self;
+        let bus_closed = async {
+            loop {
+                let is_closed = *closed.borrow_and_update();
+                if is_closed {
+                    return;
+                }
+                if closed.changed().await.is_err() {
+                    // The bus is gone without closing: NATS ends the rest.
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
         tokio::select! {
-            m = futures_util::StreamExt::next(&mut self.subscriber) => m,
-            _ = self.closed.wait_for(|closed| *closed) => {
-                let _ = self.subscriber.unsubscribe().await;
+            m = futures_util::StreamExt::next(subscriber) => m,
+            _ = bus_closed => {
+                let _ = subscriber.unsubscribe().await;
                 None
             }
         }
