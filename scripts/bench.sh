@@ -5,7 +5,7 @@
 # ~/.cache/sightline), runs every scenario beside both baselines, and
 # writes results.json, results.md and PNG plots into the output directory.
 #
-#   scripts/bench.sh [--quick] [--publish] [--cluster]
+#   scripts/bench.sh [--quick] [--publish] [--cluster | --cluster-only]
 #
 # --quick    a few minutes instead of the full run
 # --publish  also copy results.md, results.json and the plots into
@@ -13,6 +13,8 @@
 # --cluster  also run the cluster scenario (three `sightline serve` on one
 #            nats-server and one MongoDB wire server, nx-27017; both are
 #            installed by scripts/setup-test-deps.sh) into cluster.json
+# --cluster-only  the cluster scenario alone (--publish then copies
+#            cluster.json and cluster.log into docs/benchmarks/)
 # Output directory: $SIGHTLINE_BENCH_OUT, default bench-results/<date>.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -28,7 +30,8 @@ for arg in "$@"; do
     --quick) quick=(--quick) ;;
     --publish) publish=1 ;;
     --cluster) cluster=1 ;;
-    *) echo "usage: scripts/bench.sh [--quick] [--publish] [--cluster]" >&2; exit 2 ;;
+    --cluster-only) cluster=2 ;;
+    *) echo "usage: scripts/bench.sh [--quick] [--publish] [--cluster | --cluster-only]" >&2; exit 2 ;;
   esac
 done
 out="${SIGHTLINE_BENCH_OUT:-bench-results/$(date +%Y%m%d-%H%M%S)}"
@@ -74,25 +77,35 @@ fi
 cargo build --release -p sightline -p sightline-bench
 bin="$CARGO_TARGET_DIR/release"
 echo "bench: load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
-"$bin/sightline-bench" suite "${quick[@]}" --out "$out" \
-  --sightline "$bin/sightline" \
-  --node-relay "$relay/relay.js" --node-modules "$npm_dir/node_modules" \
-  --log-dir "$out/logs" | tee "$out/suite.log"
-"$venv/bin/python" scripts/bench-plot.py "$out/results.json" "$out"
+if [ "$cluster" != 2 ]; then
+  "$bin/sightline-bench" suite "${quick[@]}" --out "$out" \
+    --sightline "$bin/sightline" \
+    --node-relay "$relay/relay.js" --node-modules "$npm_dir/node_modules" \
+    --log-dir "$out/logs" | tee "$out/suite.log"
+  "$venv/bin/python" scripts/bench-plot.py "$out/results.json" "$out"
+fi
 
-if [ "$cluster" = 1 ]; then
+if [ "$cluster" != 0 ]; then
   # Sessions over three instances, past what one process may open; each
   # worker and instance stays under the open-file limit.
   ulimit -n "$(ulimit -Hn)"
   size=()
   [ ${#quick[@]} -eq 0 ] || size=(--sessions 3000 --handovers 100 --message-secs 5 --idle-secs 5)
-  "$bin/sightline-bench" cluster "${size[@]}" --out "$out/cluster.json" \
+  # The stores (nx-27017's SQLite, JetStream) live under the temporary
+  # directory: in memory when /dev/shm is there, so the run measures the
+  # instances and not the disk's fsync.
+  tmp="${TMPDIR:-/tmp}"
+  [ -d /dev/shm ] && [ -w /dev/shm ] && tmp=/dev/shm
+  TMPDIR="$tmp" "$bin/sightline-bench" cluster "${size[@]}" --out "$out/cluster.json" \
     --sightline "$bin/sightline" --log-dir "$out/logs" | tee "$out/cluster.log"
 fi
 
 if [ "$publish" = 1 ]; then
   mkdir -p docs/benchmarks
-  cp "$out/results.md" "$out/results.json" "$out"/*.png docs/benchmarks/
+  if [ "$cluster" != 0 ]; then
+    cp "$out/cluster.json" "$out/cluster.log" docs/benchmarks/
+  fi
+  [ "$cluster" = 2 ] || cp "$out/results.md" "$out/results.json" "$out"/*.png docs/benchmarks/
   echo "bench: published into docs/benchmarks/"
 fi
 echo "bench: results in $out"
