@@ -77,19 +77,25 @@ impl OwnershipBucket {
                 reason: e.to_string(),
             })?;
         let js = jetstream::new(client.clone());
-        let kv = js
-            .create_key_value(kv::Config {
-                bucket: bucket.to_string(),
-                description: "Sightline: which instance owns each user's session".into(),
-                history: 1,
-                max_age: ttl,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| OwnershipError::Bucket {
-                bucket: bucket.to_string(),
-                reason: e.to_string(),
-            })?;
+        let config = kv::Config {
+            bucket: bucket.to_string(),
+            description: "Sightline: which instance owns each user's session".into(),
+            history: 1,
+            max_age: ttl,
+            ..Default::default()
+        };
+        // Instances starting together race to create the bucket: the one
+        // that loses opens what the other made.
+        let kv = match js.create_key_value(config).await {
+            Ok(kv) => kv,
+            Err(create) => js
+                .get_key_value(bucket)
+                .await
+                .map_err(|_| OwnershipError::Bucket {
+                    bucket: bucket.to_string(),
+                    reason: create.to_string(),
+                })?,
+        };
         Ok(OwnershipBucket { kv, client })
     }
 

@@ -236,3 +236,15 @@ async fn the_bus_tells_a_gone_instance_from_a_slow_one() {
         .expect("an answer");
     assert_eq!(answer, "hi!");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_starting_together_all_open_the_bucket() {
+    let nats = start_nats();
+    for round in 0..5 {
+        let name = format!("sightline-owners-start-{round}");
+        let opens = (0..4).map(|_| OwnershipBucket::open(&nats.url, &name, Duration::from_secs(6)));
+        for opened in futures_util::future::join_all(opens).await {
+            assert!(opened.is_ok(), "round {round}: {:?}", opened.err());
+        }
+    }
+}
