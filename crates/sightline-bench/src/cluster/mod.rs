@@ -61,8 +61,9 @@ pub struct ClusterArgs {
     /// Load generator processes the client sockets are split over.
     #[arg(long, default_value_t = 6)]
     pub workers: usize,
-    /// Sessions each worker opens at once while ramping.
-    #[arg(long, default_value_t = 16)]
+    /// Sessions each worker opens at once while ramping (few: every open
+    /// waits on nx-27017, which answers one request at a time).
+    #[arg(long, default_value_t = 4)]
     pub concurrency: usize,
     /// Seconds of idle measured once ramped.
     #[arg(long, default_value_t = 10.0)]
@@ -101,6 +102,11 @@ pub struct ClusterArgs {
     /// HEARTBEAT_INTERVAL_MS of every instance.
     #[arg(long, default_value_t = 15_000)]
     pub heartbeat_ms: u64,
+    /// SIGHTLINE_STORE_TIMEOUT_MS of every instance: nx-27017, the MongoDB
+    /// wire server the run uses, answers far slower than MongoDB once it
+    /// holds many users (one Python thread on SQLite).
+    #[arg(long, default_value_t = 10_000)]
+    pub store_timeout_ms: u64,
     /// Skip the single-process scale run the memory figures go beside.
     #[arg(long)]
     pub no_baseline: bool,
@@ -210,6 +216,10 @@ async fn run_on(
         ("SIGHTLINE_OWNERSHIP_BUCKET", "bench-owners".to_string()),
         ("SIGHTLINE_MAX_CONNECTIONS", max_connections.to_string()),
         ("HEARTBEAT_INTERVAL_MS", args.heartbeat_ms.to_string()),
+        (
+            "SIGHTLINE_STORE_TIMEOUT_MS",
+            args.store_timeout_ms.to_string(),
+        ),
         ("CONNECTION_TIMEOUT_MS", (args.heartbeat_ms * 3).to_string()),
         // Every app socket of the run comes from 16 loopback addresses;
         // real app servers are many hosts.
