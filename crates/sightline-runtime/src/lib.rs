@@ -89,7 +89,12 @@ impl Runtime {
             config.instance_id.as_deref(),
         ));
         let config = Arc::new(config);
-        let messaging = messaging::AppMessaging::new().start();
+        // App-to-app messaging on a thread of its own: a popular app's
+        // presence fan-out never delays the supervisor's bookkeeping.
+        let messaging =
+            messaging::AppMessaging::start_in_arbiter(&actix::Arbiter::new().handle(), |_| {
+                messaging::AppMessaging::new()
+            });
         let supervisor = SessionSupervisor::new(
             config.clone(),
             store.clone(),

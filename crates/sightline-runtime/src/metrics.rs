@@ -296,7 +296,7 @@ impl Metrics {
             cluster_messaging: counter_vec(
                 r,
                 "cluster_messaging_total",
-                "App-to-app messaging announcements between instances, by direction",
+                "App-to-app messaging announcements between instances: sent, received, dropped (backlog full)",
                 &["direction"],
             ),
             render: Mutex::new(()),
@@ -372,7 +372,8 @@ impl Metrics {
         self.cluster_requests.observe(took.as_secs_f64());
     }
 
-    /// App-to-app messaging crossed instances: `sent` or `received`.
+    /// App-to-app messaging crossed instances: `sent`, `received`, or
+    /// `dropped` (the publishing backlog was full).
     pub fn cluster_messaging(&self, direction: &'static str) {
         self.cluster_messaging.with_label_values(&[direction]).inc();
     }

@@ -212,7 +212,12 @@ impl SightlineBuilder {
                     runtime.shared.clone(),
                 );
                 Some(cluster::Cluster {
-                    member: actix::Actor::start(member),
+                    // Lease renewals on a thread of their own: a busy
+                    // instance must not miss them and fence its users.
+                    member: <cluster::member::ClusterMember as actix::Actor>::start_in_arbiter(
+                        &actix::Arbiter::new().handle(),
+                        |_| member,
+                    ),
                     bucket,
                     bus,
                     me,

@@ -30,7 +30,14 @@ struct Envelope {
 /// Publishes this instance's ops, in order.
 struct Publisher {
     queue: mpsc::Sender<MessagingOp>,
+    shared: std::sync::Arc<sightline_runtime::RuntimeShared>,
+    /// Ops dropped since the last warning, and when that was.
+    dropped: u64,
+    warned: Option<std::time::Instant>,
 }
+
+/// At most one warning about dropped ops this often (each drop is counted).
+const WARN_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Actor for Publisher {
     type Context = Context<Self>;
@@ -39,8 +46,22 @@ impl Actor for Publisher {
 impl Handler<ShareMessaging> for Publisher {
     type Result = ();
     fn handle(&mut self, ShareMessaging(op): ShareMessaging, _: &mut Context<Self>) {
-        if self.queue.try_send(op).is_err() {
-            tracing::warn!("app messaging for other instances dropped: the NATS backlog is full");
+        if self.queue.try_send(op).is_ok() {
+            return;
+        }
+        self.shared.metrics.cluster_messaging("dropped");
+        self.dropped += 1;
+        let now = std::time::Instant::now();
+        if self
+            .warned
+            .is_none_or(|t| now.duration_since(t) >= WARN_EVERY)
+        {
+            tracing::warn!(
+                dropped = self.dropped,
+                "app messaging for other instances dropped: the NATS backlog is full"
+            );
+            self.dropped = 0;
+            self.warned = Some(now);
         }
     }
 }
@@ -68,7 +89,13 @@ pub async fn join(bus: Bus, instance: String, runtime: &Runtime) -> Result<(), C
         }
     });
     let (queue, mut ops) = mpsc::channel(BACKLOG);
-    let publisher = Publisher { queue }.start();
+    let publisher = Publisher {
+        queue,
+        shared: runtime.shared.clone(),
+        dropped: 0,
+        warned: None,
+    }
+    .start();
     actix_rt::spawn(async move {
         while let Some(op) = ops.recv().await {
             let envelope = Envelope {
