@@ -95,6 +95,44 @@ pub fn stamp(text: &str) -> Option<u64> {
     Some(digits)
 }
 
+/// Connects an app socket to `path` at `addr` and waits for its init to
+/// be acknowledged, as the SDK does after a `session_request`.
+pub async fn connect_app(
+    addr: std::net::SocketAddr,
+    path: &str,
+    session_id: &str,
+    package: &str,
+    api_key: &str,
+) -> Result<Ws> {
+    let mut ws = net::ws_connect(addr, path, None).await?;
+    ws.send(Message::text(
+        json!({
+            "type": "tpa_connection_init",
+            "sessionId": session_id,
+            "packageName": package,
+            "apiKey": api_key,
+            "timestamp": "2025-01-01T00:00:00.000Z",
+        })
+        .to_string(),
+    ))
+    .await?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        match tokio::time::timeout_at(deadline, ws.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) if t.contains("\"tpa_connection_ack\"") => {
+                return Ok(ws)
+            }
+            Ok(Some(Ok(Message::Text(t)))) if t.contains("\"tpa_connection_error\"") => {
+                bail!("init refused: {t}")
+            }
+            Ok(Some(Ok(_))) => {}
+            Ok(Some(Err(e))) => bail!("app socket failed before the ack: {e}"),
+            Ok(None) => bail!("app socket closed before the ack"),
+            Err(_) => bail!("no tpa_connection_ack within 20 s"),
+        }
+    }
+}
+
 /// Reads an app socket until it ends, recording stamped frames.
 pub async fn read_app_socket(
     mut ws: Ws,
@@ -259,31 +297,7 @@ impl AppIdentity {
             .or_else(|| body["augmentOSWebsocketUrl"].as_str())
             .context("session_request without a WebSocket URL")?;
         let (addr, path) = net::parse_ws_url(url)?;
-        let mut ws = net::ws_connect(addr, &path, None).await?;
-        ws.send(Message::text(
-            json!({
-                "type": "tpa_connection_init",
-                "sessionId": session_id,
-                "packageName": self.package,
-                "apiKey": self.api_key,
-                "timestamp": "2025-01-01T00:00:00.000Z",
-            })
-            .to_string(),
-        ))
-        .await?;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            match tokio::time::timeout_at(deadline, ws.next()).await {
-                Ok(Some(Ok(Message::Text(t)))) if t.contains("\"tpa_connection_ack\"") => break,
-                Ok(Some(Ok(Message::Text(t)))) if t.contains("\"tpa_connection_error\"") => {
-                    bail!("init refused: {t}")
-                }
-                Ok(Some(Ok(_))) => {}
-                Ok(Some(Err(e))) => bail!("app socket failed before the ack: {e}"),
-                Ok(None) => bail!("app socket closed before the ack"),
-                Err(_) => bail!("no tpa_connection_ack within 20 s"),
-            }
-        }
+        let mut ws = connect_app(addr, &path, &session_id, &self.package, &self.api_key).await?;
         self.waiters
             .notify(&session_id, AppEvent::Acked(Instant::now()));
         self.acked.fetch_add(1, Ordering::Relaxed);

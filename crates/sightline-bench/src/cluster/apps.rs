@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
@@ -262,31 +262,8 @@ impl Identity {
         let (addr, path) = net::parse_ws_url(url)?;
         // Switching clouds, as the SDK does: the old socket goes first.
         self.sessions.release(&sid);
-        let mut ws = net::ws_connect(addr, &path, None).await?;
-        ws.send(Message::text(
-            json!({
-                "type": "tpa_connection_init",
-                "sessionId": sid,
-                "packageName": self.package,
-                "apiKey": self.api_key,
-                "timestamp": "2025-01-01T00:00:00.000Z",
-            })
-            .to_string(),
-        ))
-        .await?;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            match tokio::time::timeout_at(deadline, ws.next()).await {
-                Ok(Some(Ok(Message::Text(t)))) if t.contains("\"tpa_connection_ack\"") => break,
-                Ok(Some(Ok(Message::Text(t)))) if t.contains("\"tpa_connection_error\"") => {
-                    bail!("init refused: {t}")
-                }
-                Ok(Some(Ok(_))) => {}
-                Ok(Some(Err(e))) => bail!("app socket failed before the ack: {e}"),
-                Ok(None) => bail!("app socket closed before the ack"),
-                Err(_) => bail!("no tpa_connection_ack within 20 s"),
-            }
-        }
+        let mut ws =
+            crate::apps::connect_app(addr, &path, &sid, &self.package, &self.api_key).await?;
         let attach = Attach {
             addr,
             epoch_us: epoch_us(),
