@@ -343,16 +343,14 @@ async fn requests_reach_the_owning_instance() {
         None,
     )
     .await;
-    assert!(status == 200 || status == 404, "{status} {text}");
-    if status == 200 {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while app_state_at(b, user, package).await.is_some() {
-            assert!(
-                Instant::now() < deadline,
-                "the uninstalled app still runs on b"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+    assert_eq!(status, 200, "{text}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while app_state_at(b, user, package).await.is_some() {
+        assert!(
+            Instant::now() < deadline,
+            "the uninstalled app still runs on b"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     drop(g);
     sdk.stop().await;
